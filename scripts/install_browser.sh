@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs Debian's chromium for the headless report checks, if it is not there yet.
+# Runs as root in CI (apt-get works as is); otherwise uses sudo when available.
+set -euo pipefail
+if command -v chromium >/dev/null 2>&1; then
+  exit 0
+fi
+SUDO=""
+if [ "$(id -u)" != "0" ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "install_browser.sh: chromium is missing and I am not root; install Debian's 'chromium' package." >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+command -v chromium >/dev/null

@@ -1,0 +1,90 @@
+"""The ``toolqual`` command line.
+
+Each sub-command lives in ``toolqual_utils/commands/<name>.py`` and exposes::
+
+    HELP: str                                   # one line for ``toolqual --help``
+    def add_arguments(parser) -> None           # its options
+    def run(args) -> int                        # exit status
+
+Errors meant for people (:class:`~toolqual_utils.errors.ToolqualError`) are printed as one paragraph
+with a non-zero exit and no traceback. Set ``TOOLQUAL_DEBUG=1`` to see tracebacks of unexpected errors.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import textwrap
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import ToolqualError
+
+#: Sub-commands in the order ``--help`` lists them (the pipeline order).
+COMMANDS = ("load", "check", "judge", "ice", "select", "report")
+
+
+def _available_commands() -> dict[str, object]:
+    modules = {}
+    for name in COMMANDS:
+        module_name = f"{__package__}.commands.{name}"
+        try:
+            modules[name] = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:  # a command not built yet must not break the others
+            if exc.name != module_name:
+                raise
+    return modules
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="toolqual",
+        description="Find the wrong instances in synthetic tool-use training data: "
+        "load -> check/judge -> ice -> select -> report.",
+    )
+    parser.add_argument("--version", action="version", version=f"toolqual {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in _available_commands().items():
+        sub = subparsers.add_parser(
+            name,
+            help=getattr(module, "HELP", ""),
+            description=getattr(module, "DESCRIPTION", getattr(module, "HELP", "")),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def _say(message: str) -> None:
+    paragraph = " ".join(str(message).split())
+    print(textwrap.fill(f"toolqual: {paragraph}", width=100), file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except ToolqualError as exc:
+        _say(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _say("interrupted; results written so far are kept (cached model answers are reused on the next run).")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI never shows a bare traceback
+        if os.environ.get("TOOLQUAL_DEBUG"):
+            raise
+        _say(
+            f"unexpected error ({type(exc).__name__}: {exc}). This is a bug in toolqual, not in your data; "
+            "rerun with TOOLQUAL_DEBUG=1 to see the traceback and report it."
+        )
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Errors meant for people.
+
+Every error that reaches the command line is a :class:`ToolqualError`: the CLI prints its message as one
+paragraph and exits non-zero, with no traceback. Messages name the file, the record and the field, and
+say what was expected.
+"""
+from __future__ import annotations
+
+
+class ToolqualError(Exception):
+    """An error whose message is shown to the user as is (no traceback)."""
+
+    exit_code: int = 2
+
+
+class InputError(ToolqualError):
+    """Bad input: a file, record or field that is not what the workbench expects."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        record: str | int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.file = file
+        self.record = record
+        self.field = field
+        where = []
+        if file is not None:
+            where.append(f"file {file}")
+        if record is not None:
+            where.append(f"record {record}")
+        if field is not None:
+            where.append(f"field '{field}'")
+        prefix = (", ".join(where) + ": ") if where else ""
+        super().__init__(prefix + message)
+
+
+class ConfigError(ToolqualError):
+    """A missing or contradictory setting (model, base URL, environment)."""

@@ -1,0 +1,1 @@
+"""Readers for each source format; see ``toolqual_utils.loaders.detect``."""

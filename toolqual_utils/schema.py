@@ -1,0 +1,262 @@
+"""Canonical records for tool-use instances, and their DataFrame views.
+
+The contract (DESIGN.md, "Data contracts"): one JSON object per line::
+
+    {"id": str, "source": str, "instruction": str,
+     "tools": [{"name": str, "description": str,
+                "parameters": {"type": "object", "properties": {...}, "required": [...]}}],
+     "calls": [{"name": str, "arguments": object|null, "raw_arguments": str|null,
+                "observation": str|null}] | null,
+     "final_answer": str|null, "meta": object}
+
+``calls`` is ``None`` when no gold calls are known (e.g. ToolBench query files) and ``[]`` when the gold
+answer is "call nothing" (e.g. BFCL irrelevance). A call whose ``arguments`` is ``None`` while
+``raw_arguments`` holds text is an *argument parse failure*: the raw text is kept, never guessed at.
+
+Pure module: standard library, pandas and pydantic only.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# --- names defined once ---------------------------------------------------------------------------
+
+INSTRUCTION_CRITERIA: Final = ("specificity", "coherence", "solvability")
+SEQUENCE_CRITERIA: Final = ("parameter_alignment", "sufficiency", "minimality")
+CRITERIA: Final = INSTRUCTION_CRITERIA + SEQUENCE_CRITERIA
+COARSE_CRITERIA: Final = ("instruction_ok", "sequence_ok", "overall_ok")
+Criterion = Literal[
+    "specificity", "coherence", "solvability", "parameter_alignment", "sufficiency", "minimality"
+]
+
+#: Agent pseudo-tools that are not API calls (ToolAlpaca's agent helpers, ToolBench's ``Finish``).
+PSEUDO_CALLS: Final = frozenset({"Finish", "getDetails", "retrievalDataFromFile", "getCurrentDateTime"})
+
+#: Columns of the verdict table (one row per instance x criterion).
+VERDICT_COLUMNS: Final = (
+    "instance_id", "criterion", "label", "status", "judge", "prompt_id", "rationale", "evidence",
+)
+#: Columns of the per-instance ICE table.
+ICE_COLUMNS: Final = (
+    "instance_id", "target_model", "testbed_version", "n_queries", "ice_score", "ci_low", "ci_high",
+)
+#: Columns of the annotation table (appended, never overwritten).
+ANNOTATION_COLUMNS: Final = ("instance_id", "annotator", *CRITERIA, "note")
+
+JSON_SCHEMA_TYPES: Final = frozenset(
+    {"string", "integer", "number", "boolean", "array", "object", "null"}
+)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, str_strip_whitespace=False)
+
+
+class ToolSpec(_Record):
+    """One available tool (API), its parameters as a JSON-Schema object."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}, "required": []}
+    )
+
+    @field_validator("parameters")
+    @classmethod
+    def _object_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value.get("type", "object") != "object":
+            raise ValueError(f"must be a JSON-Schema object (type 'object'), got type {value.get('type')!r}")
+        properties = value.get("properties", {})
+        if not isinstance(properties, Mapping):
+            raise ValueError("'properties' must be an object mapping parameter names to schemas")
+        required = value.get("required", [])
+        if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+            raise ValueError("'required' must be a list of parameter names")
+        return {"type": "object", **value, "properties": dict(properties), "required": list(required)}
+
+    @property
+    def required(self) -> list[str]:
+        return list(self.parameters.get("required", []))
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        return dict(self.parameters.get("properties", {}))
+
+
+class Call(_Record):
+    """One call of the gold sequence."""
+
+    name: str = Field(min_length=1)
+    arguments: dict[str, Any] | None = None
+    raw_arguments: str | None = None
+    observation: str | None = None
+
+    @property
+    def parse_failed(self) -> bool:
+        """True when the arguments text could not be parsed into an object (kept in ``raw_arguments``)."""
+        return self.arguments is None and self.raw_arguments is not None and self.raw_arguments.strip() != ""
+
+    @property
+    def is_pseudo(self) -> bool:
+        return self.name in PSEUDO_CALLS
+
+
+class Instance(_Record):
+    """One training instance: instruction, tools, gold call sequence."""
+
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    instruction: str
+    tools: list[ToolSpec] = Field(default_factory=list)
+    calls: list[Call] | None = None
+    final_answer: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique_tool_names(self) -> Instance:
+        seen: set[str] = set()
+        for tool in self.tools:
+            if tool.name in seen:
+                raise ValueError(f"tool name {tool.name!r} appears twice in 'tools'")
+            seen.add(tool.name)
+        return self
+
+    def tool(self, name: str) -> ToolSpec | None:
+        """The tool called ``name``, or None when the instance does not offer it."""
+        for tool in self.tools:
+            if tool.name == name:
+                return tool
+        return None
+
+    def to_record(self) -> dict[str, Any]:
+        """The canonical JSON object (key order as in DESIGN.md)."""
+        return self.model_dump(mode="json")
+
+
+def describe_validation_error(error: ValidationError) -> tuple[str, str]:
+    """(field path, reason) of the first problem in a pydantic error, in words for people."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first.get("loc", ())) or "<record>"
+    reason = first.get("msg", str(error))
+    if first.get("type") == "extra_forbidden":
+        reason = "unknown field (the canonical format has: id, source, instruction, tools, calls, final_answer, meta)"
+    elif first.get("type") == "missing":
+        reason = "required field is missing"
+    return field, reason
+
+
+def parse_instance(record: Any) -> Instance:
+    """Validate one canonical record. Raises ``pydantic.ValidationError`` on a bad record."""
+    return Instance.model_validate(record)
+
+
+# --- DataFrame views ------------------------------------------------------------------------------
+
+INSTANCE_FRAME_COLUMNS: Final = (
+    "instance_id", "source", "subset", "instruction", "instruction_chars", "n_tools", "has_gold_calls",
+    "n_calls", "n_parse_failures", "n_unknown_calls", "n_pseudo_calls", "has_final_answer",
+)
+CALL_FRAME_COLUMNS: Final = (
+    "instance_id", "source", "call_index", "name", "is_known_tool", "arguments_parsed", "n_arguments",
+    "argument_names", "has_observation",
+)
+PARAMETER_FRAME_COLUMNS: Final = (
+    "instance_id", "source", "tool_name", "parameter", "type", "is_required", "has_enum", "has_default",
+)
+
+
+def subset_of(instance: Instance) -> str:
+    """The part of the id between source and item (``toolbench/G1/10`` -> ``G1``), or the source."""
+    parts = instance.id.split("/")
+    return parts[1] if len(parts) >= 3 else instance.source
+
+
+def instances_frame(instances: Iterable[Instance]) -> pd.DataFrame:
+    """One row per instance.
+
+    Columns: ``INSTANCE_FRAME_COLUMNS``. ``n_calls`` counts API calls (pseudo-calls are never in
+    ``calls``; loaders record them in ``meta["pseudo_calls"]``, counted in ``n_pseudo_calls``);
+    ``has_gold_calls`` is False when ``calls`` is None, and then ``n_calls`` is 0. Empty input gives
+    an empty frame with these columns.
+    """
+    rows = []
+    for inst in instances:
+        calls = inst.calls or []
+        tool_names = {t.name for t in inst.tools}
+        rows.append(
+            {
+                "instance_id": inst.id,
+                "source": inst.source,
+                "subset": subset_of(inst),
+                "instruction": inst.instruction,
+                "instruction_chars": len(inst.instruction),
+                "n_tools": len(inst.tools),
+                "has_gold_calls": inst.calls is not None,
+                "n_calls": len(calls),
+                "n_parse_failures": sum(c.parse_failed for c in calls),
+                "n_unknown_calls": sum(c.name not in tool_names for c in calls),
+                "n_pseudo_calls": len(inst.meta.get("pseudo_calls", []) or []),
+                "has_final_answer": inst.final_answer is not None,
+            }
+        )
+    return pd.DataFrame(rows, columns=list(INSTANCE_FRAME_COLUMNS))
+
+
+def calls_frame(instances: Iterable[Instance]) -> pd.DataFrame:
+    """One row per gold call (instances with ``calls`` None or empty contribute no rows).
+
+    Columns: ``CALL_FRAME_COLUMNS``; ``call_index`` is 0-based within the instance;
+    ``argument_names`` is a sorted, comma-joined string ("" when unparsed or empty).
+    """
+    rows = []
+    for inst in instances:
+        tool_names = {t.name for t in inst.tools}
+        for index, call in enumerate(inst.calls or []):
+            arguments = call.arguments or {}
+            rows.append(
+                {
+                    "instance_id": inst.id,
+                    "source": inst.source,
+                    "call_index": index,
+                    "name": call.name,
+                    "is_known_tool": call.name in tool_names,
+                    "arguments_parsed": not call.parse_failed,
+                    "n_arguments": len(arguments),
+                    "argument_names": ",".join(sorted(arguments)),
+                    "has_observation": call.observation is not None,
+                }
+            )
+    return pd.DataFrame(rows, columns=list(CALL_FRAME_COLUMNS))
+
+
+def parameters_frame(instances: Iterable[Instance]) -> pd.DataFrame:
+    """One row per (instance, tool, parameter) of the offered tools: the parameter-type mix.
+
+    ``type`` is the JSON-Schema type, ``"unspecified"`` when absent, or ``"a|b"`` for a type list.
+    """
+    rows = []
+    for inst in instances:
+        for tool in inst.tools:
+            required = set(tool.required)
+            for name, spec in tool.properties.items():
+                spec = spec if isinstance(spec, Mapping) else {}
+                kind = spec.get("type", "unspecified")
+                if isinstance(kind, list):
+                    kind = "|".join(str(k) for k in kind)
+                rows.append(
+                    {
+                        "instance_id": inst.id,
+                        "source": inst.source,
+                        "tool_name": tool.name,
+                        "parameter": name,
+                        "type": str(kind),
+                        "is_required": name in required,
+                        "has_enum": "enum" in spec,
+                        "has_default": "default" in spec,
+                    }
+                )
+    return pd.DataFrame(rows, columns=list(PARAMETER_FRAME_COLUMNS))
