@@ -1,0 +1,362 @@
+"""A local OpenAI-compatible HTTP server for tests and benchmarks — a TEST DOUBLE, not a model.
+
+:class:`OpenAIDouble` listens on ``127.0.0.1`` (random port) and answers
+``POST /v1/chat/completions`` (and ``GET /v1/models``) with scripted :class:`Reply` objects, so the real
+client code (``toolqual_utils.llm`` driving the real ``openai`` SDK over real HTTP) can be tested for
+retries, timeouts, refusals, truncation, malformed bodies and throughput without any model or network.
+Its answers are whatever the test scripted: they must never be presented as a model's judgement.
+
+The server is a small asyncio HTTP/1.1 server (keep-alive, ``Content-Length`` bodies, listen backlog
+1024) running in a background thread with its own event loop; it stays responsive at concurrency 64+.
+
+Example:
+    >>> from toolqual_utils.testing import OpenAIDouble, Reply
+    >>> with OpenAIDouble() as double:
+    ...     double.script = Reply(content='{"label": 1}')
+    ...     # point the client at double.base_url, then inspect double.hits / double.bodies
+
+``script`` may be:
+    * a :class:`Reply` — the same reply to every request;
+    * a list of replies — consumed in order, the last one repeats once the list is used up;
+    * a callable ``(body: dict) -> Reply`` — called once per chat request with the parsed JSON body
+      (called on the server thread; keep it quick and thread-safe).
+
+Run standalone (e.g. so a benchmark's server does not share the client's interpreter)::
+
+    python -m toolqual_utils.testing.openai_double --delay 0.1 --content OK
+    # prints "BASE_URL http://127.0.0.1:PORT/v1" on one line, serves until stdin closes or SIGTERM
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+__all__ = ["OpenAIDouble", "Reply"]
+
+_STATUS_TEXT = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    409: "Conflict",
+    411: "Length Required",
+    413: "Payload Too Large",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_exceeded",
+}
+
+
+@dataclass
+class Reply:
+    """One scripted answer of the double.
+
+    Attributes:
+        content: assistant message text (``None`` = no content).
+        tool_calls: ``[{"name": str, "arguments": str | dict}]``; rendered as OpenAI ``tool_calls`` with
+            ids ``call_<n>_<i>`` (dict arguments are JSON-encoded, strings are sent verbatim).
+        finish_reason: e.g. ``"stop"``, ``"length"``, ``"tool_calls"``, ``"content_filter"``.
+        refusal: the message's ``refusal`` text (``None`` = not a refusal).
+        status: HTTP status; non-200 sends an OpenAI-style ``{"error": {...}}`` body whose message is
+            ``content`` (or a default text).
+        headers: extra response headers, e.g. ``{"Retry-After": "1"}``.
+        raw_body: bytes sent verbatim as the body (with ``status``), e.g. malformed JSON.
+        delay_s: seconds to wait before answering (latency).
+        prompt_tokens: ``usage.prompt_tokens`` reported.
+        completion_tokens: ``usage.completion_tokens`` reported.
+    """
+
+    content: str | None = None
+    tool_calls: list[dict] | None = None
+    finish_reason: str = "stop"
+    refusal: str | None = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    raw_body: bytes | None = None
+    delay_s: float = 0.0
+    prompt_tokens: int = 10
+    completion_tokens: int = 5
+
+
+Script = Union[Reply, "list[Reply]", Callable[[dict], Reply]]
+
+
+class OpenAIDouble:
+    """A local OpenAI-compatible test server (context manager). See the module docstring.
+
+    Attributes:
+        base_url: ``http://127.0.0.1:<port>/v1`` once started.
+        script: what to answer (a :class:`Reply`, a list of replies, or a callable).
+        hits: number of chat-completion requests received (every retry counts).
+        bodies: parsed JSON bodies of the chat requests received, in arrival order (the raw text when
+            a body was not valid JSON).
+        request_headers: the headers of each chat request (lower-cased names), in arrival order.
+    """
+
+    def __init__(self, script: Script | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.script: Script = script if script is not None else Reply(content="OK")
+        self.host = host
+        self.port = port
+        self.hits = 0
+        self.bodies: list[Any] = []
+        self.request_headers: list[dict[str, str]] = []
+        self._script_pos = 0
+        self._counter = itertools.count(1)
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def start(self) -> "OpenAIDouble":
+        """Start serving in a background thread; returns self once the port is bound."""
+        if self._thread is not None:
+            return self
+        self._thread = threading.Thread(target=self._run, name="OpenAIDouble", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        if self._start_error is not None:
+            raise RuntimeError(f"OpenAIDouble failed to start: {self._start_error}")
+        return self
+
+    def stop(self) -> None:
+        """Stop the server and its thread (open connections are closed)."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        fut = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+        try:
+            fut.result(5)
+        except Exception:  # noqa: BLE001 - best effort on teardown
+            pass
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        self._thread = None
+        self._loop = None
+
+    def reset(self) -> None:
+        """Forget hits, bodies and headers seen, and restart a list script from its first reply."""
+        with self._lock:
+            self.hits = 0
+            self.bodies = []
+            self.request_headers = []
+            self._script_pos = 0
+
+    def __enter__(self) -> "OpenAIDouble":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ server internals
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            self._server = loop.run_until_complete(
+                asyncio.start_server(self._handle, self.host, self.port, backlog=1024, limit=2**24)
+            )
+            self.port = self._server.sockets[0].getsockname()[1]
+        except BaseException as exc:  # noqa: BLE001 - reported to start()
+            self._start_error = exc
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    async def _shutdown(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        if self._server is not None:
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+            except Exception:  # noqa: BLE001
+                pass
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+                    return
+                lines = head.decode("latin-1").split("\r\n")
+                try:
+                    method, target, version = lines[0].split(" ", 2)
+                except ValueError:
+                    return
+                headers: dict[str, str] = {}
+                for line in lines[1:]:
+                    if ":" in line:
+                        name, _, value = line.partition(":")
+                        headers[name.strip().lower()] = value.strip()
+                if "chunked" in headers.get("transfer-encoding", "").lower():
+                    await self._send(writer, 411, {}, _error_body(411, "chunked bodies not supported"))
+                    return
+                length = int(headers.get("content-length", "0") or 0)
+                body = await reader.readexactly(length) if length else b""
+                keep_alive = headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
+                await self._dispatch(writer, method, target, headers, body)
+                if not keep_alive:
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            self._writers.discard(writer)
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    async def _dispatch(
+        self, writer: asyncio.StreamWriter, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> None:
+        path = target.split("?", 1)[0].rstrip("/")
+        if method == "GET" and path.endswith("/models"):
+            data = {
+                "object": "list",
+                "data": [{"id": "double-model", "object": "model", "created": 0, "owned_by": "toolqual-test-double"}],
+            }
+            await self._send(writer, 200, {}, json.dumps(data).encode())
+            return
+        if method != "POST" or not path.endswith("/chat/completions"):
+            await self._send(writer, 404, {}, _error_body(404, f"OpenAIDouble has no route {method} {path}"))
+            return
+        try:
+            parsed: Any = json.loads(body)
+        except ValueError:
+            parsed = body.decode("utf-8", "replace")
+        with self._lock:
+            self.hits += 1
+            self.bodies.append(parsed)
+            self.request_headers.append(headers)
+            reply = self._next_reply(parsed)
+        n = next(self._counter)
+        if reply.delay_s > 0:
+            await asyncio.sleep(reply.delay_s)
+        if reply.raw_body is not None:
+            await self._send(writer, reply.status, reply.headers, reply.raw_body)
+        elif reply.status != 200:
+            await self._send(writer, reply.status, reply.headers, _error_body(reply.status, reply.content))
+        else:
+            model = parsed.get("model", "double-model") if isinstance(parsed, dict) else "double-model"
+            await self._send(writer, 200, reply.headers, json.dumps(_completion(reply, model, n)).encode())
+
+    def _next_reply(self, body: Any) -> Reply:
+        script = self.script
+        if isinstance(script, Reply):
+            return script
+        if isinstance(script, (list, tuple)):
+            if not script:
+                return Reply(status=500, content="OpenAIDouble script is an empty list")
+            reply = script[min(self._script_pos, len(script) - 1)]
+            self._script_pos += 1
+            return reply
+        if callable(script):
+            return script(body)
+        raise TypeError(f"OpenAIDouble.script must be a Reply, a list of Reply or a callable, not {type(script)}")
+
+    async def _send(self, writer: asyncio.StreamWriter, status: int, headers: dict[str, str], body: bytes) -> None:
+        reason = _STATUS_TEXT.get(status, "Status")
+        out = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json", f"Content-Length: {len(body)}"]
+        out.extend(f"{k}: {v}" for k, v in headers.items())
+        writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + body)
+        try:
+            await writer.drain()
+        except ConnectionError:
+            pass
+
+
+def _error_body(status: int, message: str | None) -> bytes:
+    error = {
+        "message": message or f"OpenAIDouble scripted error {status}",
+        "type": _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
+        "param": None,
+        "code": str(status),
+    }
+    return json.dumps({"error": error}).encode()
+
+
+def _completion(reply: Reply, model: str, n: int) -> dict:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": reply.refusal}
+    if reply.tool_calls:
+        message["tool_calls"] = [
+            {
+                "id": f"call_{n}_{i}",
+                "type": "function",
+                "function": {
+                    "name": call["name"],
+                    "arguments": call["arguments"]
+                    if isinstance(call.get("arguments"), str)
+                    else json.dumps(call.get("arguments", {})),
+                },
+            }
+            for i, call in enumerate(reply.tool_calls)
+        ]
+    return {
+        "id": f"chatcmpl-double-{n}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason, "logprobs": None}],
+        "usage": {
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve a double with one fixed reply until stdin closes (or the process is terminated)."""
+    parser = argparse.ArgumentParser(description="OpenAI-compatible TEST DOUBLE (scripted replies, no model).")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each reply")
+    parser.add_argument("--content", default="OK", help="assistant message text of every reply")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    with OpenAIDouble(Reply(content=args.content, delay_s=args.delay), port=args.port) as double:
+        print(f"BASE_URL {double.base_url}", flush=True)
+        try:
+            sys.stdin.read()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
