@@ -111,6 +111,8 @@ class OpenAIDouble:
         bodies: parsed JSON bodies of the chat requests received, in arrival order (the raw text when
             a body was not valid JSON).
         request_headers: the headers of each chat request (lower-cased names), in arrival order.
+        in_flight: chat requests received and not yet answered.
+        max_in_flight: the most chat requests ever in flight at once (since start or :meth:`reset`).
     """
 
     def __init__(self, script: Script | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -120,6 +122,8 @@ class OpenAIDouble:
         self.hits = 0
         self.bodies: list[Any] = []
         self.request_headers: list[dict[str, str]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._script_pos = 0
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
@@ -127,6 +131,7 @@ class OpenAIDouble:
         self._thread: threading.Thread | None = None
         self._server: asyncio.AbstractServer | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task] = set()
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
 
@@ -167,6 +172,7 @@ class OpenAIDouble:
             self.hits = 0
             self.bodies = []
             self.request_headers = []
+            self.max_in_flight = self.in_flight
             self._script_pos = 0
 
     def __enter__(self) -> "OpenAIDouble":
@@ -201,6 +207,8 @@ class OpenAIDouble:
             self._server.close()
         for writer in list(self._writers):
             writer.close()
+        for task in list(self._tasks):
+            task.cancel()
         if self._server is not None:
             try:
                 await asyncio.wait_for(self._server.wait_closed(), 2)
@@ -209,6 +217,9 @@ class OpenAIDouble:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
         try:
             while True:
                 try:
@@ -234,10 +245,12 @@ class OpenAIDouble:
                 await self._dispatch(writer, method, target, headers, body)
                 if not keep_alive:
                     return
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             return
         finally:
             self._writers.discard(writer)
+            if task is not None:
+                self._tasks.discard(task)
             try:
                 writer.close()
             except Exception:  # noqa: BLE001
@@ -265,7 +278,19 @@ class OpenAIDouble:
             self.hits += 1
             self.bodies.append(parsed)
             self.request_headers.append(headers)
-            reply = self._next_reply(parsed)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                reply = self._next_reply(parsed)
+            except Exception as exc:  # noqa: BLE001 - a broken script answers 500, visibly
+                reply = Reply(status=500, content=f"OpenAIDouble script raised {type(exc).__name__}: {exc}")
+        try:
+            await self._answer(writer, reply, parsed)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    async def _answer(self, writer: asyncio.StreamWriter, reply: Reply, parsed: Any) -> None:
         n = next(self._counter)
         if reply.delay_s > 0:
             await asyncio.sleep(reply.delay_s)
