@@ -1,0 +1,64 @@
+"""``toolqual report``: execute every notebook and write offline HTML reports plus an index."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "execute every notebook (papermill) and write offline HTML reports + index.html"
+DESCRIPTION = """\
+Execute notebooks/NN_*.ipynb in order with their default parameters (kernel python3, working
+directory = project root) and export each to <out>/NN_name.html with the code hidden. The pages are
+self-contained (plotly.js inlined, no CDN). <out>/index.html lists every report with its status and
+run time; executed notebooks go to <out>/_work/. Exits 1 if any notebook failed (the others and the
+index are still written).
+
+A parameters file (YAML) may set parameters for every notebook that declares them, or per notebook:
+    max_examples: 3
+    "00": {data_glob: "my_data/*.jsonl"}
+Secrets never go in parameters: they come from the environment (OPENAI_API_KEY, TOOLQUAL_*).
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="reports", help="output folder (default: reports/)")
+    parser.add_argument("--notebooks", default="notebooks", help="notebook folder (default: notebooks/)")
+    parser.add_argument(
+        "--only", default=None,
+        help="comma-separated notebook numbers or names to render, e.g. 00,01 (default: all)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=None, metavar="S",
+        help="seconds a single cell may run before the notebook counts as failed (default: no limit)",
+    )
+    parser.add_argument("--parameters-file", default=None, metavar="FILE", help="YAML parameters (see above)")
+    parser.add_argument("--root", default=None, help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..notebook import project_root
+    from ..report import load_parameters_file, render_reports
+
+    root = Path(args.root).resolve() if args.root else project_root()
+    only = args.only.split(",") if args.only else None
+    parameters = load_parameters_file(args.parameters_file)
+    runs = render_reports(
+        root,
+        args.out,
+        args.notebooks,
+        only=only,
+        parameters=parameters,
+        timeout=args.timeout,
+        progress=lambda message: print(message, file=sys.stderr, flush=True),
+    )
+    failed = [r for r in runs if r.status != "ok"]
+    out_hint = args.out.rstrip("/")
+    print(f"{len(runs) - len(failed)} of {len(runs)} reports rendered; index: {out_hint}/index.html")
+    if failed:
+        print(
+            "failed: " + "; ".join(f"{r.name} ({r.error})" for r in failed),
+            file=sys.stderr,
+        )
+        return 1
+    return 0

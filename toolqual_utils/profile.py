@@ -1,0 +1,255 @@
+"""Profile tables of a loaded dataset (notebook 00): what is in it, before any scoring.
+
+Pure module: pandas and the canonical schema only; no I/O, no plotting. Every function takes the
+frames of :mod:`toolqual_utils.schema` (``instances_frame``, ``calls_frame``, ``parameters_frame``),
+optionally with an extra ``file`` column added by :func:`profile_frames`, and returns a tidy table
+at the grain its docstring names. Empty input gives an empty table with the documented columns.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final
+
+import pandas as pd
+
+from .schema import Instance, calls_frame, instances_frame, parameters_frame
+
+SOURCE_SUMMARY_COLUMNS: Final = (
+    "source", "n_instances", "n_subsets", "n_with_gold_calls", "n_no_call", "n_calls", "mean_calls",
+    "n_parse_failures", "n_unknown_calls", "n_pseudo_calls", "median_instruction_chars",
+)
+FILE_SUMMARY_COLUMNS: Final = ("file", "source", "n_instances", "n_with_gold_calls", "n_calls")
+DISTRIBUTION_COLUMNS: Final = ("source", "value", "n_instances", "share")
+PARSE_FAILURE_COLUMNS: Final = (
+    "source", "n_calls", "n_parse_failures", "parse_failure_rate", "n_instances_with_failure",
+)
+PSEUDO_CALL_COLUMNS: Final = ("instance_id", "source", "name", "raw_arguments")
+PSEUDO_COUNT_COLUMNS: Final = ("source", "name", "n_calls", "n_instances")
+PARAMETER_MIX_COLUMNS: Final = ("source", "type", "n_parameters", "share", "n_required")
+EXAMPLE_COLUMNS: Final = ("instance_id", "source", "instruction", "tools", "calls", "final_answer")
+
+
+def profile_frames(
+    instances_by_file: Mapping[str, Sequence[Instance]],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The three schema frames over several files, each with a leading ``file`` column.
+
+    Returns:
+        ``(instances, calls, parameters)``: ``instances_frame``/``calls_frame``/``parameters_frame``
+        rows of every file concatenated, ``file`` = the mapping key. Empty mapping -> empty frames.
+    """
+    frames: list[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]] = []
+    for file, instances in instances_by_file.items():
+        triple = (instances_frame(instances), calls_frame(instances), parameters_frame(instances))
+        for frame in triple:
+            frame.insert(0, "file", file)
+        frames.append(triple)
+    if not frames:
+        empty = [instances_frame([]), calls_frame([]), parameters_frame([])]
+        for frame in empty:
+            frame.insert(0, "file", pd.Series(dtype=object))
+        return empty[0], empty[1], empty[2]
+    return tuple(  # type: ignore[return-value]
+        pd.concat([triple[i] for triple in frames], ignore_index=True) for i in range(3)
+    )
+
+
+def source_summary(instances: pd.DataFrame) -> pd.DataFrame:
+    """One row per source: size and shape of its instances.
+
+    Columns: ``SOURCE_SUMMARY_COLUMNS``. ``n_no_call`` counts instances whose gold is "call nothing"
+    (``calls == []``); ``mean_calls`` averages over instances with gold calls (NaN when none).
+    """
+    if instances.empty:
+        return pd.DataFrame(columns=list(SOURCE_SUMMARY_COLUMNS))
+    with_gold = instances[instances["has_gold_calls"]]
+    grouped = instances.groupby("source", sort=True)
+    table = pd.DataFrame(
+        {
+            "n_instances": grouped.size(),
+            "n_subsets": grouped["subset"].nunique(),
+            "n_with_gold_calls": grouped["has_gold_calls"].sum(),
+            "n_no_call": with_gold[with_gold["n_calls"] == 0].groupby("source").size(),
+            "n_calls": grouped["n_calls"].sum(),
+            "mean_calls": with_gold.groupby("source")["n_calls"].mean(),
+            "n_parse_failures": grouped["n_parse_failures"].sum(),
+            "n_unknown_calls": grouped["n_unknown_calls"].sum(),
+            "n_pseudo_calls": grouped["n_pseudo_calls"].sum(),
+            "median_instruction_chars": grouped["instruction_chars"].median(),
+        }
+    )
+    table["n_no_call"] = table["n_no_call"].fillna(0).astype(int)
+    for column in ("n_with_gold_calls", "n_calls", "n_parse_failures", "n_unknown_calls", "n_pseudo_calls"):
+        table[column] = table[column].astype(int)
+    return table.reset_index()[list(SOURCE_SUMMARY_COLUMNS)]
+
+
+def file_summary(instances: pd.DataFrame) -> pd.DataFrame:
+    """One row per (file, source): instances, instances with gold calls, API calls.
+
+    Needs the ``file`` column of :func:`profile_frames`. Columns: ``FILE_SUMMARY_COLUMNS``.
+    """
+    if instances.empty:
+        return pd.DataFrame(columns=list(FILE_SUMMARY_COLUMNS))
+    grouped = instances.groupby(["file", "source"], sort=True)
+    table = pd.DataFrame(
+        {
+            "n_instances": grouped.size(),
+            "n_with_gold_calls": grouped["has_gold_calls"].sum().astype(int),
+            "n_calls": grouped["n_calls"].sum().astype(int),
+        }
+    )
+    return table.reset_index()[list(FILE_SUMMARY_COLUMNS)]
+
+
+def _distribution(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    if frame.empty:
+        return pd.DataFrame(columns=list(DISTRIBUTION_COLUMNS))
+    counts = frame.groupby(["source", column], sort=True).size().rename("n_instances").reset_index()
+    counts = counts.rename(columns={column: "value"})
+    counts["share"] = counts["n_instances"] / counts.groupby("source")["n_instances"].transform("sum")
+    return counts[list(DISTRIBUTION_COLUMNS)]
+
+
+def calls_per_instance(instances: pd.DataFrame) -> pd.DataFrame:
+    """Histogram table of API calls per instance, per source (instances with gold calls only).
+
+    One row per (source, value = number of calls); ``n_instances`` with that many calls and
+    ``share`` of the source's instances with gold calls (0..1, sums to 1 per source).
+    Columns: ``DISTRIBUTION_COLUMNS``.
+    """
+    if instances.empty:
+        return _distribution(instances, "n_calls")
+    return _distribution(instances[instances["has_gold_calls"]], "n_calls")
+
+
+def tools_per_instance(instances: pd.DataFrame) -> pd.DataFrame:
+    """Histogram table of offered tools per instance, per source (all instances).
+
+    One row per (source, value = number of tools). Columns: ``DISTRIBUTION_COLUMNS``.
+    """
+    return _distribution(instances, "n_tools")
+
+
+def parse_failures(instances: pd.DataFrame) -> pd.DataFrame:
+    """One row per source: calls whose argument text could not be parsed into an object.
+
+    ``parse_failure_rate`` = n_parse_failures / n_calls (0..1, lower is better; NaN when a source
+    has no calls). Columns: ``PARSE_FAILURE_COLUMNS``.
+    """
+    if instances.empty:
+        return pd.DataFrame(columns=list(PARSE_FAILURE_COLUMNS))
+    grouped = instances.groupby("source", sort=True)
+    table = pd.DataFrame(
+        {
+            "n_calls": grouped["n_calls"].sum().astype(int),
+            "n_parse_failures": grouped["n_parse_failures"].sum().astype(int),
+            "n_instances_with_failure": grouped["n_parse_failures"].apply(lambda s: int((s > 0).sum())),
+        }
+    )
+    table["parse_failure_rate"] = table["n_parse_failures"] / table["n_calls"].where(table["n_calls"] > 0)
+    return table.reset_index()[list(PARSE_FAILURE_COLUMNS)]
+
+
+def pseudo_calls_frame(instances: Iterable[Instance]) -> pd.DataFrame:
+    """One row per recorded pseudo-call (``meta["pseudo_calls"]``: Finish, getDetails, ...).
+
+    Columns: ``PSEUDO_CALL_COLUMNS``; ``raw_arguments`` as recorded (None when absent). Entries that
+    are not objects with a ``name`` are skipped.
+    """
+    rows = []
+    for inst in instances:
+        for entry in inst.meta.get("pseudo_calls") or []:
+            if isinstance(entry, Mapping) and entry.get("name"):
+                rows.append(
+                    {
+                        "instance_id": inst.id,
+                        "source": inst.source,
+                        "name": str(entry["name"]),
+                        "raw_arguments": entry.get("raw_arguments"),
+                    }
+                )
+    return pd.DataFrame(rows, columns=list(PSEUDO_CALL_COLUMNS))
+
+
+def pseudo_call_counts(pseudo_calls: pd.DataFrame) -> pd.DataFrame:
+    """One row per (source, pseudo-call name): how often it occurs and in how many instances.
+
+    Takes :func:`pseudo_calls_frame`. Columns: ``PSEUDO_COUNT_COLUMNS``, most frequent first.
+    """
+    if pseudo_calls.empty:
+        return pd.DataFrame(columns=list(PSEUDO_COUNT_COLUMNS))
+    grouped = pseudo_calls.groupby(["source", "name"], sort=True)
+    table = pd.DataFrame({"n_calls": grouped.size(), "n_instances": grouped["instance_id"].nunique()})
+    table = table.reset_index().sort_values(["source", "n_calls"], ascending=[True, False], kind="stable")
+    return table.reset_index(drop=True)[list(PSEUDO_COUNT_COLUMNS)]
+
+
+def parameter_type_mix(parameters: pd.DataFrame, *, distinct_tools: bool = True) -> pd.DataFrame:
+    """One row per (source, JSON-Schema type) of the offered tools' parameters.
+
+    Args:
+        parameters: ``parameters_frame`` rows.
+        distinct_tools: count each (source, tool, parameter) once even when many instances offer
+            the same tool (default), instead of once per offering instance.
+
+    Returns:
+        Columns ``PARAMETER_MIX_COLUMNS``: ``n_parameters`` of that type, ``share`` within the
+        source (0..1), ``n_required`` of them marked required. Most frequent type first per source.
+    """
+    if parameters.empty:
+        return pd.DataFrame(columns=list(PARAMETER_MIX_COLUMNS))
+    rows = parameters
+    if distinct_tools:
+        rows = parameters.drop_duplicates(["source", "tool_name", "parameter", "type", "is_required"])
+    grouped = rows.groupby(["source", "type"], sort=True)
+    table = pd.DataFrame({"n_parameters": grouped.size(), "n_required": grouped["is_required"].sum().astype(int)})
+    table = table.reset_index()
+    table["share"] = table["n_parameters"] / table.groupby("source")["n_parameters"].transform("sum")
+    table = table.sort_values(["source", "n_parameters"], ascending=[True, False], kind="stable")
+    return table.reset_index(drop=True)[list(PARAMETER_MIX_COLUMNS)]
+
+
+def _call_text(inst: Instance) -> str:
+    if inst.calls is None:
+        return "(no gold calls known)"
+    if not inst.calls:
+        return "(gold: call nothing)"
+    parts = []
+    for call in inst.calls:
+        if call.parse_failed:
+            parts.append(f"{call.name}(<unparsed> {call.raw_arguments})")
+        else:
+            args = ", ".join(f"{k}={v!r}" for k, v in (call.arguments or {}).items())
+            parts.append(f"{call.name}({args})")
+    return "\n".join(parts)
+
+
+def example_instances(instances: Sequence[Instance], n: int = 5) -> pd.DataFrame:
+    """Up to ``n`` instances for reading, taken round-robin over sources (first ones of each source).
+
+    One row per instance; columns ``EXAMPLE_COLUMNS``: ``tools`` = comma-joined tool names,
+    ``calls`` = one ``name(arg=value, ...)`` per line. Text is raw: the display escapes it.
+    """
+    by_source: dict[str, list[Instance]] = {}
+    for inst in instances:
+        by_source.setdefault(inst.source, []).append(inst)
+    picked: list[Instance] = []
+    depth = 0
+    while len(picked) < n and any(depth < len(v) for v in by_source.values()):
+        for source in sorted(by_source):
+            if depth < len(by_source[source]) and len(picked) < n:
+                picked.append(by_source[source][depth])
+        depth += 1
+    rows = [
+        {
+            "instance_id": inst.id,
+            "source": inst.source,
+            "instruction": inst.instruction,
+            "tools": ", ".join(t.name for t in inst.tools),
+            "calls": _call_text(inst),
+            "final_answer": inst.final_answer,
+        }
+        for inst in picked
+    ]
+    return pd.DataFrame(rows, columns=list(EXAMPLE_COLUMNS))
