@@ -552,3 +552,29 @@ def test_api_key_never_leaks(openai_double, tmp_path, monkeypatch, caplog, capsy
     assert "<redacted>" in results[0].error
     for path in tmp_path.iterdir():
         assert secret.encode() not in path.read_bytes()
+
+
+def test_two_clients_write_one_cache_file_concurrently(openai_double, tmp_path):
+    import threading
+
+    openai_double.script = Reply(content="shared", delay_s=0.01)
+    clients = [make_client(openai_double, tmp_path, concurrency=16) for _ in range(2)]
+    outcomes: list[list] = [[], []]
+
+    def work(which: int) -> None:
+        outcomes[which] = clients[which].complete(make_requests(60, prompt_id=f"w{which}.v1"), progress=False)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert all(r.status == "ok" for results in outcomes for r in results) and len(outcomes[0]) == 60
+    assert len(clients[0].cache) == 120
+
+
+def test_double_holds_up_at_concurrency_64(openai_double, tmp_path):
+    openai_double.script = Reply(content="fast")
+    client = make_client(openai_double, tmp_path, concurrency=64, max_retries=0, cache_path=None)
+    results = client.complete(make_requests(400), progress=False)
+    assert all(r.status == "ok" for r in results) and openai_double.hits == 400
