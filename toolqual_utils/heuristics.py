@@ -1,0 +1,292 @@
+"""Offline heuristics for the instruction criteria (specificity, coherence, solvability).
+
+These read the instruction, the tools' names/descriptions/schemas and, where present, the gold calls and
+the rule findings of :mod:`toolqual_utils.checks`. They decide only where a signal is explainable and was
+measured reliable on the adjudicated reference annotations (``tests/test_heuristics.py`` computes
+precision/recall and asserts the floors); everywhere else they return ``unscored:needs-model`` and pass
+what they saw on as evidence. judge = ``heuristic``, prompt_id = ``heuristics.v1``.
+
+Heuristics (label 0 = error, 1 = holds):
+
+- **specificity**
+    - ``asks_user_for_details`` (0): the gold sequence calls the ``getDetails`` pseudo-tool, i.e. the data
+      itself admits the instruction lacked a value.
+    - ``vague_reference_used`` (0): the instruction only gestures at a value ("a specific actor", "a certain
+      format", "a famous actor") *and* a call fills a parameter with a placeholder or a value found nowhere
+      (a rule finding of severity ``error`` for ``placeholder_value``/``ungrounded_value``).
+    - ``required_values_present`` (1): every required argument of every call is found in the instruction
+      (or exempt, or taken from an earlier output) and the instruction has no vague reference.
+- **coherence**
+    - ``single_request`` (1): the instruction makes one request (guide: "a single request is coherent"):
+      one request sentence, or one API call.
+    - ``disconnected_requests`` (0): several request sentences, served by calls whose tools share no topic
+      word (names + descriptions, generic words removed) and pass no value to each other: the requests split
+      into unrelated groups.
+- **solvability**
+    - ``irrelevance_by_design`` (0) comes from the rules (BFCL irrelevance).
+    - ``capability_absent`` (suspect only): a request verb whose object appears in no tool text; measured
+      too imprecise to decide (see the test table), so it only adds evidence.
+
+:func:`offline_verdicts` merges rule and heuristic verdicts into one row per instance x criterion (all six
+criteria), which is what ``toolqual check`` writes.
+
+Pure module: standard library and pandas only.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+import pandas as pd
+
+from .checks import RULE_CRITERIA, Finding, _Context, _grounding, _norm, _stem, _tool_table, find_issues, run_checks
+from .schema import CRITERIA, INSTRUCTION_CRITERIA, PSEUDO_CALLS, VERDICT_COLUMNS, Instance
+
+__all__ = [
+    "HEURISTIC_CRITERIA", "HEURISTICS_JUDGE", "HEURISTICS_PROMPT_ID", "offline_verdicts", "run_heuristics",
+]
+
+HEURISTICS_JUDGE: Final = "heuristic"
+HEURISTICS_PROMPT_ID: Final = "heuristics.v1"
+HEURISTIC_CRITERIA: Final = INSTRUCTION_CRITERIA
+
+_VAGUE_PHRASE = re.compile(
+    r"\b(?:a|an|the|some|this|that|one)\s+(?:specific|certain|particular|given|famous|popular|random|"
+    r"well[- ]known|favou?rite)\s+([a-z]+)",
+    re.IGNORECASE,
+)
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+_REQUEST_RE = re.compile(
+    r"\?|\b(can you|could you|would you|please|i need|i want|i would like|i'd like|help me|let me know|"
+    r"tell me|show me|find|get|retrieve|fetch|search|look up|give me|provide|calculate|compute|convert|"
+    r"translate|create|generate|make|book|send|delete|remove|add|update|set|check|list|play|reset|clean|"
+    r"analy[sz]e|determine|schedule|cancel|order|track)\b",
+    re.IGNORECASE,
+)
+_POLITE_ONLY = re.compile(r"^\s*(thank(s| you)[^.?!]*|i appreciate[^.?!]*|any help[^.?!]*)[.!]?\s*$", re.IGNORECASE)
+#: Words too generic to tie two tools to one topic.
+_GENERIC = frozenset(
+    "get set list find search retrieve fetch return returns information info data details detail name id ids "
+    "type types specify specified want which value values use used using new given based number numbers "
+    "string api apis request response result results query parameter parameters optional required default "
+    "e g eg example such like user users provide provides specific the of for to in on and or a an by with "
+    "from is are be this that it its you your can will should want desired about into at as all any each "
+    "calculate compute check create make update delete remove add".split()
+)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _topic_words(text: str) -> set[str]:
+    words = _norm(_CAMEL.sub(" ", text).replace("_", " ")).split()
+    return {_stem(w) for w in words if len(w) > 2 and w not in _GENERIC and not w.isdigit()}
+
+
+def _request_sentences(instruction: str) -> list[str]:
+    sentences = [s.strip() for s in _SENTENCE_SPLIT.split(instruction.strip().strip('"')) if s.strip()]
+    return [s for s in sentences if _REQUEST_RE.search(s) and not _POLITE_ONLY.match(s)]
+
+
+def _api_calls(inst: Instance) -> list[tuple[int, Any]]:
+    return [(i, c) for i, c in enumerate(inst.calls or []) if c.name not in PSEUDO_CALLS]
+
+
+def _asks_user(inst: Instance) -> bool:
+    names = [c.name for c in inst.calls or []]
+    pseudo = inst.meta.get("pseudo_calls") if inst.meta else None
+    if isinstance(pseudo, list):
+        names.extend(str(p.get("name")) for p in pseudo if isinstance(p, dict))
+    return "getDetails" in names
+
+
+def _specificity(inst: Instance, findings: Sequence[Finding]) -> tuple[int | None, str, str, list[dict]]:
+    vague = [m.group(0) for m in _VAGUE_PHRASE.finditer(inst.instruction)]
+    evidence: list[dict[str, Any]] = [{"heuristic": "vague_reference", "phrase": p} for p in vague]
+    if _asks_user(inst):
+        return 0, "ok", "the gold sequence asks the user for a missing detail (getDetails)", [
+            {"heuristic": "asks_user_for_details"}, *evidence]
+    if inst.calls is None:
+        return None, "unscored:needs-model", "no gold calls to compare the instruction with", evidence
+    unsupported = [f for f in findings if f.severity == "error"
+                   and f.check in ("placeholder_value", "ungrounded_value")]
+    if vague and unsupported:
+        shown = "; ".join(f.message for f in unsupported[:3])
+        return 0, "ok", (f"the instruction only gestures at a value ({', '.join(vague[:3])}) and the calls fill "
+                         f"it with a placeholder or an invented value: {shown}"), [
+            {"heuristic": "vague_reference_used"}, *evidence, *[f.evidence() for f in unsupported[:5]]]
+    if vague:
+        return None, "unscored:needs-model", f"vague reference(s): {', '.join(vague[:3])}", evidence
+    api_calls = _api_calls(inst)
+    if not api_calls:
+        return None, "unscored:needs-model", "no calls show which values were needed", evidence
+    tools = {t.name: t for t in inst.tools}
+    ctx = _Context(inst.instruction)
+    for index, call in enumerate(inst.calls or []):
+        if call.name in PSEUDO_CALLS:
+            continue
+        tool = tools.get(call.name)
+        if tool is None or call.arguments is None:
+            return None, "unscored:needs-model", f"call {index} cannot be read against a schema", evidence
+        infos, required, _ = _tool_table(tool.parameters)
+        for param in required:
+            if param not in call.arguments:
+                return None, "unscored:needs-model", f"call {index} lacks required {param!r}", evidence
+            info = infos[param]
+            if info.is_credential:
+                continue
+            for value in _flat(call.arguments[param]):
+                if _grounding(value, info, ctx) is not None:
+                    return None, "unscored:needs-model", (
+                        f"call {index} ({call.name}): required {param!r}={value!r} is not plainly in the "
+                        "instruction"), evidence
+        if call.observation:
+            ctx.earlier.append(call.observation)
+    return 1, "ok", "every required value of every call is found in the instruction or an earlier output", [
+        {"heuristic": "required_values_present"}]
+
+
+def _flat(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _flat(v)]
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _flat(v)]
+    return [value]
+
+
+def _coherence(inst: Instance) -> tuple[int | None, str, str, list[dict]]:
+    requests = _request_sentences(inst.instruction)
+    api_calls = _api_calls(inst)
+    if len(requests) <= 1:
+        return 1, "ok", "a single request is coherent", [{"heuristic": "single_request",
+                                                          "n_request_sentences": len(requests)}]
+    if inst.calls is not None and len(api_calls) <= 1:
+        return 1, "ok", "one API call serves the instruction: a single request", [
+            {"heuristic": "single_request", "n_api_calls": len(api_calls)}]
+    if not api_calls:
+        return None, "unscored:needs-model", f"{len(requests)} request sentences; no calls to relate them", []
+    tools = {t.name: t for t in inst.tools}
+    names = list(dict.fromkeys(c.name for _, c in api_calls))
+    words = {}
+    for name in names:
+        tool = tools.get(name)
+        text = name.split("_for_")[-1] + " " + name
+        if tool is not None:
+            text += " " + tool.description + " " + " ".join(
+                f"{p} {str(s.get('description', '')) if isinstance(s, dict) else ''}"
+                for p, s in tool.properties.items())
+        words[name] = _topic_words(text)
+    # Union-find over called tools: linked by a shared topic word or by a value flowing between calls.
+    parent = {n: n for n in names}
+
+    def root(n: str) -> str:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if words[a] & words[b]:
+                parent[root(a)] = root(b)
+    for position, (_, call) in enumerate(api_calls):
+        if not call.observation:
+            continue
+        observed = call.observation.lower()
+        for _, later in api_calls[position + 1:]:
+            for value in _flat(later.arguments or {}):
+                if isinstance(value, str) and len(value) >= 4 and value.lower() in observed:
+                    parent[root(call.name)] = root(later.name)
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(root(name), []).append(name)
+    if len(groups) >= 2:
+        listing = " | ".join(", ".join(g) for g in groups.values())
+        return 0, "ok", (f"{len(requests)} request sentences served by unrelated tool groups that share no topic "
+                         f"word and pass no value: {listing}"), [
+            {"heuristic": "disconnected_requests", "groups": list(groups.values())}]
+    return None, "unscored:needs-model", "several related requests: the order and common goal need a model", []
+
+
+def _solvability(inst: Instance, findings: Sequence[Finding]) -> tuple[int | None, str, str, list[dict]]:
+    by_design = [f for f in findings if f.check == "irrelevance_by_design"]
+    if by_design:
+        return 0, "ok", by_design[0].message, [by_design[0].evidence()]
+    return None, "unscored:needs-model", "no offline signal decides solvability", []
+
+
+def run_heuristics(instances: Iterable[Instance], findings: Sequence[Finding] | None = None) -> pd.DataFrame:
+    """Heuristic verdicts: one row per instance x instruction criterion (specificity, coherence, solvability).
+
+    Columns: ``VERDICT_COLUMNS``; judge="heuristic", prompt_id="heuristics.v1"; ``label`` 1/0 where a
+    heuristic decides, None with status ``unscored:needs-model`` otherwise; ``evidence`` a list of dicts
+    naming the heuristic. ``findings`` (from :func:`toolqual_utils.checks.find_issues`) are recomputed
+    when not given. Empty input gives an empty frame with these columns.
+    """
+    instances = list(instances)
+    if findings is None:
+        findings = find_issues(instances)
+    by_instance: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_instance.setdefault(f.instance_id, []).append(f)
+    columns: dict[str, list[Any]] = {c: [] for c in VERDICT_COLUMNS}
+    for inst in instances:
+        mine = by_instance.get(inst.id, [])
+        results = {
+            "specificity": _specificity(inst, mine),
+            "coherence": _coherence(inst),
+            "solvability": _solvability(inst, mine),
+        }
+        for criterion in HEURISTIC_CRITERIA:
+            label, status, rationale, evidence = results[criterion]
+            columns["instance_id"].append(inst.id)
+            columns["criterion"].append(criterion)
+            columns["label"].append(label)
+            columns["status"].append(status)
+            columns["judge"].append(HEURISTICS_JUDGE)
+            columns["prompt_id"].append(HEURISTICS_PROMPT_ID)
+            columns["rationale"].append(rationale)
+            columns["evidence"].append(evidence)
+    frame = pd.DataFrame(columns, columns=list(VERDICT_COLUMNS))
+    frame["label"] = frame["label"].astype("Int64")
+    return frame
+
+
+def offline_verdicts(instances: Iterable[Instance]) -> pd.DataFrame:
+    """Rules and heuristics merged: one row per instance x criterion, all six criteria, in ``CRITERIA`` order.
+
+    For each (instance, criterion) the decided row wins (status ``ok``), rules before heuristics; when
+    neither decides, the rules' unscored row is kept (its evidence carries the suspect findings) and
+    heuristic evidence is appended. Columns: ``VERDICT_COLUMNS``. Empty input gives an empty frame.
+    """
+    instances = list(instances)
+    findings = find_issues(instances)
+    rules = run_checks(instances)
+    heuristics = run_heuristics(instances, findings)
+    combined: dict[tuple[str, str], dict[str, Any]] = {}
+    for frame in (rules, heuristics):
+        for row in frame.to_dict("records"):
+            key = (row["instance_id"], row["criterion"])
+            current = combined.get(key)
+            if current is None:
+                combined[key] = row
+            elif current["status"] != "ok" and row["status"] == "ok":
+                row["evidence"] = list(row["evidence"]) + list(current["evidence"])
+                combined[key] = row
+            elif current["status"] != "ok":
+                current["evidence"] = list(current["evidence"]) + list(row["evidence"])
+    columns: dict[str, list[Any]] = {c: [] for c in VERDICT_COLUMNS}
+    for inst in instances:
+        for criterion in CRITERIA:
+            row = combined.get((inst.id, criterion))
+            if row is None:  # a criterion neither engine addresses
+                row = {"instance_id": inst.id, "criterion": criterion, "label": None,
+                       "status": "unscored:needs-model", "judge": "rules", "prompt_id": "rules.v1",
+                       "rationale": "no offline rule addresses this criterion", "evidence": []}
+            for c in VERDICT_COLUMNS:
+                value = row[c]
+                columns[c].append(None if c == "label" and pd.isna(value) else value)
+    frame = pd.DataFrame(columns, columns=list(VERDICT_COLUMNS))
+    frame["label"] = frame["label"].astype("Int64")
+    return frame
+
+
