@@ -1,0 +1,542 @@
+"""The model judge: rules first, then one cached model request per instance (or per criterion).
+
+Layers, in the order they decide (the ``judge`` column of the verdict table says which one did):
+
+1. **Rules** (``toolqual_utils.checks``, ``judge="rules"``): a rules verdict with label 0 is *decided* —
+   that criterion is not sent to the model unless ``recheck=True``. (Rules label 1 or unscored rows
+   are not decisions: "no rule fired" is not "holds".)
+2. **Engine code** (``judge="rules"``, ``prompt_id="judge_engine.v1"``): what the judge settles without
+   a model (see :func:`toolqual_utils.judge.decide.pre_decide`): sequence criteria without gold calls
+   (``unscored:not_applicable``), one-sentence instructions (coherent), parameter alignment when every
+   argument is found in the instruction / schema default / is a credential (aligned) or a required
+   parameter is absent (error).
+3. **Model** (``judge=<model name>``), through :class:`toolqual_utils.llm.LLMClient` (cache, retries,
+   ledger). ``mode="combined"``: one ``judge_combined.v1`` request per instance that asks ONLY the
+   criteria still undecided (its JSON schema requires exactly those keys); an instance with nothing
+   left to ask is not sent at all. ``mode="per_criterion"``: one request per undecided criterion with
+   the criterion's own prompt (``specificity.v1`` …).
+
+Statuses: the client's ``unscored:refusal|truncated|api_error|not_cached`` pass through; a reply that
+does not validate is ``unscored:parse_error`` with the raw reply kept in ``rationale`` and
+``evidence``. Unscored rows have label None and are never counted as pass or fail. With ``recheck``,
+a model verdict that comes back unscored falls back to the rules verdict it was re-checking.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import pandas as pd
+
+from ..errors import InputError
+from ..llm import ChatRequest, ChatResult, LLMClient, LLMConfig
+from ..schema import CRITERIA, VERDICT_COLUMNS, Instance
+from .context import InstanceContext, build_context
+from .decide import Decision, decide, pre_decide
+from .parse import ParseFailure, parse_answer, parse_combined, response_schema
+from .prompts import load_prompt
+
+JudgeMode = Literal["combined", "per_criterion"]
+MODES: Final = ("combined", "per_criterion")
+
+#: prompt id of verdicts the engine settles in code (no model asked)
+ENGINE_PROMPT_ID: Final = "judge_engine.v1"
+COMBINED_PROMPT_ID: Final = "judge_combined.v1"
+PER_CRITERION_PROMPT_IDS: Final[Mapping[str, str]] = {c: f"{c}.v1" for c in CRITERIA}
+#: completion token limits (a longer answer is ``unscored:truncated``)
+DEFAULT_MAX_TOKENS: Final[Mapping[str, int]] = {"combined": 3000, "per_criterion": 1500}
+RAW_REPLY_LIMIT: Final = 4000
+
+CALLS_COLUMNS: Final = (
+    "instance_id", "n_requests", "criteria_asked", "n_decided_by_rules", "n_decided_by_engine",
+    "n_cached", "prompt_tokens", "completion_tokens",
+)
+
+
+@dataclass(frozen=True)
+class PlannedRequest:
+    """One request and what it asks: which instance, which criteria."""
+
+    request: ChatRequest
+    instance_id: str
+    criteria: tuple[str, ...]
+
+
+@dataclass
+class JudgePlan:
+    """Everything decided before any model is asked, and the requests still to send.
+
+    Attributes:
+        planned: the model requests, with the instance and criteria each one asks.
+        fixed: verdict rows (dicts with ``VERDICT_COLUMNS``) settled without the model: rules-decided
+            and engine-decided.
+        rule_rows: the decided rules verdicts by (instance_id, criterion), re-checked or not.
+        contexts: instance id -> :class:`InstanceContext`.
+    """
+
+    mode: str
+    criteria: tuple[str, ...]
+    instance_ids: list[str]
+    planned: list[PlannedRequest]
+    fixed: list[dict[str, Any]]
+    rule_rows: dict[tuple[str, str], dict[str, Any]]
+    contexts: dict[str, InstanceContext]
+    recheck: bool = False
+
+    @property
+    def requests(self) -> list[ChatRequest]:
+        return [p.request for p in self.planned]
+
+    @property
+    def prompt_ids(self) -> list[str]:
+        return sorted({p.request.prompt_id for p in self.planned})
+
+
+@dataclass
+class JudgeRun:
+    """The result of :func:`judge`.
+
+    Attributes:
+        verdicts: one row per instance x requested criterion, columns ``VERDICT_COLUMNS``; ``judge`` says
+            which layer decided (``rules`` or the model name).
+        model_verdicts: the model's own rows only (same columns), including re-checked ones.
+        calls_per_instance: one row per instance, columns ``CALLS_COLUMNS`` (``n_requests`` = model
+            requests the instance needed: 0 when everything was decided without the model).
+        ledger: the client's ledger frame (requests, cache hits/misses, tokens, cost by model).
+        judge_model, mode, prompt_ids: what judged.
+    """
+
+    verdicts: pd.DataFrame
+    model_verdicts: pd.DataFrame
+    calls_per_instance: pd.DataFrame
+    ledger: pd.DataFrame
+    judge_model: str
+    mode: str
+    prompt_ids: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for a one-line report: instances, requests, mean calls per instance, statuses."""
+        calls = self.calls_per_instance
+        return {
+            "judge_model": self.judge_model,
+            "mode": self.mode,
+            "prompt_ids": list(self.prompt_ids),
+            "n_instances": int(len(calls)),
+            "n_requests": int(calls["n_requests"].sum()) if len(calls) else 0,
+            "mean_calls_per_instance": float(calls["n_requests"].mean()) if len(calls) else 0.0,
+            "status_counts": {str(k): int(v) for k, v in self.verdicts["status"].value_counts().items()},
+            "decided_by": {str(k): int(v) for k, v in self.verdicts["judge"].value_counts().items()},
+        }
+
+
+# --- input checks -------------------------------------------------------------------------------------
+
+
+def _check_inputs(instances: Sequence[Instance], criteria: Iterable[str], mode: str) -> tuple[str, ...]:
+    if mode not in MODES:
+        raise InputError(f"unknown judge mode {mode!r}; use one of {', '.join(MODES)}", field="mode")
+    criteria = tuple(criteria)
+    unknown = [c for c in criteria if c not in CRITERIA]
+    if unknown or not criteria:
+        raise InputError(
+            f"unknown or no criteria {unknown or list(criteria)}; choose from {', '.join(CRITERIA)}", field="criteria"
+        )
+    seen: set[str] = set()
+    for instance in instances:
+        if not isinstance(instance, Instance):
+            raise InputError(f"expected canonical Instance objects, got {type(instance).__name__}")
+        if instance.id in seen:
+            raise InputError(
+                "instance id appears twice; verdicts and request ids need unique instance ids",
+                record=instance.id, field="id",
+            )
+        seen.add(instance.id)
+    return tuple(c for c in CRITERIA if c in criteria)  # canonical order
+
+
+def _decided_rule_rows(rule_verdicts: pd.DataFrame | None) -> dict[tuple[str, str], dict[str, Any]]:
+    """Rules verdicts that decide a criterion: judge 'rules', status ok, label 0."""
+    if rule_verdicts is None or len(rule_verdicts) == 0:
+        return {}
+    missing = [c for c in ("instance_id", "criterion", "label") if c not in rule_verdicts.columns]
+    if missing:
+        raise InputError(
+            f"rules verdict table lacks column(s) {missing}; expected the verdict columns "
+            + ", ".join(VERDICT_COLUMNS)
+        )
+    decided: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rule_verdicts.to_dict("records"):
+        judge = row.get("judge", "rules")
+        status = row.get("status", "ok")
+        label = row.get("label")
+        if judge != "rules" or status != "ok" or label is None or pd.isna(label) or int(label) != 0:
+            continue
+        key = (str(row["instance_id"]), str(row["criterion"]))
+        if key not in decided:
+            decided[key] = {c: row.get(c) for c in VERDICT_COLUMNS}
+    return decided
+
+
+# --- rendering ----------------------------------------------------------------------------------------
+
+
+def _section_values(context: InstanceContext, criterion: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(data, params) of a criterion's own slots."""
+    if criterion == "specificity":
+        return {"required_parameters": context.required_parameters_text()}, {"scope_note": context.scope_note()}
+    if criterion == "coherence":
+        return {"sentence_pairs": context.sentence_pairs_text()}, {}
+    if criterion == "parameter_alignment":
+        return {"arguments": context.arguments_text()}, {}
+    return {}, {}
+
+
+_BASE_DATA: Final[Mapping[str, tuple[str, ...]]] = {
+    "specificity": ("instruction", "tools"),
+    "coherence": ("instruction",),
+    "solvability": ("instruction", "tools"),
+    "parameter_alignment": ("instruction", "tools", "calls"),
+    "sufficiency": ("instruction", "tools", "calls"),
+    "minimality": ("instruction", "calls"),
+}
+
+
+def _base_data(context: InstanceContext) -> dict[str, str]:
+    return {"instruction": context.instruction, "tools": context.tools_text, "calls": context.calls_text}
+
+
+def render_messages(
+    context: InstanceContext, criteria: Sequence[str], mode: JudgeMode, prompt_id: str | None = None
+) -> tuple[dict[str, str], ...]:
+    """The chat messages asking ``criteria`` about one instance (dataset text fenced as DATA)."""
+    base = _base_data(context)
+    if mode == "combined":
+        template = load_prompt(prompt_id or COMBINED_PROMPT_ID)
+        tasks = []
+        for number, criterion in enumerate(criteria, start=1):
+            data, params = _section_values(context, criterion)
+            text = template.render_section(f"task:{criterion}", data=data, params=params)
+            tasks.append(f"{number}. {text}")
+        return template.render(
+            data=base,
+            params={"tasks": "\n\n".join(tasks), "criteria_keys": ", ".join(f'"{c}"' for c in criteria)},
+        )
+    (criterion,) = criteria
+    template = load_prompt(prompt_id or PER_CRITERION_PROMPT_IDS[criterion])
+    data, params = _section_values(context, criterion)
+    data.update({k: base[k] for k in _BASE_DATA[criterion]})
+    return template.render(data=data, params=params)
+
+
+def custom_id_for(instance_id: str, criterion: str | None) -> str:
+    """Request id: ``<instance id>::combined`` or ``<instance id>::<criterion>``."""
+    return f"{instance_id}::{criterion or 'combined'}"
+
+
+# --- planning -----------------------------------------------------------------------------------------
+
+
+def _engine_row(instance_id: str, criterion: str, decision: Decision) -> dict[str, Any]:
+    return {
+        "instance_id": instance_id, "criterion": criterion, "label": decision.label, "status": decision.status,
+        "judge": "rules", "prompt_id": ENGINE_PROMPT_ID, "rationale": decision.rationale,
+        "evidence": decision.evidence,
+    }
+
+
+def plan_judging(
+    instances: Sequence[Instance],
+    criteria: Iterable[str] = CRITERIA,
+    mode: JudgeMode = "combined",
+    rule_verdicts: pd.DataFrame | None = None,
+    recheck: bool = False,
+    *,
+    max_tokens: int | None = None,
+    prompt_id: str | None = None,
+) -> JudgePlan:
+    """Decide what can be decided without a model and build the requests for the rest.
+
+    Args:
+        instances: canonical instances (unique ids).
+        criteria: the criteria to judge (any subset of ``CRITERIA``).
+        mode: ``"combined"`` (one request per instance, undecided criteria only) or ``"per_criterion"``.
+        rule_verdicts: verdict table from ``toolqual_utils.checks.run_checks`` (or None).
+        recheck: also send criteria that rules decided (label 0).
+        max_tokens: completion limit per request (default: ``DEFAULT_MAX_TOKENS[mode]``).
+        prompt_id: override the prompt version (combined mode: e.g. ``"judge_combined.v2"``).
+
+    Returns:
+        A :class:`JudgePlan`. Empty input gives an empty plan.
+    """
+    instances = list(instances)
+    criteria = _check_inputs(instances, criteria, mode)
+    decided = _decided_rule_rows(rule_verdicts)
+    limit = max_tokens if max_tokens is not None else DEFAULT_MAX_TOKENS[mode]
+    planned: list[PlannedRequest] = []
+    fixed: list[dict[str, Any]] = []
+    contexts: dict[str, InstanceContext] = {}
+    for instance in instances:
+        context = build_context(instance)
+        contexts[instance.id] = context
+        ask: list[str] = []
+        for criterion in criteria:
+            rule_row = decided.get((instance.id, criterion))
+            decision = pre_decide(context, criterion)
+            if rule_row is not None and (not recheck or (decision is not None and decision.status != "ok")):
+                fixed.append(rule_row)  # decided by rules (a re-check of a not-applicable criterion is moot)
+                continue
+            if decision is not None and rule_row is None:
+                fixed.append(_engine_row(instance.id, criterion, decision))
+                continue
+            ask.append(criterion)
+        if not ask:
+            continue
+        if mode == "combined":
+            pid = prompt_id or COMBINED_PROMPT_ID
+            request = ChatRequest(
+                custom_id=custom_id_for(instance.id, None),
+                messages=render_messages(context, ask, "combined", pid),
+                prompt_id=pid,
+                max_tokens=limit,
+                response_schema=response_schema(pid, ask),
+            )
+            planned.append(PlannedRequest(request, instance.id, tuple(ask)))
+        else:
+            for criterion in ask:
+                pid = PER_CRITERION_PROMPT_IDS[criterion]
+                request = ChatRequest(
+                    custom_id=custom_id_for(instance.id, criterion),
+                    messages=render_messages(context, [criterion], "per_criterion", pid),
+                    prompt_id=pid,
+                    max_tokens=limit,
+                    response_schema=response_schema(pid, [criterion]),
+                )
+                planned.append(PlannedRequest(request, instance.id, (criterion,)))
+    rule_rows = {k: v for k, v in decided.items() if k[0] in contexts and k[1] in criteria}
+    return JudgePlan(mode, criteria, [i.id for i in instances], planned, fixed, rule_rows, contexts, recheck)
+
+
+def build_requests(
+    instances: Sequence[Instance],
+    criteria: Iterable[str] = CRITERIA,
+    mode: JudgeMode = "combined",
+    rule_verdicts: pd.DataFrame | None = None,
+    recheck: bool = False,
+    **options: Any,
+) -> list[ChatRequest]:
+    """The model requests :func:`judge` would send (see :func:`plan_judging`), in instance order."""
+    return plan_judging(instances, criteria, mode, rule_verdicts, recheck, **options).requests
+
+
+# --- from results to verdicts -------------------------------------------------------------------------
+
+
+def _raw(text: str | None) -> str:
+    if text is None:
+        return ""
+    return text if len(text) <= RAW_REPLY_LIMIT else text[:RAW_REPLY_LIMIT] + f"… [{len(text) - RAW_REPLY_LIMIT} more chars]"
+
+
+def _model_row(
+    instance_id: str, criterion: str, judge_model: str, prompt_id: str, label: int | None, status: str,
+    rationale: str, evidence: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "instance_id": instance_id, "criterion": criterion, "label": label, "status": status,
+        "judge": judge_model, "prompt_id": prompt_id, "rationale": rationale, "evidence": evidence,
+    }
+
+
+def _rows_for_result(plan: JudgePlan, item: PlannedRequest, result: ChatResult, judge_model: str) -> list[dict]:
+    prompt_id = item.request.prompt_id
+    context = plan.contexts[item.instance_id]
+    if not result.ok:
+        reason = result.error or result.status
+        evidence = [{"check": "model_call", "status": result.status, "error": result.error,
+                     "raw_reply": _raw(result.text)}]
+        return [
+            _model_row(item.instance_id, c, judge_model, prompt_id, None, result.status, reason, evidence)
+            for c in item.criteria
+        ]
+    if plan.mode == "combined":
+        parsed = parse_combined(result.text, item.criteria)
+    else:
+        (criterion,) = item.criteria
+        try:
+            parsed = {criterion: parse_answer(criterion, result.text)}
+        except ParseFailure as failure:
+            parsed = {criterion: failure}
+    rows = []
+    for criterion in item.criteria:
+        answer = parsed[criterion]
+        if not isinstance(answer, ParseFailure):
+            try:
+                decision = decide(criterion, answer, context)
+            except ParseFailure as failure:
+                answer = failure
+            else:
+                rows.append(
+                    _model_row(item.instance_id, criterion, judge_model, prompt_id, decision.label, decision.status,
+                               decision.rationale, decision.evidence)
+                )
+                continue
+        rows.append(
+            _model_row(
+                item.instance_id, criterion, judge_model, prompt_id, None, "unscored:parse_error",
+                f"parse_error: {answer.reason}. Raw reply: {_raw(result.text)}",
+                [{"check": "parse", "error": answer.reason, "raw_reply": _raw(result.text)}],
+            )
+        )
+    return rows
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
+    frame["label"] = pd.array([None if v is None or pd.isna(v) else int(v) for v in frame["label"]], dtype="Int64")
+    return frame
+
+
+def collect_verdicts(
+    plan: JudgePlan, results: Sequence[ChatResult], judge_model: str
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Turn results (in plan request order) into (verdicts, model_verdicts, calls_per_instance).
+
+    ``verdicts`` has one row per instance x plan criterion, instance order as given, criteria in
+    canonical order. Merge rule: a model verdict that is ok wins; else a re-checked rules verdict (label 0)
+    stands; else the model's unscored row. Criteria settled without the model keep their rules/engine row.
+    """
+    if len(results) != len(plan.planned):
+        raise ValueError(f"expected {len(plan.planned)} results, got {len(results)}")
+    model_rows: list[dict[str, Any]] = []
+    usage: dict[str, dict[str, int]] = {}
+    for item, result in zip(plan.planned, results):
+        if result.custom_id != item.request.custom_id:
+            raise ValueError(f"result {result.custom_id!r} does not match request {item.request.custom_id!r}")
+        model_rows.extend(_rows_for_result(plan, item, result, judge_model))
+        counts = usage.setdefault(item.instance_id, {"n_requests": 0, "n_cached": 0, "prompt_tokens": 0,
+                                                     "completion_tokens": 0, "asked": []})
+        counts["n_requests"] += 1
+        counts["n_cached"] += int(bool(result.cached))
+        counts["prompt_tokens"] += int(result.prompt_tokens)
+        counts["completion_tokens"] += int(result.completion_tokens)
+        counts["asked"].extend(item.criteria)
+
+    by_key: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in plan.fixed:
+        by_key[(row["instance_id"], row["criterion"])] = row
+    for row in model_rows:
+        key = (row["instance_id"], row["criterion"])
+        rule_row = plan.rule_rows.get(key)
+        if row["status"] != "ok" and rule_row is not None:
+            by_key[key] = rule_row  # the re-check failed: the rules decision stands
+        else:
+            by_key[key] = row
+    merged = [by_key[(i, c)] for i in plan.instance_ids for c in plan.criteria if (i, c) in by_key]
+
+    fixed_judges: dict[str, dict[str, int]] = {}
+    for row in plan.fixed:
+        per = fixed_judges.setdefault(row["instance_id"], {"rules": 0, "engine": 0})
+        per["engine" if row.get("prompt_id") == ENGINE_PROMPT_ID else "rules"] += 1
+    calls_rows = []
+    for instance_id in plan.instance_ids:
+        counts = usage.get(instance_id, {"n_requests": 0, "n_cached": 0, "prompt_tokens": 0,
+                                         "completion_tokens": 0, "asked": []})
+        per = fixed_judges.get(instance_id, {"rules": 0, "engine": 0})
+        calls_rows.append(
+            {
+                "instance_id": instance_id,
+                "n_requests": counts["n_requests"],
+                "criteria_asked": ",".join(dict.fromkeys(counts["asked"])),
+                "n_decided_by_rules": per["rules"],
+                "n_decided_by_engine": per["engine"],
+                "n_cached": counts["n_cached"],
+                "prompt_tokens": counts["prompt_tokens"],
+                "completion_tokens": counts["completion_tokens"],
+            }
+        )
+    return _frame(merged), _frame(model_rows), pd.DataFrame(calls_rows, columns=list(CALLS_COLUMNS))
+
+
+def _run(plan: JudgePlan, client: LLMClient, results: Sequence[ChatResult]) -> JudgeRun:
+    verdicts, model_verdicts, calls = collect_verdicts(plan, results, client.config.model)
+    return JudgeRun(
+        verdicts=verdicts, model_verdicts=model_verdicts, calls_per_instance=calls,
+        ledger=client.ledger.to_frame(), judge_model=client.config.model, mode=plan.mode,
+        prompt_ids=plan.prompt_ids,
+    )
+
+
+def judge(
+    instances: Sequence[Instance],
+    config: LLMConfig,
+    criteria: Iterable[str] = CRITERIA,
+    mode: JudgeMode = "combined",
+    rule_verdicts: pd.DataFrame | None = None,
+    recheck: bool = False,
+    *,
+    client: LLMClient | None = None,
+    progress: bool = True,
+    max_tokens: int | None = None,
+) -> JudgeRun:
+    """Judge instances on the intrinsic criteria: rules first, then the model (cached) for the rest.
+
+    Args:
+        instances: canonical instances (unique ids).
+        config: model endpoint and cache (``mode="replay"`` answers from the cache only).
+        criteria: criteria to judge (default all six).
+        mode: ``"combined"`` or ``"per_criterion"`` (see the module docstring).
+        rule_verdicts: rules verdict table (label 0 rows are decided and not re-asked).
+        recheck: re-ask criteria that rules decided.
+        client: reuse an existing client (its ledger accumulates); default a new one from ``config``.
+        progress: show a progress bar.
+        max_tokens: completion limit per request.
+
+    Returns:
+        :class:`JudgeRun`. Labels: 1 holds, 0 error, None unscored (see ``status``). Empty input ->
+        empty frames with their columns.
+    """
+    plan = plan_judging(instances, criteria, mode, rule_verdicts, recheck, max_tokens=max_tokens)
+    own_client = client is None
+    client = client or LLMClient(config)
+    try:
+        results = client.complete(plan.requests, progress=progress) if plan.requests else []
+        return _run(plan, client, results)
+    finally:
+        if own_client:
+            client.close()
+
+
+def judge_from_batch(
+    instances: Sequence[Instance],
+    config: LLMConfig,
+    result_paths: Sequence[str],
+    criteria: Iterable[str] = CRITERIA,
+    mode: JudgeMode = "combined",
+    rule_verdicts: pd.DataFrame | None = None,
+    recheck: bool = False,
+    *,
+    client: LLMClient | None = None,
+    max_tokens: int | None = None,
+) -> JudgeRun:
+    """Verdicts from OpenAI Batch result files (same planning, parsing and cache as :func:`judge`).
+
+    The requests are rebuilt from the same arguments that exported them; ok answers are stored in the
+    cache, so a later ``mode="replay"`` run serves them. Requests missing from the result files are
+    served from the cache when there, else ``unscored:api_error``.
+    """
+    plan = plan_judging(instances, criteria, mode, rule_verdicts, recheck, max_tokens=max_tokens)
+    own_client = client is None
+    client = client or LLMClient(config)
+    try:
+        results = client.import_batch(list(result_paths), plan.requests) if plan.requests else []
+        return _run(plan, client, results)
+    finally:
+        if own_client:
+            client.close()
+
+
+def evidence_json(evidence: Any) -> str:
+    """Evidence as compact JSON text (for CSV cells and display)."""
+    return json.dumps(evidence, ensure_ascii=False, default=str)
