@@ -1,0 +1,96 @@
+"""``toolqual load SRC... --out FILE.jsonl``: convert source datasets to canonical JSON Lines.
+
+Writes the instances to ``--out`` (atomically: a failed load leaves no partial file), the rejected
+records to ``<out stem>.rejects.jsonl`` when there are any (a stale rejects file from an earlier run is
+removed otherwise), and prints a per-file summary table (format, instances, rejects, parse failures,
+pseudo-calls) to stdout. Bad files stop the load with a one-paragraph message and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from ..errors import InputError
+from ..io import Reject
+from ..loaders.detect import FORMATS, LoadSession
+
+HELP = "convert ToolAlpaca / ToolBench / BFCL / Seal-Tools / OpenAI-chat / canonical files to canonical JSONL"
+DESCRIPTION = (
+    "Convert source datasets to canonical JSON Lines (one instance per line).\n\n"
+    "Formats are detected from file content (--format auto); directories are walked and every supported\n"
+    "file inside is loaded (possible_answer/ and tool.jsonl are companions, read through their main\n"
+    "file). Records that cannot be converted go to <out stem>.rejects.jsonl with file, line/index,\n"
+    "field and reason."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sources", nargs="+", metavar="SRC", help="files or directories to load")
+    parser.add_argument("--out", required=True, metavar="FILE.jsonl", help="canonical JSONL to write")
+    parser.add_argument("--format", default="auto", choices=FORMATS,
+                        help="source format (default: auto = detect from content)")
+    parser.add_argument("--quiet", action="store_true", help="do not print the summary table")
+
+
+def rejects_path(out: Path) -> Path:
+    """``x.jsonl`` -> ``x.rejects.jsonl`` (beside the output)."""
+    return out.with_name(out.stem + ".rejects.jsonl")
+
+
+def _format_table(rows: list[dict[str, object]]) -> str:
+    headers = ["file", "format", "instances", "rejects", "parse_failures", "pseudo_calls"]
+    body = [[str(r["file"]), str(r["format"]), str(r["n_converted"]), str(r["n_rejected"]),
+             str(r["n_parse_failures"]), str(r["n_pseudo_calls"])] for r in rows]
+    totals = ["TOTAL", "", *(str(sum(int(r[i]) for r in body)) for i in range(2, 6))]
+    widths = [max(len(h), *(len(r[i]) for r in body + [totals])) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) if i < 2 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths)))]
+    for row in body + [totals]:
+        lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() != ".jsonl":
+        raise InputError("the output must be a .jsonl file (canonical JSON Lines)", file=str(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    session = LoadSession(args.format)
+    tmp = out.with_name(out.name + ".tmp")
+    n_instances = 0
+    rejects: list[Reject] = []
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            for item in session.iter(args.sources):
+                if isinstance(item, Reject):
+                    rejects.append(item)
+                    continue
+                handle.write(json.dumps(item.to_record(), ensure_ascii=False) + "\n")
+                n_instances += 1
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if n_instances == 0 and not rejects:
+        tmp.unlink(missing_ok=True)
+        raise InputError("no instances found: none of the sources holds a supported file. "
+                         "Give files or folders of a supported format (see --help).",
+                         file=", ".join(str(s) for s in args.sources))
+    os.replace(tmp, out)
+    reject_file = rejects_path(out)
+    if rejects:
+        with reject_file.open("w", encoding="utf-8") as handle:
+            for item in rejects:
+                handle.write(json.dumps(item.to_record(), ensure_ascii=False) + "\n")
+    elif reject_file.exists():
+        reject_file.unlink()
+    rows = session.summary.to_dict("records")
+    if not args.quiet:
+        print(_format_table(rows))
+        print(f"wrote {n_instances} instances to {out}"
+              + (f"; {len(rejects)} rejected records to {reject_file}" if rejects else "; no rejects"))
+    for row in rows:
+        if row["note"]:
+            print(f"toolqual: note: {row['file']}: {row['note']}", file=sys.stderr)
+    return 0

@@ -1,0 +1,257 @@
+"""Helpers shared by the source loaders: file reading, argument parsing, record building.
+
+Every loader module exposes the same small interface (see :mod:`toolqual_utils.loaders.detect`):
+
+- ``FORMAT``: the format name used by ``--format``;
+- ``sniff(probe) -> bool``: does a probed file look like this format (content, not file name);
+- ``iter_records(path, probe) -> Iterator[Instance | Reject]``: convert one file, one record at a time.
+
+A record that cannot be converted becomes a :class:`~toolqual_utils.io.Reject` (file, location, field,
+reason); a file that cannot be read at all raises :class:`~toolqual_utils.errors.InputError`.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from ..errors import InputError
+from ..io import Reject
+from ..schema import PSEUDO_CALLS, Instance, describe_validation_error
+
+#: Formats ``load`` understands, with the one-line description used in error messages.
+SUPPORTED_FORMATS: dict[str, str] = {
+    "toolalpaca": "ToolAlpaca JSON (a list of tool records with Instructions + Golden_Answers or Instances)",
+    "toolbench": "ToolBench / StableToolBench answer files (answer_generation.train_messages), "
+    "JSON Lines of such answer records, or query files (a list of {query, query_id, api_list})",
+    "bfcl": "BFCL question files (JSON Lines of {id, question, function}) with possible_answer/<same name>",
+    "seal_tools": "Seal-Tools dev/test JSON Lines ({id, query, calling}) with tool.jsonl beside them, "
+    "or the dataset_for_finetune JSON (conversations with Python literals)",
+    "jsonl": "canonical toolqual JSON Lines ({id, source, instruction, tools, calls, final_answer, meta})",
+    "openai": "OpenAI chat fine-tuning JSON Lines ({messages: [...], tools: [...]})",
+}
+
+#: How many bytes of a file the sniffer looks at for JSON Lines (whole-document JSON is parsed fully).
+PROBE_LINES = 5
+
+
+def supported_formats_sentence() -> str:
+    """The supported formats as one sentence, for error messages."""
+    return "Supported formats: " + "; ".join(f"{name} = {text}" for name, text in SUPPORTED_FORMATS.items()) + "."
+
+
+@dataclass
+class Probe:
+    """What the sniffer learned about a file.
+
+    Attributes:
+        path: the file.
+        kind: ``"jsonl"`` when the first non-blank lines are JSON objects one per line, ``"json"`` when
+            the whole file is one JSON document (then ``document`` holds it), ``"unknown"`` otherwise.
+        first_records: the JSON objects parsed from the first non-blank lines (JSON Lines only).
+        document: the parsed document (whole-document JSON only).
+    """
+
+    path: Path
+    kind: Literal["jsonl", "json", "unknown"]
+    first_records: list[dict[str, Any]] = field(default_factory=list)
+    document: Any = None
+    reason: str = ""
+
+
+def read_text(path: Path) -> str:
+    """The whole file as UTF-8 text.
+
+    Raises:
+        InputError: missing, empty or not UTF-8.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("no such file. " + supported_formats_sentence(), file=str(path)) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, expected a file", file=str(path)) from None
+    if not data.strip():
+        raise InputError("the file is empty. " + supported_formats_sentence(), file=str(path))
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"is not UTF-8 text (undecodable byte at offset {exc.start}); re-encode it as UTF-8. "
+            + supported_formats_sentence(),
+            file=str(path),
+        ) from None
+
+
+def probe_file(path: str | os.PathLike[str]) -> Probe:
+    """Look at a file's content to tell JSON Lines from one JSON document.
+
+    JSON Lines: one of the first few non-blank lines parses as a JSON object on its own (a bad first line
+    among good ones is still JSON Lines). Otherwise the whole file is parsed as one JSON document.
+
+    Raises:
+        InputError: the file is missing, empty, not UTF-8, or neither JSON Lines nor valid JSON
+            (e.g. truncated).
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise InputError("no such file. " + supported_formats_sentence(), file=str(path)) from None
+    if size == 0:
+        raise InputError("the file is empty. " + supported_formats_sentence(), file=str(path))
+    records: list[dict[str, Any]] = []
+    first_is_object = False
+    n_lines = 0
+    try:
+        with path.open("r", encoding="utf-8-sig") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                n_lines += 1
+                try:
+                    value = json.loads(line)
+                except json.JSONDecodeError:
+                    value = None
+                if isinstance(value, dict):
+                    records.append(value)
+                    first_is_object = first_is_object or n_lines == 1
+                if n_lines >= PROBE_LINES:
+                    break
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"is not UTF-8 text (undecodable byte at offset {exc.start}); re-encode it as UTF-8. "
+            + supported_formats_sentence(),
+            file=str(path),
+        ) from None
+    if n_lines == 0:
+        raise InputError("the file is empty (only blank lines). " + supported_formats_sentence(), file=str(path))
+    if first_is_object or len(records) >= 2:
+        # A first line that is a whole object (or two object lines among the first few, when the first
+        # line is a bad record) means JSON Lines. A one-line file holding one object is also read this
+        # way; the per-format sniffers accept a compact single document either way.
+        return Probe(path, "jsonl", first_records=records)
+    text = read_text(path)
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        problem = "truncated" if exc.pos >= len(text.rstrip()) - 1 else "not valid JSON"
+        raise InputError(
+            f"is neither JSON Lines nor a valid JSON document ({problem}: {exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}). " + supported_formats_sentence(),
+            file=str(path),
+        ) from None
+    return Probe(path, "json", document=document)
+
+
+def parse_arguments(raw: Any) -> dict[str, Any] | None:
+    """Parse a call's argument text into an object; None when it is not a JSON object.
+
+    An empty or blank string means "no arguments" (``{}``). An already-parsed dict is returned as is.
+    ``strict=False`` accepts raw control characters inside strings, as ToolBench's own runner did.
+    """
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    if raw is None:
+        return {}
+    if not isinstance(raw, str):
+        return None
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw, strict=False)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def raw_text(raw: Any) -> str | None:
+    """The argument text as the source wrote it (objects are serialised compactly)."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return raw
+    return json.dumps(raw, ensure_ascii=False)
+
+
+def pseudo_call(name: str, raw: Any) -> dict[str, Any]:
+    """The ``meta["pseudo_calls"]`` entry for an agent pseudo-tool call."""
+    return {"name": name, "raw_arguments": raw_text(raw)}
+
+
+def is_pseudo(name: str) -> bool:
+    return name in PSEUDO_CALLS
+
+
+def build_instance(record: dict[str, Any], *, file: Path, location: str) -> Instance | Reject:
+    """Validate a canonical dict into an :class:`Instance`, or a :class:`Reject` naming the field."""
+    try:
+        return Instance.model_validate(record)
+    except ValidationError as exc:
+        field_name, reason = describe_validation_error(exc)
+        record_id = record.get("id") if isinstance(record.get("id"), str) else None
+        return Reject(str(file), location, reason, field=field_name, record_id=record_id)
+
+
+def reject(file: Path, location: str, reason: str, *, field: str | None = None, record_id: str | None = None) -> Reject:
+    return Reject(str(file), location, reason, field=field, record_id=record_id)
+
+
+def iter_jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any] | Reject]]:
+    """Stream a JSON Lines file: (line number, object) or (line number, Reject) per non-blank line.
+
+    Raises:
+        InputError: the file is not UTF-8 (reported with the byte offset).
+    """
+    try:
+        with path.open("r", encoding="utf-8-sig") as handle:
+            for line_no, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                where = f"line {line_no}"
+                try:
+                    value = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    yield line_no, reject(path, where, f"not valid JSON ({exc.msg} at column {exc.colno})")
+                    continue
+                if not isinstance(value, dict):
+                    yield line_no, reject(path, where, f"expected a JSON object, got {type(value).__name__}")
+                    continue
+                yield line_no, value
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"is not UTF-8 text (undecodable byte at offset {exc.start}); re-encode it as UTF-8. "
+            + supported_formats_sentence(),
+            file=str(path),
+        ) from None
+
+
+def tool_record(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """A canonical tool dict (JSON-Schema object parameters; ``required`` restricted to known names)."""
+    return {
+        "name": name,
+        "description": description or "",
+        "parameters": {
+            "type": "object",
+            "properties": properties,
+            "required": [r for r in dict.fromkeys(required) if r in properties],
+        },
+    }
+
+
+def dedupe_tools(tools: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Drop repeated tool names (the canonical schema forbids them); returns (tools, dropped names)."""
+    seen: set[str] = set()
+    kept, dropped = [], []
+    for tool in tools:
+        if tool["name"] in seen:
+            dropped.append(tool["name"])
+            continue
+        seen.add(tool["name"])
+        kept.append(tool)
+    return kept, dropped

@@ -1,0 +1,30 @@
+"""Canonical toolqual JSON Lines (the format ``toolqual load`` writes; DESIGN.md "Data contracts").
+
+One ``{"id", "source", "instruction", "tools", "calls", "final_answer", "meta"}`` object per line, read
+with :func:`toolqual_utils.io.iter_canonical`: every line is validated against the pydantic schema and a
+bad line becomes a Reject (file, line, field, reason) while the good lines are kept. No configuration is
+needed: a file whose first object has ``id``, ``source`` and ``instruction`` is taken to be canonical.
+Ids and sources are kept exactly as written.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..io import Reject, iter_canonical
+from ..schema import Instance
+from ._common import Probe
+
+FORMAT = "jsonl"
+
+_MARKERS = ("id", "source", "instruction")
+
+
+def sniff(probe: Probe) -> bool:
+    if probe.kind != "jsonl":
+        return False
+    return any(all(key in record for key in _MARKERS) for record in probe.first_records)
+
+
+def iter_records(path: Path, probe: Probe) -> Iterator[Instance | Reject]:
+    yield from iter_canonical(path)
