@@ -141,10 +141,27 @@ def run_ice(
         :class:`IceRun`. ``per_instance.ice_score`` in [0, 1], higher = the instance teaches the target
         model better. Empty input -> empty tables.
     """
-    target_model = client.config.model
     prompts, requests = build_requests(instances, testbed, call_format,
                                        include_observations=include_observations, max_tokens=max_tokens)
     results = client.complete(requests, progress=progress) if requests else []
+    return assemble(instances, testbed, prompts, results, client, call_format=call_format)
+
+
+def assemble(
+    instances: Sequence[Instance],
+    testbed: TestBed,
+    prompts: Sequence[IcePrompt],
+    results: Sequence[ChatResult],
+    client: LLMClient,
+    *,
+    call_format: str | None = None,
+) -> IceRun:
+    """Score client results for ``prompts`` (same order) into an :class:`IceRun`.
+
+    Used by :func:`run_ice` and after :meth:`LLMClient.import_batch` (batch results).
+    """
+    target_model = client.config.model
+    call_format = call_format or (prompts[0].call_format if prompts else "json")
     sources = {inst.id: inst.source for inst in instances}
     rows = [score_result(p, r, testbed, target_model, sources.get(p.instance_id, ""))
             for p, r in zip(prompts, results)]

@@ -1,0 +1,179 @@
+"""``toolqual ice``: in-context evaluation scores (each instance as the only demonstration)."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError, InputError
+from ..io import TABLE_FORMATS, Reject, iter_canonical, write_table
+
+HELP = "ICE scores: how well each instance, as the only example, teaches a target model the test bed"
+DESCRIPTION = """\
+In-context evaluation (ICE): every instance is shown to a target model as its one-shot demonstration,
+the model answers each query of a fixed test bed (bundled: data/ice_testbed/v1, 10 APIs, 14 queries)
+with a call sequence, and the answer is scored against the gold calls: similarity = 1 - Levenshtein /
+max length on a canonical serialisation (the paper's score, in [0, 1]) and a strict BFCL-style match
+beside it. ICE = mean similarity over the queries, with a t-interval over queries.
+
+Writes the per-instance table to --out and the per-query table beside it (<stem>.queries.<ext>).
+Answers are cached (--cache), so an interrupted run resumes without paying twice; --replay works from
+the cache only. --plan prints the request count and estimated tokens/cost and sends nothing.
+--adaptive --goal top --k K asks queries in rounds and stops asking an instance once it is confidently
+inside or outside the top (bottom) K. The key is read from OPENAI_API_KEY (never an option).
+
+examples:
+  toolqual ice data/annotations/reference_dev_instances.jsonl --model gpt-4o-mini --plan --out ice.csv
+  toolqual ice data.jsonl --model Qwen2.5-7B-Instruct --base-url http://localhost:8000/v1 --out ice.csv
+  toolqual ice data.jsonl --model M --adaptive --goal top --k 200 --out ice_top.csv
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", nargs="+", metavar="DATA.jsonl", help="canonical JSONL file(s)")
+    parser.add_argument("--out", required=True, metavar="FILE",
+                        help="per-instance table; format from the extension: " + ", ".join(TABLE_FORMATS))
+    parser.add_argument("--model", required=True, help="target model name sent to the endpoint")
+    parser.add_argument("--base-url", help="OpenAI-compatible endpoint (.../v1); default env TOOLQUAL_BASE_URL, "
+                        "OPENAI_BASE_URL, else OpenAI")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
+    parser.add_argument("--testbed", metavar="DIR", help="test-bed directory (default: bundled data/ice_testbed/v1)")
+    parser.add_argument("--format", dest="call_format", choices=("json", "react", "tools"), default="json",
+                        help="call format of demonstration and answer (default json)")
+    parser.add_argument("--observations", action="store_true",
+                        help="show the demonstration's observations (API results) too")
+    parser.add_argument("--max-tokens", type=int, default=512, help="answer length limit (default 512)")
+    parser.add_argument("--adaptive", action="store_true", help="adaptive ICE for a top/bottom-K selection")
+    parser.add_argument("--goal", choices=("top", "bottom"), default="top", help="with --adaptive (default top)")
+    parser.add_argument("--k", type=int, help="with --adaptive: size of the selected bucket")
+    parser.add_argument("--bound", choices=("pooled_normal", "bernstein", "hoeffding"), default="pooled_normal",
+                        help="with --adaptive: confidence bound (default pooled_normal)")
+    parser.add_argument("--seed", type=int, default=0, help="with --adaptive: seed of the query orders")
+    parser.add_argument("--plan", action="store_true", help="print requests, cached, estimated tokens and cost; send nothing")
+    parser.add_argument("--price-in", type=float, help="USD per 1M input tokens (for --plan and the ledger)")
+    parser.add_argument("--price-out", type=float, help="USD per 1M output tokens")
+    parser.add_argument("--replay", action="store_true", help="cache only, no network (misses are unscored:not_cached)")
+    parser.add_argument("--cache", default=".toolqual_cache/llm.sqlite", metavar="FILE",
+                        help="answer cache (sqlite; default .toolqual_cache/llm.sqlite); 'none' disables it")
+    parser.add_argument("--export-batch", metavar="FILE",
+                        help="write OpenAI Batch API request files for the uncached requests and stop")
+    parser.add_argument("--import-batch", nargs="+", metavar="FILE",
+                        help="read Batch API result files into the cache, then score (from the cache)")
+    parser.add_argument("--strict", action="store_true", help="stop at the first bad input line instead of skipping it")
+
+
+def _read_instances(paths: list[str], strict: bool):
+    instances, seen, n_rejected = [], {}, 0
+    for path in paths:
+        n_in_file = 0
+        for item in iter_canonical(path):
+            if isinstance(item, Reject):
+                if strict:
+                    raise InputError(item.reason, file=item.file, record=item.location, field=item.field)
+                n_rejected += 1
+                if n_rejected <= 3:
+                    print(f"skipped {item.file} {item.location}: {item.reason}", file=sys.stderr)
+                continue
+            if item.id in seen:
+                raise InputError(f"instance id {item.id!r} also appears in {seen[item.id]}; ids must be unique",
+                                 file=str(path), field="id")
+            seen[item.id] = str(path)
+            instances.append(item)
+            n_in_file += 1
+        if n_in_file == 0:
+            raise InputError("contains no valid canonical instance (convert raw sources with `toolqual load`)",
+                             file=str(path))
+    return instances, n_rejected
+
+
+def queries_path(out: str | os.PathLike) -> Path:
+    """Where the per-query table goes: ``<stem>.queries.<ext>`` beside ``out``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.queries{out.suffix}")
+
+
+def run(args: argparse.Namespace) -> int:
+    if Path(args.out).suffix.lower() not in TABLE_FORMATS:
+        raise InputError(f"--out must end in one of {', '.join(TABLE_FORMATS)}, got {args.out!r}")
+    if args.adaptive and not args.k:
+        raise ConfigError("--adaptive needs --k (the size of the top or bottom bucket to select).")
+    if args.adaptive and (args.export_batch or args.import_batch):
+        raise ConfigError("--adaptive asks queries in rounds that depend on earlier answers, so it cannot run "
+                          "from batch files; run the full grid with --export-batch/--import-batch, or drop --adaptive.")
+    if (args.price_in is None) != (args.price_out is None):
+        raise ConfigError("give both --price-in and --price-out (USD per 1M input and output tokens).")
+    if args.concurrency < 1:
+        raise ConfigError("--concurrency must be at least 1.")
+
+    from ..ice.adaptive import AdaptiveConfig
+    from ..ice.engine import assemble, build_requests, run_ice, run_ice_adaptive
+    from ..ice.testbed import load_testbed
+    from ..llm import LLMClient, LLMConfig
+
+    testbed = load_testbed(args.testbed)
+    instances, n_rejected = _read_instances(args.data, args.strict)
+    prices = {args.model: (args.price_in, args.price_out)} if args.price_in is not None else None
+    config = LLMConfig(
+        model=args.model, base_url=args.base_url, concurrency=args.concurrency,
+        mode="replay" if (args.replay or args.import_batch) else "live",
+        cache_path=None if str(args.cache).lower() == "none" else args.cache, prices=prices,
+    )
+    client = LLMClient(config)
+    try:
+        prompts, requests = build_requests(instances, testbed, args.call_format,
+                                           include_observations=args.observations, max_tokens=args.max_tokens)
+        n_no_gold = sum(inst.calls is None for inst in instances)
+        print(f"{len(instances)} instances ({n_rejected} lines skipped, {n_no_gold} without gold calls) x "
+              f"{len(testbed.queries)} queries of test bed {testbed.version} -> {len(requests)} requests "
+              f"({args.call_format} format)")
+        if args.plan:
+            plan = client.plan(requests)
+            cost = "unknown (give --price-in/--price-out)" if plan.est_cost_usd is None else f"${plan.est_cost_usd:.2f}"
+            print(f"plan: {plan.n_requests} requests, {plan.n_cached} cached, {plan.n_to_send} to send; "
+                  f"~{plan.est_prompt_tokens:,} prompt + ~{plan.est_completion_tokens:,} completion tokens; cost {cost}")
+            if args.adaptive:
+                print("adaptive runs usually send fewer requests; the plan shows the full grid (the upper bound).")
+            return 0
+        if args.export_batch:
+            files = client.export_batch(requests, args.export_batch)
+            print(f"batch request files: {', '.join(map(str, files)) or 'none (everything is cached)'}; run them, "
+                  "then rerun with --import-batch RESULTS.jsonl")
+            return 0
+        if args.import_batch:
+            results = client.import_batch(args.import_batch, requests)
+            result = assemble(instances, testbed, prompts, results, client, call_format=args.call_format)
+            per_query, per_instance, summary = result.per_query, result.per_instance, result.summary
+        elif args.adaptive:
+            adaptive_config = AdaptiveConfig(goal=args.goal, k=args.k, bound=args.bound, seed=args.seed)
+            result = run_ice_adaptive(instances, testbed, client, adaptive_config, call_format=args.call_format,
+                                      include_observations=args.observations, max_tokens=args.max_tokens,
+                                      progress=sys.stderr.isatty())
+            per_query, per_instance, summary = result.per_query, result.per_instance, result.summary
+        else:
+            result = run_ice(instances, testbed, client, call_format=args.call_format,
+                             include_observations=args.observations, max_tokens=args.max_tokens,
+                             progress=sys.stderr.isatty())
+            per_query, per_instance, summary = result.per_query, result.per_instance, result.summary
+    finally:
+        client.close()
+
+    write_table(per_instance, args.out)
+    write_table(per_query, queries_path(args.out))
+    ledger = client.ledger.totals()
+    mean = summary["mean_ice_score"]
+    print(f"per-instance -> {args.out}; per-query -> {queries_path(args.out)}")
+    print(f"scored {summary['n_instances_scored']}/{summary['n_instances']} instances; "
+          f"mean ICE {'n/a' if math.isnan(mean) else f'{mean:.3f}'}; query answers ok {summary['n_ok']}, "
+          f"parse errors {summary['n_parse_errors']} (scored 0), unscored {summary['n_unscored']} "
+          f"{json.dumps(summary['unscored_by_reason']) if summary['unscored_by_reason'] else ''}".rstrip())
+    print(f"requests {ledger['n_requests']}: cache hits {ledger['n_cache_hits']}, sent {ledger['n_sent']}, "
+          f"tokens {ledger['prompt_tokens']:,} in / {ledger['completion_tokens']:,} out"
+          + (f", cost ${ledger['cost_usd']:.4f}" if ledger.get("cost_usd") else ""))
+    if args.adaptive:
+        print(f"adaptive ({summary['goal']} {summary['k']}, {summary['bound']} bound): "
+              f"{summary['adaptive_generations']} generations vs {summary['full_generations']} for full ICE "
+              f"({summary['saved_fraction']:.0%} saved, {summary['rounds']} rounds)")
+    return 0
