@@ -2,9 +2,11 @@
 
 Layers, in the order they decide (the ``judge`` column of the verdict table says which one did):
 
-1. **Rules** (``toolqual_utils.checks``, ``judge="rules"``): a rules verdict with label 0 is *decided* —
-   that criterion is not sent to the model unless ``recheck=True``. (Rules label 1 or unscored rows
-   are not decisions: "no rule fired" is not "holds".)
+1. **Rules** (``toolqual_utils.checks``, ``judge="rules"``): a rules verdict with status ``ok`` is
+   *decided* — that criterion is not sent to the model unless ``recheck=True``. That is every label 0,
+   and the few label-1 rows the checks emit only where a pass is reliable by construction (no calls
+   means nothing misaligned; one call cannot be redundant; BFCL irrelevance). Unscored rules rows
+   (``needs-model``) are not decisions, and neither are ``judge="heuristic"`` rows: the model is asked.
 2. **Engine code** (``judge="rules"``, ``prompt_id="judge_engine.v1"``): what the judge settles without
    a model (see :func:`toolqual_utils.judge.decide.pre_decide`): sequence criteria without gold calls
    (``unscored:not_applicable``), one-sentence instructions (coherent), parameter alignment when every
@@ -156,8 +158,20 @@ def _check_inputs(instances: Sequence[Instance], criteria: Iterable[str], mode: 
     return tuple(c for c in CRITERIA if c in criteria)  # canonical order
 
 
+def _evidence_list(value: Any) -> list[Any]:
+    """Evidence as a list (tables read back from CSV/Parquet hold it as JSON text)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return [{"check": "rules", "text": value}]
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def _decided_rule_rows(rule_verdicts: pd.DataFrame | None) -> dict[tuple[str, str], dict[str, Any]]:
-    """Rules verdicts that decide a criterion: judge 'rules', status ok, label 0."""
+    """Rules verdicts that decide a criterion: judge 'rules', status ok, label 0 or 1."""
     if rule_verdicts is None or len(rule_verdicts) == 0:
         return {}
     missing = [c for c in ("instance_id", "criterion", "label") if c not in rule_verdicts.columns]
@@ -171,11 +185,14 @@ def _decided_rule_rows(rule_verdicts: pd.DataFrame | None) -> dict[tuple[str, st
         judge = row.get("judge", "rules")
         status = row.get("status", "ok")
         label = row.get("label")
-        if judge != "rules" or status != "ok" or label is None or pd.isna(label) or int(label) != 0:
+        if judge != "rules" or status != "ok" or label is None or pd.isna(label) or int(label) not in (0, 1):
             continue
         key = (str(row["instance_id"]), str(row["criterion"]))
         if key not in decided:
-            decided[key] = {c: row.get(c) for c in VERDICT_COLUMNS}
+            kept = {c: row.get(c) for c in VERDICT_COLUMNS}
+            kept["label"] = int(label)
+            kept["evidence"] = _evidence_list(kept.get("evidence"))
+            decided[key] = kept
     return decided
 
 
@@ -263,7 +280,7 @@ def plan_judging(
         criteria: the criteria to judge (any subset of ``CRITERIA``).
         mode: ``"combined"`` (one request per instance, undecided criteria only) or ``"per_criterion"``.
         rule_verdicts: verdict table from ``toolqual_utils.checks.run_checks`` (or None).
-        recheck: also send criteria that rules decided (label 0).
+        recheck: also send criteria that rules decided.
         max_tokens: completion limit per request (default: ``DEFAULT_MAX_TOKENS[mode]``).
         prompt_id: override the prompt version (combined mode: e.g. ``"judge_combined.v2"``).
 
@@ -404,7 +421,7 @@ def collect_verdicts(
     """Turn results (in plan request order) into (verdicts, model_verdicts, calls_per_instance).
 
     ``verdicts`` has one row per instance x plan criterion, instance order as given, criteria in
-    canonical order. Merge rule: a model verdict that is ok wins; else a re-checked rules verdict (label 0)
+    canonical order. Merge rule: a model verdict that is ok wins; else a re-checked rules verdict
     stands; else the model's unscored row. Criteria settled without the model keep their rules/engine row.
     """
     if len(results) != len(plan.planned):
@@ -487,8 +504,8 @@ def judge(
         config: model endpoint and cache (``mode="replay"`` answers from the cache only).
         criteria: criteria to judge (default all six).
         mode: ``"combined"`` or ``"per_criterion"`` (see the module docstring).
-        rule_verdicts: rules verdict table (label 0 rows are decided and not re-asked).
-        recheck: re-ask criteria that rules decided.
+        rule_verdicts: rules verdict table (its status-ok rows are decided and not re-asked).
+        recheck: re-ask criteria that rules decided (an ok model answer then replaces the rules row).
         client: reuse an existing client (its ledger accumulates); default a new one from ``config``.
         progress: show a progress bar.
         max_tokens: completion limit per request.

@@ -1,0 +1,230 @@
+"""``toolqual judge``: rules first, then a model judge (cached) for the intrinsic criteria."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pandas as pd
+
+from ..errors import ConfigError, InputError
+from ..io import TABLE_FORMATS, Reject, iter_canonical, read_table, write_table
+from ..schema import CRITERIA, Instance
+
+HELP = "model-judge verdicts for the six criteria (rules first; live with cache, replay, or Batch files)"
+DESCRIPTION = """\
+Judge canonical instances on the six intrinsic criteria. The deterministic checks run first (in-process,
+or read from --rules FILE); a criterion they decide is not sent to the model unless --recheck. Criteria the
+judge can settle in code (one-sentence instruction, every argument found in the instruction, no gold calls)
+are not sent either. The rest go to an OpenAI-compatible model through a persistent cache: a killed run
+resumes without paying twice, and --replay answers from the cache only (offline).
+
+Secrets come only from the environment: the API key from OPENAI_API_KEY (or the variable named by
+--api-key-env); the endpoint from --base-url, else TOOLQUAL_BASE_URL, else OPENAI_BASE_URL, else OpenAI.
+
+examples:
+  toolqual judge data/toolalpaca_eval.jsonl --model gpt-4o-mini --plan --price-in 0.15 --price-out 0.6
+  toolqual judge data/toolalpaca_eval.jsonl --model gpt-4o-mini --out results/judge.jsonl
+  toolqual judge data/bfcl.jsonl --model gpt-4o-mini --export-batch batch/requests.jsonl
+  toolqual judge data/bfcl.jsonl --model gpt-4o-mini --import-batch batch/results.jsonl --out results/judge.csv
+  toolqual judge data/bfcl.jsonl --model gpt-4o-mini --replay --out results/judge.csv
+"""
+
+DEFAULT_CACHE = ".toolqual_cache/llm.sqlite"
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", nargs="+", metavar="DATA.jsonl", help="canonical JSONL file(s)")
+    parser.add_argument("--model", default=os.environ.get("TOOLQUAL_JUDGE_MODEL"),
+                        help="judge model name (default: env TOOLQUAL_JUDGE_MODEL)")
+    parser.add_argument("--base-url", help="OpenAI-compatible endpoint (.../v1); default env TOOLQUAL_BASE_URL, "
+                        "else OPENAI_BASE_URL, else OpenAI")
+    parser.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="NAME",
+                        help="NAME of the environment variable holding the API key (default OPENAI_API_KEY)")
+    parser.add_argument("--concurrency", type=int, default=8, metavar="N", help="requests in flight (default 8)")
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds per attempt (default 60)")
+    parser.add_argument("--mode", choices=["combined", "per-criterion"], default="combined",
+                        help="one request per instance asking the undecided criteria (default), or one request "
+                        "per criterion with its own prompt")
+    parser.add_argument("--criteria", nargs="+", metavar="CRITERION",
+                        help="criteria to judge (default all six): " + ", ".join(CRITERIA))
+    rules = parser.add_mutually_exclusive_group()
+    rules.add_argument("--rules", metavar="FILE", help="rules verdict table (from `toolqual check`) instead of "
+                       "running the checks in-process")
+    rules.add_argument("--no-rules", action="store_true", help="do not use rules verdicts: ask the model everything")
+    parser.add_argument("--recheck", action="store_true", help="also ask the model criteria the rules decided")
+    parser.add_argument("--cache", default=DEFAULT_CACHE, metavar="FILE",
+                        help=f"sqlite answer cache (default {DEFAULT_CACHE})")
+    parser.add_argument("--replay", action="store_true",
+                        help="answer from the cache only, offline; misses become unscored:not_cached")
+    parser.add_argument("--plan", action="store_true",
+                        help="print the cost plan (requests, cached, tokens, cost) and exit without calling")
+    parser.add_argument("--price-in", type=float, metavar="USD", help="USD per 1M input tokens (for the cost plan)")
+    parser.add_argument("--price-out", type=float, metavar="USD", help="USD per 1M output tokens")
+    parser.add_argument("--max-tokens", type=int, metavar="N", help="completion token limit per request")
+    parser.add_argument("--limit", type=int, metavar="N", help="judge only the first N instances")
+    parser.add_argument("--export-batch", metavar="FILE.jsonl",
+                        help="write OpenAI Batch request file(s) for the requests not cached, split at 50,000, "
+                        "and exit")
+    parser.add_argument("--import-batch", nargs="+", metavar="RESULTS.jsonl",
+                        help="read Batch result file(s) into verdicts (answers also fill the cache)")
+    parser.add_argument("--out", metavar="FILE", help="verdict table; format from the extension: "
+                        + ", ".join(TABLE_FORMATS))
+    parser.add_argument("--calls-out", metavar="FILE", help="also write the calls-per-instance table")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _check_extension(path: str | None, option: str) -> None:
+    if path and Path(path).suffix.lower() not in TABLE_FORMATS:
+        raise InputError(f"{option} must end in one of {', '.join(TABLE_FORMATS)} (the table format is taken "
+                         f"from the extension), got {path!r}")
+
+
+def _read_instances(paths: list[str]) -> list[Instance]:
+    instances: list[Instance] = []
+    seen: dict[str, str] = {}
+    n_rejected = 0
+    for path in paths:
+        n_in_file = 0
+        for item in iter_canonical(path):
+            if isinstance(item, Reject):
+                n_rejected += 1
+                if n_rejected <= 3:
+                    print(f"skipped {item.file} {item.location}: {item.reason}", file=sys.stderr)
+                continue
+            if item.id in seen:
+                raise InputError(f"instance id {item.id!r} also appears in {seen[item.id]}; ids must be unique "
+                                 "across the input files", file=str(path), field="id")
+            seen[item.id] = str(path)
+            instances.append(item)
+            n_in_file += 1
+        if n_in_file == 0:
+            raise InputError("contains no valid canonical instance (is it a raw source file? convert it with "
+                             "`toolqual load` first)", file=str(path))
+    return instances
+
+
+def _criteria(values: list[str] | None) -> list[str]:
+    if not values:
+        return list(CRITERIA)
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    unknown = [n for n in names if n not in CRITERIA]
+    if unknown:
+        raise InputError(f"unknown criterion {unknown[0]!r}; choose from {', '.join(CRITERIA)}", field="--criteria")
+    return names
+
+
+def _rule_verdicts(args: argparse.Namespace, instances: list[Instance]) -> tuple[pd.DataFrame | None, str]:
+    if args.no_rules:
+        return None, "none (--no-rules)"
+    if args.rules:
+        return read_table(args.rules), f"from {args.rules}"
+    try:
+        from ..checks import run_checks
+    except ModuleNotFoundError:
+        return None, "none (toolqual_utils.checks is not available)"
+    return run_checks(instances), "deterministic checks (in-process)"
+
+
+def _is_local(url: str | None) -> bool:
+    host = (urlparse(url).hostname or "").lower() if url else ""
+    return host in _LOCAL_HOSTS or host.startswith("127.")
+
+
+def _require_key(args: argparse.Namespace) -> None:
+    base_url = args.base_url or os.environ.get("TOOLQUAL_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
+    if os.environ.get(args.api_key_env) or _is_local(base_url):
+        return
+    where = f"the endpoint {base_url}" if base_url else "OpenAI (no --base-url, TOOLQUAL_BASE_URL or OPENAI_BASE_URL set)"
+    raise ConfigError(
+        f"no API key: requests would go to {where}, but the environment variable {args.api_key_env} is not set. "
+        f"Set {args.api_key_env} in the environment (keys are never taken as options), or point --base-url / "
+        "TOOLQUAL_BASE_URL at a local OpenAI-compatible server, or use --replay to answer from the cache only, "
+        "or --export-batch to write Batch request files instead."
+    )
+
+
+def _fmt_tokens(n: int) -> str:
+    return f"{n:,}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..judge.engine import collect_verdicts, plan_judging
+    from ..llm import LLMClient, LLMConfig
+
+    if not args.model:
+        raise ConfigError("no judge model: pass --model NAME or set the environment variable TOOLQUAL_JUDGE_MODEL.")
+    if not (args.plan or args.export_batch) and not args.out:
+        raise InputError("--out FILE is required (unless --plan or --export-batch)", field="--out")
+    _check_extension(args.out, "--out")
+    _check_extension(args.calls_out, "--calls-out")
+    if (args.price_in is None) != (args.price_out is None):
+        raise InputError("give both --price-in and --price-out (USD per 1M input / output tokens), or neither")
+    if args.concurrency < 1:
+        raise InputError(f"--concurrency must be at least 1, got {args.concurrency}", field="--concurrency")
+    if args.limit is not None and args.limit < 0:
+        raise InputError(f"--limit must be 0 or more, got {args.limit}", field="--limit")
+
+    instances = _read_instances(args.data)
+    if args.limit is not None:
+        instances = instances[: args.limit]
+    criteria = _criteria(args.criteria)
+    rules, rules_source = _rule_verdicts(args, instances)
+    mode = "per_criterion" if args.mode == "per-criterion" else "combined"
+    plan = plan_judging(instances, criteria, mode, rules, args.recheck, max_tokens=args.max_tokens)
+
+    prices = {args.model: (args.price_in, args.price_out)} if args.price_in is not None else None
+    config = LLMConfig(
+        model=args.model, base_url=args.base_url, api_key_env=args.api_key_env, concurrency=args.concurrency,
+        timeout_s=args.timeout, mode="replay" if args.replay else "live", cache_path=args.cache, prices=prices,
+    )
+    client = LLMClient(config)
+    try:
+        n_fixed = len(plan.fixed)
+        print(f"{len(instances)} instances x {len(criteria)} criteria; rules: {rules_source}; "
+              f"{n_fixed} verdicts decided without the model; {len(plan.requests)} model requests "
+              f"({mode}, prompts {', '.join(plan.prompt_ids) or '-'})")
+        if args.plan:
+            cost = client.plan(plan.requests)
+            per_instance = len(plan.requests) / len(instances) if instances else 0.0
+            cost_text = f"${cost.est_cost_usd:,.4f}" if cost.est_cost_usd is not None else \
+                "unknown (give --price-in and --price-out)"
+            print(f"plan for {cost.model}: {cost.n_requests} requests ({per_instance:.2f} per instance), "
+                  f"{cost.n_cached} already in the cache, {cost.n_to_send} to send; estimated "
+                  f"{_fmt_tokens(cost.est_prompt_tokens)} prompt + {_fmt_tokens(cost.est_completion_tokens)} "
+                  f"completion tokens; estimated cost {cost_text}. Nothing was sent.")
+            return 0
+        if args.export_batch:
+            files = client.export_batch(plan.requests, args.export_batch)
+            if not files:
+                print("nothing to export: every request is already answered in the cache")
+            for path in files:
+                n_lines = sum(1 for _ in open(path, encoding="utf-8"))
+                print(f"batch request file {path}: {n_lines} requests")
+            return 0
+        if args.import_batch:
+            results = client.import_batch(args.import_batch, plan.requests) if plan.requests else []
+        else:
+            if not args.replay and plan.requests and client.plan(plan.requests).n_to_send:
+                _require_key(args)
+            results = client.complete(plan.requests, progress=not args.quiet) if plan.requests else []
+        verdicts, _, calls = collect_verdicts(plan, results, args.model)
+        write_table(verdicts, args.out)
+        if args.calls_out:
+            write_table(calls, args.calls_out)
+        ledger = client.ledger.totals()
+        status_counts = ", ".join(f"{k} {v}" for k, v in verdicts["status"].value_counts().items())
+        decided = ", ".join(f"{k} {v}" for k, v in verdicts["judge"].value_counts().items())
+        mean_calls = calls["n_requests"].mean() if len(calls) else 0.0
+        cost = ledger.get("cost_usd")
+        print(f"verdicts -> {args.out} ({len(verdicts)} rows; {status_counts}; decided by: {decided})")
+        print(f"model requests: {ledger['n_requests']} ({ledger['n_cache_hits']} from cache, {ledger['n_sent']} "
+              f"sent), {mean_calls:.2f} per instance; tokens paid: {_fmt_tokens(ledger['prompt_tokens'])} prompt + "
+              f"{_fmt_tokens(ledger['completion_tokens'])} completion"
+              + (f"; cost ${cost:,.4f}" if cost is not None and prices else ""))
+        return 0
+    finally:
+        client.close()
