@@ -3,7 +3,8 @@
 ``render_reports`` runs ``notebooks/NN_*.ipynb`` in order (kernel ``python3``, working directory =
 project root, ``TOOLQUAL_ROOT`` set), writes the executed copies to ``<out>/_work/`` (never back into
 ``notebooks/``), exports each to ``<out>/NN_name.html`` with code hidden, and writes
-``<out>/index.html`` listing every report with its status, run time and, for failures, the error.
+``<out>/index.html`` listing every report with its status, run time and, for failures, the error
+(with ``only``, notebooks rendered by an earlier run stay listed, marked as such).
 
 The HTML is self-contained: nbconvert's CDN tags (require.js, MathJax, mermaid, widget manager) are
 switched off by a template, plotly.js is inlined by :mod:`toolqual_utils.notebook`, and every page is
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
+import json
 import os
 import re
 import time
@@ -124,6 +126,54 @@ class NotebookRun:
     executed_path: Path | None = None
     error: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    rendered_at: str = ""
+    current: bool = True          # False: kept from an earlier run (``--only`` rendered others)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "source": self.source.name, "title": self.title, "status": self.status,
+            "seconds": round(self.seconds, 2), "html": self.html_path.name if self.html_path else None,
+            "error": self.error, "rendered_at": self.rendered_at,
+        }
+
+
+_RUNS_FILE = "runs.json"
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _merge_with_earlier(runs: list[NotebookRun], out: Path, all_notebooks: Sequence[Path]) -> list[NotebookRun]:
+    """This run's results plus earlier results of notebooks not rendered this time (``--only``)."""
+    record_file = out / WORK_DIR / _RUNS_FILE
+    earlier: dict[str, dict[str, Any]] = {}
+    if record_file.is_file():
+        try:
+            earlier = {r["name"]: r for r in json.loads(record_file.read_text(encoding="utf-8"))}
+        except (ValueError, KeyError, TypeError):
+            earlier = {}
+    current = {r.name: r for r in runs}
+    merged = []
+    for notebook in all_notebooks:
+        if notebook.stem in current:
+            merged.append(current[notebook.stem])
+            continue
+        record = earlier.get(notebook.stem)
+        page = out / record["html"] if record and record.get("html") else None
+        if record is None or (page is not None and not page.is_file()):
+            continue
+        merged.append(
+            NotebookRun(
+                name=notebook.stem, source=notebook, title=record.get("title") or notebook.stem,
+                status="ok" if record.get("status") == "ok" else "failed",
+                seconds=float(record.get("seconds") or 0.0), html_path=page, error=record.get("error"),
+                rendered_at=record.get("rendered_at", ""), current=False,
+            )
+        )
+    record_file.parent.mkdir(parents=True, exist_ok=True)
+    record_file.write_text(json.dumps([r.to_record() for r in merged], indent=1), encoding="utf-8")
+    return merged
 
 
 def discover_notebooks(notebooks_dir: str | os.PathLike[str], only: Iterable[str] | None = None) -> list[Path]:
@@ -338,12 +388,13 @@ def render_notebook(
     if run.html_path is None and html_path.exists():
         html_path.unlink()  # never leave a stale page that looks current
     run.seconds = time.perf_counter() - started
+    run.rendered_at = _now()
     return run
 
 
 def index_html(runs: Sequence[NotebookRun], out_dir: Path, generated_at: str | None = None) -> str:
     """The ``index.html`` page: one row per notebook (title linked to its report, status, seconds, error)."""
-    generated_at = generated_at or _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    generated_at = generated_at or _now()
     n_failed = sum(r.status != "ok" for r in runs)
     rows = []
     for run in runs:
@@ -358,6 +409,7 @@ def index_html(runs: Sequence[NotebookRun], out_dir: Path, generated_at: str | N
             f"<td>{title}<div class=\"file\">{html.escape(run.source.name)}</div></td>"
             f'<td class="{status_cls}">{html.escape(run.status)}</td>'
             f'<td class="num">{run.seconds:.1f}</td>'
+            f'<td class="when">{html.escape(run.rendered_at)}{"" if run.current else " (earlier run)"}</td>'
             f'<td class="err">{html.escape(run.error or "")}</td>'
             "</tr>"
         )
@@ -375,6 +427,7 @@ table {{ border-collapse: collapse; width: 100%; font-size: 14px; }}
 th {{ text-align: left; background: #f2f4f7; border-bottom: 2px solid #c9ced6; padding: 6px 8px; }}
 td {{ border-bottom: 1px solid #e4e7eb; padding: 6px 8px; vertical-align: top; }}
 td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+td.when {{ color: #5f6b7a; font-size: 12px; white-space: nowrap; }}
 td.ok {{ color: #0f7b3f; font-weight: 600; }}
 td.failed {{ color: #b42318; font-weight: 600; }}
 td.err {{ font-family: ui-monospace, monospace; font-size: 12px; white-space: pre-wrap; word-break: break-word; }}
@@ -384,7 +437,7 @@ td.err {{ font-family: ui-monospace, monospace; font-size: 12px; white-space: pr
 <h1>toolqual reports</h1>
 <p>{html.escape(summary)} · generated {html.escape(generated_at)} · regenerate with <code>toolqual report</code></p>
 <table>
-<thead><tr><th>report</th><th>status</th><th>seconds</th><th>error</th></tr></thead>
+<thead><tr><th>report</th><th>status</th><th>seconds</th><th>rendered</th><th>error</th></tr></thead>
 <tbody>
 {chr(10).join(rows)}
 </tbody></table>
@@ -436,5 +489,6 @@ def render_reports(
         if progress:
             where = run.html_path.relative_to(out) if run.html_path else "no page"
             progress(f"  {run.status} in {run.seconds:.1f} s -> {where}" + (f"\n  error: {run.error}" if run.error else ""))
-    (out / "index.html").write_text(index_html(runs, out), encoding="utf-8")
+    listed = _merge_with_earlier(runs, out, discover_notebooks(nb_dir))
+    (out / "index.html").write_text(index_html(listed, out), encoding="utf-8")
     return runs

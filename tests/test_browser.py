@@ -1,0 +1,108 @@
+"""The rendered report in a real browser: Debian's chromium, headless, with the network cut off.
+
+chromium comes from `scripts/install_browser.sh` (`make test` runs it). If it is missing this test
+FAILS (it does not skip): an unchecked report is exactly what it is here to prevent.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT.parent / "shared" / "data" / "annotations" / "reference_dev_instances.jsonl"
+BUNDLED = sorted(p for p in (ROOT / "data").glob("*.jsonl") if not p.name.endswith(".rejects.jsonl"))
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium")
+    if not path:
+        pytest.fail(
+            "Debian's chromium is not installed, so the rendered report cannot be checked in a browser. "
+            "Run `bash scripts/install_browser.sh` (or `make test`, which runs it), then rerun the tests."
+        )
+    return path
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> Path:
+    """Notebook 00 rendered to HTML; on the bundled data when present, else on the reference instances."""
+    chromium = _chromium()  # fail fast, before spending time on rendering
+    out = tmp_path_factory.mktemp("browser_reports")
+    args = [str(Path(sys.executable).with_name("toolqual")), "report", "--only", "00", "--out", str(out)]
+    if not BUNDLED:
+        data = tmp_path_factory.mktemp("browser_data")
+        shutil.copy(REFERENCE, data / "reference.jsonl")
+        params = data / "params.yaml"
+        params.write_text(json.dumps({"00": {"data_glob": str(data / "*.jsonl")}}), encoding="utf-8")
+        args += ["--parameters-file", str(params)]
+    env = {k: v for k, v in os.environ.items() if k != "TOOLQUAL_ROOT"}
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 0, result.stderr
+    assert chromium
+    return out
+
+
+def _open(page_path: Path, screenshot: Path | None = None) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    seen: dict = {"console_errors": [], "failed": [], "blocked": [], "plots": 0, "bars": 0}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("console", lambda m: seen["console_errors"].append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: seen["console_errors"].append(f"page error: {e}"))
+            page.on("requestfailed", lambda r: seen["failed"].append(r.url))
+
+            def only_local(route):
+                if route.request.url.startswith("file://"):
+                    route.continue_()
+                else:
+                    seen["blocked"].append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", only_local)
+            page.goto(page_path.as_uri(), wait_until="load")
+            page.wait_for_timeout(500)
+            seen["plots"] = page.locator(".js-plotly-plot .main-svg").count()
+            seen["figures"] = page.locator(".js-plotly-plot").count()
+            seen["bars"] = page.locator(".js-plotly-plot .bars path").count()
+            seen["title"] = page.title()
+            seen["links"] = page.locator("a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+            if screenshot is not None:
+                page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    return seen
+
+
+def test_report_draws_figures_offline_without_errors(rendered, tmp_path):
+    screenshot = tmp_path / "00_load_and_profile.png"
+    seen = _open(rendered / "00_load_and_profile.html", screenshot)
+    assert seen["console_errors"] == []
+    assert seen["blocked"] == [], "the report tried to load something from the network"
+    assert seen["failed"] == []
+    assert seen["figures"] >= 6
+    assert seen["plots"] > 0, "plotly figures were not drawn (is plotly.js embedded?)"
+    assert seen["bars"] > 0, "figures have no bars drawn"
+    assert "Load and profile" in seen["title"]
+    assert screenshot.is_file() and screenshot.stat().st_size > 20_000
+    print(f"screenshot: {screenshot}")
+
+
+def test_index_opens_and_links_the_report(rendered):
+    seen = _open(rendered / "index.html")
+    assert seen["console_errors"] == [] and seen["blocked"] == [] and seen["failed"] == []
+    assert "00_load_and_profile.html" in seen["links"]

@@ -1,0 +1,126 @@
+"""Packaging contracts: dependency lists agree, the CLI entry point exists, notebooks are clean,
+and the pure modules stay free of heavy/UI/network libraries."""
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+#: conda-forge name -> PyPI name, where they differ (none needed today; keep it small).
+CONDA_TO_PYPI: dict[str, str] = {}
+#: Environment-only entries that are not Python package dependencies.
+CONDA_ONLY = {"python", "pip"}
+
+PURE_MODULES = ("schema", "io", "checks", "matching", "heuristics", "stats", "tables", "selection", "profile")
+FORBIDDEN = ("openai", "plotly", "ipywidgets", "seaborn", "papermill")
+
+_REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._\-]*)\s*(?:\[[^\]]*\])?\s*(.*)$")
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _floors(requirements: list[str]) -> dict[str, str | None]:
+    """name -> lower bound (the ``>=`` version), None when unpinned."""
+    floors: dict[str, str | None] = {}
+    for requirement in requirements:
+        match = _REQ.match(requirement.split(";")[0])
+        assert match, f"cannot parse requirement {requirement!r}"
+        name, spec = match.groups()
+        floor = re.search(r">=\s*([^,\s]+)", spec)
+        floors[_normalise(name)] = floor.group(1) if floor else None
+    return floors
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def test_environment_yml_and_pyproject_declare_the_same_dependencies():
+    project = _pyproject()["project"]
+    requirements = list(project["dependencies"])
+    for extra in project.get("optional-dependencies", {}).values():
+        requirements.extend(extra)
+    pypi = _floors(requirements)
+
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
+    conda_specs = [d for d in environment["dependencies"] if isinstance(d, str)]
+    conda = {
+        _normalise(CONDA_TO_PYPI.get(name, name)): floor
+        for name, floor in _floors(conda_specs).items()
+        if name not in CONDA_ONLY
+    }
+    assert sorted(set(pypi) - set(conda)) == [], "in pyproject.toml but not in environment.yml"
+    assert sorted(set(conda) - set(pypi)) == [], "in environment.yml but not in pyproject.toml"
+    different = {name: (pypi[name], conda[name]) for name in pypi if pypi[name] != conda[name]}
+    assert different == {}, "version floors differ (pyproject, environment.yml)"
+    pip_section = [d for d in environment["dependencies"] if isinstance(d, dict)]
+    assert any("-e ." in entry.get("pip", []) for entry in pip_section), "environment.yml must install the package"
+
+
+def test_toolqual_entry_point_exists_and_runs():
+    assert _pyproject()["project"]["scripts"]["toolqual"] == "toolqual_utils.cli:main"
+    entry_points = metadata.entry_points(group="console_scripts")
+    (entry,) = [ep for ep in entry_points if ep.name == "toolqual"]
+    assert entry.value == "toolqual_utils.cli:main"
+    assert callable(entry.load())
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("toolqual")), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and "report" in result.stdout
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "notebooks/ holds no .ipynb"
+    assert all(re.match(r"^\d{2}_[\w\-]+\.ipynb$", p.name) for p in NOTEBOOKS), [p.name for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_has_one_literal_parameters_cell_and_no_outputs(path):
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    cells = notebook["cells"]
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged 'parameters' (want exactly one)"
+    assert tagged[0]["cell_type"] == "code"
+    source = "".join(tagged[0]["source"])
+    for statement in ast.parse(source).body:
+        assert isinstance(statement, (ast.Assign, ast.AnnAssign)), f"{path.name}: parameters cell has {ast.dump(statement)[:60]}"
+        ast.literal_eval(statement.value)  # literals only: papermill overrides them by name
+    for index, cell in enumerate(cells):
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [], f"{path.name}: cell {index} has outputs (commit notebooks cleared)"
+            assert cell.get("execution_count") is None, f"{path.name}: cell {index} has an execution count"
+    assert notebook["metadata"].get("kernelspec", {}).get("name") == "python3"
+
+
+_EXISTING_PURE = [m for m in PURE_MODULES if (ROOT / "toolqual_utils" / f"{m}.py").is_file()
+                  or (ROOT / "toolqual_utils" / m / "__init__.py").is_file()]
+
+
+def test_pure_module_list_is_not_empty():
+    assert {"schema", "io", "profile"} <= set(_EXISTING_PURE)
+
+
+@pytest.mark.parametrize("module", _EXISTING_PURE)
+def test_pure_module_imports_no_heavy_libraries(module):
+    code = (
+        "import sys, json\n"
+        f"import toolqual_utils.{module}\n"
+        f"print(json.dumps(sorted(m for m in {list(FORBIDDEN)!r} "
+        "if any(k == m or k.startswith(m + '.') for k in sys.modules))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [], f"toolqual_utils.{module} pulls these in"

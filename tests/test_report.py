@@ -1,0 +1,302 @@
+"""The render path: `toolqual report` -> offline, self-contained HTML; notebook display helpers."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from toolqual_utils import notebook as nb
+from toolqual_utils.errors import ConfigError
+from toolqual_utils.report import discover_notebooks, export_html, external_references, parameters_for
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLQUAL = Path(sys.executable).with_name("toolqual")
+XSS = "<script>alert(1)</script>"
+PLOTLY_BANNER = re.compile(r"plotly\.js v\d+\.\d+\.\d+")
+
+
+def _toolqual(*args: str, cwd: Path = ROOT, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "TOOLQUAL_ROOT"}
+    return subprocess.run([str(TOOLQUAL), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+class _Resources(HTMLParser):
+    """Collects resource URLs (script src, link href, img src, iframe src) and anchor hrefs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resources: list[str] = []
+        self.anchors: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for name in ("src", "href", "data"):
+            value = attrs.get(name)
+            if value is None:
+                continue
+            if tag == "a":
+                self.anchors.append(value)
+            else:
+                self.resources.append(value)
+
+
+def _resources(page: str) -> _Resources:
+    parser = _Resources()
+    parser.feed(page)
+    return parser
+
+
+def _is_local(url: str) -> bool:
+    return url.startswith(("data:", "#")) or not re.match(r"^([a-zA-Z][\w+.\-]*:|//)", url)
+
+
+# --- fast unit tests: no kernel ------------------------------------------------------------------
+
+
+def test_external_references_finds_resource_loads_only():
+    page = """<html><head>
+    <script src="https://cdn.example.org/require.js"></script>
+    <link rel="stylesheet" href="http://fonts.example.org/a.css">
+    <script src="//cdn.example.org/x.js"></script>
+    <script src="local.js"></script><img src="data:image/png;base64,AAAA">
+    <style>.a{background:url('https://x.example.org/i.png')} .b{background:url(data:image/png;base64,AA)}</style>
+    </head><body><a href="https://arxiv.org/abs/2409.16341">paper</a><a href="01_x.html">next</a></body></html>"""
+    found = external_references(page)
+    assert "<script src=https://cdn.example.org/require.js>" in found
+    assert "<link href=http://fonts.example.org/a.css>" in found
+    assert "<script src=//cdn.example.org/x.js>" in found
+    assert any("style" in item for item in found)
+    assert not any("local.js" in item or "data:" in item or "arxiv" in item for item in found)
+    assert external_references("<html><body><script>var a=1;</script></body></html>") == []
+
+
+def test_export_html_drops_cdn_tags_and_code():
+    """nbconvert's lab template adds require.js / MathJax / widget-manager CDN tags; ours does not."""
+    notebook = new_notebook(
+        cells=[
+            new_markdown_cell("# Title\n\nSome math $x^2$ and text."),
+            new_code_cell(
+                "secret_code_marker = 1\nprint('hi')",
+                outputs=[new_output("display_data", data={"text/html": "<b>shown output</b>", "text/plain": "x"})],
+                execution_count=1,
+            ),
+        ]
+    )
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2}}
+    page = export_html(notebook, "Title")
+    assert external_references(page) == []
+    assert not [u for u in _resources(page).resources if not _is_local(u)]
+    assert "<b>shown output</b>" in page
+    assert "secret_code_marker" not in page
+    assert "require.min.js" not in page and "cdnjs" not in page and "unpkg" not in page
+    assert "MathJax.Hub" not in page and "mathjax/2" not in page.lower()
+
+
+def test_parameters_for_sections_globals_and_secrets(tmp_path):
+    notebook = tmp_path / "00_load_and_profile.ipynb"
+    declared = {"data_glob": {}, "max_examples": {}}
+    overrides = {"max_examples": 2, "unrelated": 1, "00": {"data_glob": "x/*.jsonl"}, "01": {"other": 3}}
+    assert parameters_for(notebook, overrides, declared) == {"max_examples": 2, "data_glob": "x/*.jsonl"}
+    assert parameters_for(notebook, None, declared) == {}
+    with pytest.raises(ConfigError, match="no parameter"):
+        parameters_for(notebook, {"00_load_and_profile": {"nope": 1}}, declared)
+    with pytest.raises(ConfigError, match="secret"):
+        parameters_for(notebook, {"api_key": "sk-x"}, {"api_key": {}})
+
+
+def test_discover_notebooks_order_and_only(tmp_path):
+    for name in ("01_b.ipynb", "00_a.ipynb", "notes.ipynb", "10_c.ipynb"):
+        (tmp_path / name).write_text("{}")
+    assert [p.name for p in discover_notebooks(tmp_path)] == ["00_a.ipynb", "01_b.ipynb", "10_c.ipynb"]
+    assert [p.name for p in discover_notebooks(tmp_path, ["10", "0"])] == ["00_a.ipynb", "10_c.ipynb"]
+    with pytest.raises(ConfigError, match="--only 07"):
+        discover_notebooks(tmp_path, ["07"])
+
+
+def test_only_unknown_notebook_exits_2_with_message(tmp_path):
+    result = _toolqual("report", "--only", "97", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "--only 97" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_table_html_escapes_everything():
+    frame = pd.DataFrame({"<th>": [XSS, "plain"], "n": [1, 2], "obj": [{"k": "<i>"}, None]})
+    page = nb.table_html(frame, caption="<b>cap</b>")
+    assert XSS not in page
+    assert "<th>&lt;th&gt;</th>" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;b&gt;cap&lt;/b&gt;" in page
+    assert "&lt;i&gt;" in page
+    assert 'class="tq-num"' in page
+
+
+def test_table_html_max_rows_and_truncation():
+    frame = pd.DataFrame({"text": ["x" * 1000] * 120})
+    page = nb.table_html(frame, max_rows=10, max_chars=50)
+    assert page.count("<tr>") == 11  # header + 10
+    assert "showing 10 of 120 rows" in page
+    assert "x" * 51 not in page
+
+
+def test_figure_html_inlines_plotly_once(monkeypatch):
+    import plotly.graph_objects as go
+
+    monkeypatch.setitem(nb._STATE, "plotlyjs_emitted", False)
+    fig = go.Figure(go.Bar(x=[1], y=[2]))
+    first, second = nb.figure_html(fig), nb.figure_html(fig)
+    assert len(PLOTLY_BANNER.findall(first)) == 1
+    assert not PLOTLY_BANNER.search(second)
+    for markup in (first, second):
+        assert external_references(markup) == []  # no CDN plotly.js, no MathJax <script src>
+
+
+def test_mask_secrets(monkeypatch):
+    monkeypatch.setenv("MY_SERVICE_TOKEN", "value-of-the-token-123")
+    masked = nb.mask_secrets(
+        {
+            "api_key": "abc",
+            "api_key_env": "OPENAI_API_KEY",
+            "model": "gpt-4o",
+            "nested": {"password": "p", "url": "sk-abcdefghijklmnop"},
+            "copy": "value-of-the-token-123",
+            "items": ["Bearer xyz", 3],
+        }
+    )
+    assert masked["api_key"] == nb.MASK
+    assert masked["api_key_env"] == "OPENAI_API_KEY"  # the NAME of a variable is not a secret
+    assert masked["model"] == "gpt-4o"
+    assert masked["nested"] == {"password": nb.MASK, "url": nb.MASK}
+    assert masked["copy"] == nb.MASK
+    assert masked["items"] == [nb.MASK, 3]
+
+
+def test_provenance_record_has_revision_versions_and_masks(monkeypatch):
+    monkeypatch.setenv("TOOLQUAL_ROOT", str(ROOT))
+    monkeypatch.setitem(nb._STATE, "root", ROOT)
+    record = nb.provenance_record({"data_glob": "data/*.jsonl", "token": "t0ps3cret"}, judge_model="m", cache_hits=3)
+    assert record["parameters"] == {"data_glob": "data/*.jsonl", "token": nb.MASK}
+    assert record["judge_model"] == "m" and record["cache_hits"] == 3
+    assert re.match(r"^[0-9a-f]{7,}", record["git_revision"])
+    assert record["packages"]["pandas"] == pd.__version__
+    assert "t0ps3cret" not in json.dumps(record)
+
+
+def test_project_root_from_env_and_from_subfolder(monkeypatch, tmp_path):
+    monkeypatch.delenv("TOOLQUAL_ROOT", raising=False)
+    assert nb.project_root(ROOT / "notebooks") == ROOT
+    monkeypatch.setenv("TOOLQUAL_ROOT", str(tmp_path))
+    assert nb.project_root() == tmp_path.resolve()
+
+
+def test_data_files_skips_rejects_and_accepts_absolute(tmp_path):
+    (tmp_path / "a.jsonl").write_text("")
+    (tmp_path / "a.rejects.jsonl").write_text("")
+    assert [p.name for p in nb.data_files("*.jsonl", root=tmp_path)] == ["a.jsonl"]
+    assert [p.name for p in nb.data_files(str(tmp_path / "*.jsonl"), root=ROOT)] == ["a.jsonl"]
+    assert nb.data_files("nothing/*.jsonl", root=tmp_path) == []
+
+
+# --- slow: real kernels --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def repo_render(tmp_path_factory):
+    """Notebook 00 rendered on the repository with its defaults."""
+    out = tmp_path_factory.mktemp("reports")
+    result = _toolqual("report", "--only", "00", "--out", str(out))
+    return out, result
+
+
+@pytest.mark.slow
+def test_report_renders_notebook_00_self_contained(repo_render):
+    out, result = repo_render
+    assert result.returncode == 0, result.stderr
+    page_path = out / "00_load_and_profile.html"
+    assert page_path.is_file()
+    page = page_path.read_text(encoding="utf-8")
+    external = [u for u in _resources(page).resources if not _is_local(u)]
+    assert external == [], external
+    assert external_references(page) == []
+    assert len(PLOTLY_BANNER.findall(page)) == 1, "plotly.js must be inlined exactly once"
+    assert page.count("Plotly.newPlot(") >= 6
+    # no input code: neither the source nor code-cell input areas
+    assert "nb.setup()" not in page and "profile.profile_frames" not in page
+    assert "jp-InputPrompt" not in page.split("</style>")[-1]
+    assert not re.search(r'class="jp-Cell jp-CodeCell[^"]*"[^>]*>\s*<div class="jp-Cell-inputWrapper', page)
+    assert "Provenance" in page
+    # executed copy goes to _work, never into notebooks/
+    assert (out / "_work" / "00_load_and_profile.ipynb").is_file()
+    source = nbformat.read(ROOT / "notebooks" / "00_load_and_profile.ipynb", as_version=4)
+    assert all(not c.get("outputs") for c in source.cells if c.cell_type == "code")
+
+
+@pytest.mark.slow
+def test_index_links_the_report(repo_render):
+    out, _ = repo_render
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "00_load_and_profile.html" in _resources(index).anchors
+    assert external_references(index) == []
+    assert ">ok<" in index
+
+
+@pytest.mark.slow
+def test_dataset_text_is_escaped(tmp_path):
+    record = {
+        "id": "evil/x/1", "source": "evil", "instruction": f"Say hi {XSS} please",
+        "tools": [{"name": "greet", "description": "<img src=x onerror=alert(2)>",
+                   "parameters": {"type": "object", "properties": {"who": {"type": "string"}}, "required": []}}],
+        "calls": [{"name": "greet", "arguments": {"who": XSS}, "raw_arguments": None, "observation": None}],
+        "final_answer": "<b>bold</b>", "meta": {"pseudo_calls": [{"name": "Finish", "raw_arguments": XSS}]},
+    }
+    data = tmp_path / "evil.jsonl"
+    data.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    params = tmp_path / "params.yaml"
+    params.write_text(json.dumps({"00": {"data_glob": str(tmp_path / "*.jsonl")}}), encoding="utf-8")
+    out = tmp_path / "out"
+    result = _toolqual("report", "--only", "00", "--out", str(out), "--parameters-file", str(params))
+    assert result.returncode == 0, result.stderr
+    page = (out / "00_load_and_profile.html").read_text(encoding="utf-8")
+    assert XSS not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page
+
+
+@pytest.mark.slow
+def test_failed_notebook_is_listed_and_others_still_render(tmp_path):
+    notebooks = tmp_path / "nbs"
+    notebooks.mkdir()
+    ok = new_notebook(cells=[
+        new_markdown_cell("# Fine report"),
+        new_code_cell("n = 1", metadata={"tags": ["parameters"]}),
+        new_code_cell("from toolqual_utils import notebook as nb\nroot = nb.setup()\nnb.note('all good')"),
+    ])
+    broken = new_notebook(cells=[
+        new_markdown_cell("# Broken report"),
+        new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+        new_code_cell("raise ValueError('deliberate failure for the test')"),
+    ])
+    for notebook in (ok, broken):
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(broken, notebooks / "00_broken.ipynb")
+    nbformat.write(ok, notebooks / "01_fine.ipynb")
+    out = tmp_path / "out"
+    result = _toolqual("report", "--out", str(out), "--notebooks", str(notebooks))
+    assert result.returncode == 1
+    assert "deliberate failure for the test" in result.stderr
+    assert (out / "01_fine.html").is_file() and "all good" in (out / "01_fine.html").read_text()
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "Broken report" in index and "failed" in index
+    assert "ValueError: deliberate failure for the test" in index
+    assert "01_fine.html" in _resources(index).anchors
+    assert not list(notebooks.glob("*.html")) and sorted(p.name for p in notebooks.iterdir()) == [
+        "00_broken.ipynb", "01_fine.ipynb"
+    ]
