@@ -1,0 +1,228 @@
+"""Small pure helpers behind the analysis widgets and notebooks (05 explorer, annotator).
+
+Pure module: standard library, pandas and the toolqual pure modules only (no ipywidgets, no plotly),
+so every callback of :mod:`toolqual_utils.widgets` is a thin call into functions tested here.
+
+- :func:`instance_html`: an instance rendered for reading (instruction, tools with parameters, calls
+  with arguments and observations), every dataset string HTML-escaped.
+- :func:`label_disagreements` / :func:`next_disagreement`: where one label set disagrees with another
+  (an annotator vs rule/model verdicts or vs another annotator), and the next such instance.
+"""
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from .schema import CRITERIA, Instance
+from .tables import labels_wide
+
+__all__ = [
+    "instance_html", "as_wide_labels", "label_disagreements", "next_disagreement",
+    "KEPT_COLUMNS", "filter_counts", "kept_table", "verdicts_of",
+]
+
+_MAX_OBSERVATION_CHARS = 1500
+
+
+def _text(value: Any, limit: int | None = None) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return html.escape(text)
+
+
+def _parameter_rows(tool: Any) -> str:
+    required = set(tool.required)
+    rows = []
+    for name, spec in tool.properties.items():
+        spec = spec if isinstance(spec, dict) else {}
+        kind = spec.get("type", "")
+        kind = "|".join(map(str, kind)) if isinstance(kind, list) else str(kind)
+        extra = []
+        if "enum" in spec:
+            extra.append("one of " + ", ".join(map(str, spec["enum"])))
+        if "default" in spec:
+            extra.append(f"default {spec['default']!r}")
+        rows.append(
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
+                html.escape(str(name)), html.escape(kind), "required" if name in required else "optional",
+                html.escape(" · ".join([str(spec.get("description", "")), *extra]).strip(" ·")),
+            )
+        )
+    if not rows:
+        return "<div class='tq-muted'>(no parameters)</div>"
+    return ("<table class='tq-params'><thead><tr><th>parameter</th><th>type</th><th></th><th>description</th>"
+            "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+
+
+_STYLE = """<style>
+.tq-inst{font-family:system-ui,sans-serif;font-size:13px;line-height:1.4}
+.tq-inst h4{margin:0.6em 0 0.2em 0;font-size:13px}
+.tq-inst .tq-instr{white-space:pre-wrap;background:#f6f8fa;border-left:3px solid #3b82f6;padding:6px 10px}
+.tq-inst .tq-muted{color:#5f6b7a}
+.tq-inst table{border-collapse:collapse;font-size:12px;margin:2px 0 6px 0}
+.tq-inst td,.tq-inst th{border-bottom:1px solid #e4e7eb;padding:2px 6px;text-align:left;vertical-align:top}
+.tq-inst pre{white-space:pre-wrap;margin:2px 0;font-size:12px;background:#fafbfc;padding:4px 6px}
+</style>"""
+
+
+def instance_html(instance: Instance, *, max_observation_chars: int = _MAX_OBSERVATION_CHARS) -> str:
+    """HTML view of one instance for reading and annotating; all dataset text is escaped.
+
+    Shows the id and source, the instruction, every tool with its parameters (type, required,
+    description, enum/default), the gold calls with their arguments (or the raw text when the
+    arguments could not be parsed) and observations (cut to ``max_observation_chars``), pseudo-calls
+    recorded by the loader, and the final answer. ``calls is None`` reads "no gold calls known";
+    ``calls == []`` reads "gold answer: no call".
+    """
+    parts = [_STYLE, "<div class='tq-inst'>",
+             f"<div class='tq-muted'><code>{html.escape(instance.id)}</code> · {html.escape(instance.source)}</div>",
+             "<h4>Instruction</h4>", f"<div class='tq-instr'>{html.escape(instance.instruction)}</div>",
+             f"<h4>Tools ({len(instance.tools)})</h4>"]
+    for tool in instance.tools:
+        parts.append(f"<div><b><code>{html.escape(tool.name)}</code></b> "
+                     f"<span class='tq-muted'>{_text(tool.description, 400)}</span></div>")
+        parts.append(_parameter_rows(tool))
+    if instance.calls is None:
+        parts.append("<h4>Calls</h4><div class='tq-muted'>no gold calls known</div>")
+    elif not instance.calls:
+        parts.append("<h4>Calls</h4><div class='tq-muted'>gold answer: no call</div>")
+    else:
+        parts.append(f"<h4>Calls ({len(instance.calls)})</h4><ol>")
+        for call in instance.calls:
+            if call.parse_failed:
+                arguments = (f"<div class='tq-muted'>arguments could not be parsed; raw text:</div>"
+                             f"<pre>{_text(call.raw_arguments)}</pre>")
+            else:
+                arguments = f"<pre>{_text(call.arguments if call.arguments is not None else {})}</pre>"
+            observation = ""
+            if call.observation is not None:
+                observation = (f"<div class='tq-muted'>observation:</div>"
+                               f"<pre>{_text(call.observation, max_observation_chars)}</pre>")
+            parts.append(f"<li><code>{html.escape(call.name)}</code>{arguments}{observation}</li>")
+        parts.append("</ol>")
+    pseudo = instance.meta.get("pseudo_calls") or []
+    if pseudo:
+        names = ", ".join(html.escape(str(p.get("name", "?"))) for p in pseudo if isinstance(p, dict))
+        parts.append(f"<div class='tq-muted'>pseudo-calls (not API calls): {names}</div>")
+    if instance.final_answer is not None:
+        parts.append(f"<h4>Final answer</h4><pre>{_text(instance.final_answer, max_observation_chars)}</pre>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def as_wide_labels(labels: pd.DataFrame | None, *, annotator: str | None = None) -> pd.DataFrame:
+    """Verdicts (long) or annotations (wide) -> ``instance_id`` + six criterion columns (1.0/0.0/NaN).
+
+    Long verdicts (``criterion``/``label`` columns) go through ``tables.labels_wide`` (unscored = NaN);
+    annotations with an ``annotator`` column are narrowed to ``annotator`` when given. None or empty
+    input gives an empty frame with these columns.
+    """
+    columns = ["instance_id", *CRITERIA]
+    if labels is None or len(labels) == 0:
+        return pd.DataFrame(columns=columns).astype({c: float for c in CRITERIA})
+    if "criterion" in labels.columns and "label" in labels.columns:
+        return labels_wide(labels)
+    frame = labels
+    if annotator is not None and "annotator" in frame.columns:
+        frame = frame.loc[frame["annotator"].astype(str) == annotator]
+    frame = frame.drop_duplicates("instance_id", keep="last")
+    out = pd.DataFrame({"instance_id": frame["instance_id"].astype(str)})
+    for criterion in CRITERIA:
+        out[criterion] = pd.to_numeric(frame[criterion], errors="coerce").astype(float) if criterion in frame else float("nan")
+    return out.reset_index(drop=True)
+
+
+def label_disagreements(
+    own: pd.DataFrame, other: pd.DataFrame, *, criteria: Sequence[str] = CRITERIA
+) -> pd.DataFrame:
+    """Where two label sets disagree: one row per instance x criterion both labelled, differently.
+
+    Args:
+        own, other: wide labels (``instance_id`` + criterion columns, 1.0 / 0.0 / NaN), e.g. from
+            :func:`as_wide_labels`. A criterion either side left unlabelled (NaN) is never a
+            disagreement.
+
+    Returns:
+        Columns ``instance_id, criterion, own, other`` (labels as float), in ``own``'s instance order
+        then criterion order. Empty when nothing disagrees or either side is empty.
+    """
+    columns = ["instance_id", "criterion", "own", "other"]
+    if own.empty or other.empty:
+        return pd.DataFrame(columns=columns)
+    merged = own.merge(other, on="instance_id", how="inner", suffixes=("_own", "_other"))
+    rows = []
+    for record in merged.to_dict("records"):
+        for criterion in criteria:
+            a, b = record.get(f"{criterion}_own"), record.get(f"{criterion}_other")
+            if pd.notna(a) and pd.notna(b) and float(a) != float(b):
+                rows.append({"instance_id": record["instance_id"], "criterion": criterion,
+                             "own": float(a), "other": float(b)})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def next_disagreement(order: Sequence[str], current: int, disagreeing_ids: Iterable[str]) -> int | None:
+    """Index (in ``order``) of the next instance after ``current`` whose id is in ``disagreeing_ids``.
+
+    Searches forward from ``current + 1`` and wraps around to the start (the current instance is
+    checked last). Returns None when no instance in ``order`` disagrees.
+    """
+    wanted = set(disagreeing_ids)
+    n = len(order)
+    for step in range(1, n + 1):
+        index = (current + step) % n
+        if order[index] in wanted:
+            return index
+    return None
+
+
+# --- filter explorer ---------------------------------------------------------------------------------
+
+#: Columns of the kept-instances table (those present in the frame are shown, in this order).
+KEPT_COLUMNS: tuple[str, ...] = ("instance_id", "source", "instruction", *CRITERIA, "overall_ok", "ice_score")
+
+
+def filter_counts(frame: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
+    """How many instances a filter kept, per source and in total.
+
+    Args:
+        frame: the full per-instance frame (``selection.selection_frame``).
+        kept: the rows ``selection.filter_instances`` returned for it.
+
+    Returns:
+        One row per source (sorted) plus a final ``"all"`` row: ``source, n_instances, n_kept,
+        share_kept`` (in [0, 1]; NaN for a source with no instances). Empty frame -> just ``"all"``
+        with zeros.
+    """
+    columns = ["source", "n_instances", "n_kept", "share_kept"]
+    total = frame.groupby("source", sort=True).size() if len(frame) else pd.Series(dtype=int)
+    kept_by = kept.groupby("source", sort=True).size() if len(kept) else pd.Series(dtype=int)
+    rows = [{"source": str(source), "n_instances": int(n), "n_kept": int(kept_by.get(source, 0))}
+            for source, n in total.items()]
+    rows.append({"source": "all", "n_instances": int(len(frame)), "n_kept": int(len(kept))})
+    table = pd.DataFrame(rows, columns=columns[:3])
+    table["share_kept"] = [k / n if n else float("nan") for k, n in zip(table["n_kept"], table["n_instances"])]
+    return table
+
+
+def kept_table(kept: pd.DataFrame, *, columns: Sequence[str] = KEPT_COLUMNS) -> pd.DataFrame:
+    """The kept rows with the columns worth reading (labels as 1 / 0 / blank), index reset."""
+    shown = kept.loc[:, [c for c in columns if c in kept.columns]].reset_index(drop=True)
+    for criterion in (*CRITERIA, "overall_ok"):
+        if criterion in shown.columns:
+            shown[criterion] = shown[criterion].astype("Int64")
+    return shown
+
+
+def verdicts_of(verdicts: pd.DataFrame | None, instance_ids: Iterable[str]) -> pd.DataFrame:
+    """The verdict rows of the given instances (empty frame with the same columns when none)."""
+    if verdicts is None:
+        return pd.DataFrame(columns=["instance_id", "criterion", "label", "status"])
+    wanted = set(instance_ids)
+    return verdicts.loc[verdicts["instance_id"].isin(wanted)]
