@@ -273,3 +273,30 @@ def test_label_disagreements_ignore_unlabelled():
     other.loc[0, "coherence"] = 0.0
     result = analysis.label_disagreements(own, other)
     assert result.to_dict("records") == [{"instance_id": "a", "criterion": "coherence", "own": 1.0, "other": 0.0}]
+
+
+@pytest.mark.parametrize("fmt", ["canonical", "openai", "sharegpt"])
+def test_explorer_export_writes_kept_instances_and_manifest(tmp_path, reference_instances, reference_verdicts, fmt):
+    import json
+
+    explorer = FilterExplorer(reference_instances, reference_verdicts, sources=["bfcl"])
+    explorer.export_path.value = str(tmp_path / f"kept.{fmt}.jsonl")
+    explorer.export_format.value = fmt
+    explorer.export_button.click()
+    lines = (tmp_path / f"kept.{fmt}.jsonl").read_text(encoding="utf-8").splitlines()
+    manifest = json.loads((tmp_path / f"kept.{fmt}.jsonl.manifest.json").read_text(encoding="utf-8"))
+    assert manifest["format"] == fmt and manifest["recipe"] == "explorer filter"
+    assert manifest["thresholds"]["sources"] == ["bfcl"]
+    assert manifest["ids"] == [i for i in explorer.kept_ids if i in manifest["ids"]]
+    assert len(lines) == manifest["n_written"] == len(explorer.kept_ids) - manifest["n_skipped"] > 0
+    if fmt == "canonical":
+        assert [json.loads(line)["id"] for line in lines] == explorer.kept_ids
+    assert "wrote" in explorer.export_status.value
+
+
+def test_explorer_export_needs_instances(reference_instances, reference_verdicts):
+    from toolqual_utils.schema import instances_frame
+
+    explorer = FilterExplorer(instances_frame(reference_instances), reference_verdicts)
+    assert explorer.export_button.disabled
+    assert explorer.export() is None

@@ -25,9 +25,10 @@ import pandas as pd
 from . import analysis, plots_analysis
 from .annotations import ADJUDICATOR, annotation_file, annotator_agreement, append_annotation, read_annotations
 from .errors import ToolqualError
+from .export import EXPORT_FORMATS, export_selection, manifest_path
 from .notebook import figure_html, table_html
 from .schema import COARSE_CRITERIA, CRITERIA, Instance
-from .selection import filter_instances, selection_frame
+from .selection import Selection, filter_instances, selection_frame
 from .tables import error_rate_table
 
 __all__ = ["FilterExplorer", "Annotator"]
@@ -61,7 +62,6 @@ def _in_kernel() -> bool:
 # --- filter explorer --------------------------------------------------------------------------------
 
 _CONDITION_OPTIONS = ("any", "holds", "error", "unscored")
-EXPORT_FORMATS = ("canonical", "openai", "sharegpt")
 
 
 class FilterExplorer(_Displayable):
@@ -213,24 +213,30 @@ class FilterExplorer(_Displayable):
             display(HTML(figure_html(self.figure, include_plotlyjs=not self._plotlyjs_sent)))
         self._plotlyjs_sent = True
 
-    def export(self, path: str | os.PathLike[str] | None = None, fmt: str | None = None) -> Path | None:
-        """Write the kept instances (and a manifest) with ``export.py``; returns the data file path."""
-        from . import export as export_module
+    def export(self, path: str | os.PathLike[str] | None = None, fmt: str | None = None) -> dict[str, Any] | None:
+        """Write the kept instances with ``export.export_selection`` (data file + ``.manifest.json``).
 
+        The manifest records the filter settings as ``thresholds`` (recipe ``"explorer filter"``).
+        Returns the manifest, or None when nothing could be written (the reason shows in the widget).
+        """
         target = Path(path if path is not None else self.export_path.value)
         fmt = fmt or self.export_format.value
         if not self.instances:
             self.export_status.value = _message("export needs Instance objects, not just a frame", "warning")
             return None
-        chosen = [self.instances[i] for i in self.kept_ids]
+        selection = Selection(ids=tuple(self.kept_ids), recipe="explorer filter", thresholds=self.settings(),
+                              n_candidates=len(self.kept_ids), n_pool=len(self.frame),
+                              notes=("instances kept by the filter explorer (notebook 05)",))
         try:
-            written = export_module.export_instances(
-                chosen, target, format=fmt, selection={"filter": self.settings(), "n_selected": len(chosen)})
-        except (ToolqualError, ValueError, OSError) as exc:
+            manifest = export_selection(self.instances.values(), selection, target, format=fmt)  # type: ignore[arg-type]
+        except (ToolqualError, OSError) as exc:
             self.export_status.value = _message(f"not exported: {exc}", "warning")
             return None
-        self.export_status.value = _message(f"wrote {len(chosen)} instances to {written} (+ manifest)", "ok")
-        return Path(written)
+        self.export_status.value = _message(
+            f"wrote {manifest['n_written']} of {len(self.kept_ids)} kept instances to {target} "
+            f"({manifest['n_skipped']} skipped: no gold calls) + {manifest_path(target).name}", "ok")
+        self.last_manifest = manifest
+        return manifest
 
 
 # --- annotator --------------------------------------------------------------------------------------
