@@ -77,6 +77,8 @@ def demo_sensitive_script(testbed: TestBed) -> Callable[[dict[str, Any]], Any]:
         if "FAIL" in instruction:
             return Reply(status=500, content="scripted failure")
         if "GARBLE" in instruction:
+            if body.get("tools"):
+                return Reply(tool_calls=[{"name": "get_weather", "arguments": "{city: Oslo"}], finish_reason="tool_calls")
             return Reply(content="I think you should call something, maybe the weather?")
         calls = list(query.calls) if demo_is_good(messages) else []
         if body.get("tools"):

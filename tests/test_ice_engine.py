@@ -1,0 +1,156 @@
+"""ICE engine end to end through the local OpenAI-compatible test double (a scripted target)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from toolqual_utils.ice.adaptive import AdaptiveConfig
+from toolqual_utils.ice.engine import QUERY_COLUMNS, build_requests, run_ice, run_ice_adaptive
+from toolqual_utils.ice.score import INSTANCE_COLUMNS, canonical_calls
+from toolqual_utils.ice.scripted import demo_sensitive_script
+from toolqual_utils.ice.testbed import load_testbed
+from toolqual_utils.io import read_table
+from toolqual_utils.llm import LLMClient, LLMConfig
+from toolqual_utils.schema import ICE_COLUMNS, Instance
+from toolqual_utils.testing import Reply
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_BUNDLED = ROOT / "data" / "annotations" / "reference_dev_instances.jsonl"
+
+
+@pytest.fixture(scope="module")
+def testbed():
+    return load_testbed()
+
+
+def _inst(iid, calls, instruction="Weather in Oslo?"):
+    return Instance(id=f"t/{iid}", source="t", instruction=instruction, tools=[], calls=calls)
+
+
+GOOD = _inst("good", [{"name": "get_city_weather", "arguments": {"city": "Oslo"}}])
+BAD = _inst("bad", [{"name": "get_city_weather", "arguments": {}}])  # missing argument: a bad teacher
+GARBLE = _inst("garble", [{"name": "w", "arguments": {"q": 1}}], instruction="GARBLE this")
+FAIL = _inst("fail", [{"name": "w", "arguments": {"q": 1}}], instruction="FAIL always")
+NO_GOLD = _inst("nogold", None)
+
+
+def _client(double, tmp_path=None, **overrides):
+    settings = dict(model="scripted-target", base_url=double.base_url, max_retries=0, concurrency=8,
+                    cache_path=str(tmp_path / "cache.sqlite") if tmp_path else None)
+    settings.update(overrides)
+    return LLMClient(LLMConfig(**settings))
+
+
+def _expected_bad_score(testbed):
+    # the bad teacher's target answers "[]": Levenshtein("[]", s) = len(s) - 2, so similarity = 2/len(s)
+    values = [2 / len(canonical_calls(list(q.calls), order_free=q.order_free)) if q.calls else 1.0 for q in testbed.queries]
+    return sum(values) / len(values)
+
+
+@pytest.mark.parametrize("call_format", ["json", "react", "tools"])
+def test_scores_follow_the_demonstration(openai_double, testbed, call_format):
+    openai_double.script = demo_sensitive_script(testbed)
+    client = _client(openai_double)
+    run = run_ice([GOOD, BAD, GARBLE, FAIL, NO_GOLD], testbed, client, call_format=call_format, progress=False)
+    n_queries = len(testbed.queries)
+    assert openai_double.hits == 4 * n_queries  # no request for the instance without gold calls
+    assert list(run.per_query.columns) == list(QUERY_COLUMNS)
+    assert list(run.per_instance.columns)[: len(ICE_COLUMNS)] == list(ICE_COLUMNS)
+    assert list(run.per_instance.columns) == list(INSTANCE_COLUMNS)
+    table = run.per_instance.set_index("instance_id")
+    assert table.loc["t/good", "ice_score"] == 1.0 and table.loc["t/good", "strict_score"] == 1.0
+    assert table.loc["t/bad", "ice_score"] == pytest.approx(_expected_bad_score(testbed))
+    assert table.loc["t/bad", "strict_score"] == pytest.approx(1 / n_queries)  # only the no-call query
+    assert table.loc["t/good", "ice_score"] - table.loc["t/bad", "ice_score"] > 0.8
+    assert table.loc["t/garble", ["ice_score", "n_parse_errors", "n_unscored"]].tolist() == [0.0, n_queries, 0]
+    assert table.loc["t/fail", "status"] == "unscored:api_error" and table.loc["t/fail", "n_unscored"] == n_queries
+    assert table.loc["t/nogold", "status"] == "unscored:no_gold_calls"
+    assert run.summary["n_parse_errors"] == n_queries and run.summary["n_unscored"] == 2 * n_queries
+    # the request really carried the format: tools only in tools mode, demo first, query last
+    body = openai_double.bodies[0]
+    assert ("tools" in body) == (call_format == "tools")
+    assert body["temperature"] == 0.0 and body["messages"][-1]["role"] == "user"
+
+
+def test_resume_from_cache_sends_nothing_new(openai_double, testbed, tmp_path):
+    openai_double.script = demo_sensitive_script(testbed)
+    first = run_ice([GOOD, BAD], testbed, _client(openai_double, tmp_path), progress=False)
+    hits_after_first = openai_double.hits
+    assert hits_after_first == 2 * len(testbed.queries)
+    second_client = _client(openai_double, tmp_path)
+    second = run_ice([GOOD, BAD], testbed, second_client, progress=False)
+    assert openai_double.hits == hits_after_first  # zero new requests on the double
+    assert second.per_query["cached"].all()
+    assert second.per_instance["ice_score"].tolist() == first.per_instance["ice_score"].tolist()
+    assert second_client.ledger.totals()["n_cache_hits"] == 2 * len(testbed.queries)
+
+
+def test_batch_export_import_round_trip(openai_double, testbed, tmp_path):
+    script = demo_sensitive_script(testbed)
+    client = _client(openai_double, tmp_path, mode="replay")
+    prompts, requests = build_requests([GOOD, BAD], testbed)
+    files = client.export_batch(requests, tmp_path / "batch.jsonl")
+    results_path = tmp_path / "results.jsonl"
+    with results_path.open("w") as out:  # play the Batch API: answer each line with the scripted target
+        for line in files[0].read_text().splitlines():
+            request = json.loads(line)
+            reply = script(request["body"])
+            body = {"choices": [{"message": {"role": "assistant", "content": reply.content}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
+            out.write(json.dumps({"custom_id": request["custom_id"], "response": {"status_code": 200, "body": body}}) + "\n")
+    from toolqual_utils.ice.engine import assemble
+
+    run = assemble([GOOD, BAD], testbed, prompts, client.import_batch([results_path], requests), client)
+    assert openai_double.hits == 0
+    table = run.per_instance.set_index("instance_id")
+    assert table.loc["t/good", "ice_score"] == 1.0
+    assert table.loc["t/bad", "ice_score"] == pytest.approx(_expected_bad_score(testbed))
+
+
+def test_adaptive_engine_stops_early_for_clear_cases(openai_double, testbed):
+    openai_double.script = demo_sensitive_script(testbed)
+    goods = [_inst(f"good{i}", [{"name": "f", "arguments": {"x": i}}], f"Do f with {i}") for i in range(4)]
+    bads = [_inst(f"bad{i}", [{"name": "f", "arguments": {}}], f"Do f for case {i}") for i in range(8)]
+    run = run_ice_adaptive(goods + bads + [NO_GOLD], testbed, _client(openai_double),
+                           AdaptiveConfig(goal="top", k=4, min_queries=2))
+    assert run.adaptive is not None
+    assert set(run.adaptive.selected) == {g.id for g in goods}
+    assert openai_double.hits == run.adaptive.n_generations < 12 * len(testbed.queries)
+    assert run.summary["saved_fraction"] > 0.5
+    table = run.per_instance.set_index("instance_id")
+    assert table.loc[[g.id for g in goods], "selected"].all() and not table.loc["t/nogold", "selected"]
+
+
+def test_cli_end_to_end_writes_both_tables(openai_double, testbed, tmp_path):
+    openai_double.script = demo_sensitive_script(testbed)
+    small = tmp_path / "small.jsonl"
+    small.write_text("".join(SMALL_BUNDLED.read_text().splitlines(keepends=True)[:4]))
+    out = tmp_path / "x.csv"
+    env = {**os.environ, "OPENAI_API_KEY": "test-key-not-a-secret"}
+    command = [sys.executable, "-m", "toolqual_utils.cli", "ice", str(small), "--model", "M",
+               "--base-url", openai_double.base_url, "--out", str(out), "--cache", str(tmp_path / "c.sqlite")]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    per_instance = read_table(out)
+    per_query = read_table(tmp_path / "x.queries.csv")
+    assert len(per_instance) == 4 and len(per_query) == 4 * len(testbed.queries)
+    assert list(per_instance.columns)[: len(ICE_COLUMNS)] == list(ICE_COLUMNS)
+    assert per_instance["ice_score"].between(0, 1).all() and "mean ICE" in done.stdout
+    hits = openai_double.hits
+    plan = subprocess.run(command + ["--plan"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert plan.returncode == 0 and f"{4 * len(testbed.queries)} cached, 0 to send" in plan.stdout
+    assert openai_double.hits == hits
+
+
+def test_cli_bad_testbed_is_one_paragraph(tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text(SMALL_BUNDLED.read_text().splitlines()[0] + "\n")
+    done = subprocess.run([sys.executable, "-m", "toolqual_utils.cli", "ice", str(data), "--model", "M",
+                           "--testbed", str(tmp_path), "--out", str(tmp_path / "o.csv")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "manifest.json" in done.stderr
