@@ -55,7 +55,7 @@ whitespace and punctuation, numbers (``"5"``, ``5``, ``5.0``, ``"five"``, ``"1,0
 formats (``2023-04-15``, ``04/15/2023``, ``April 15th, 2023``, ``15 April 2023``), and country, language,
 currency and US-state names to their codes (``Germany`` -> ``DE``).
 
-Pure module: standard library and pandas only; no I/O.
+Pure module: standard library, pandas and rapidfuzz; no I/O.
 """
 from __future__ import annotations
 
@@ -67,6 +67,7 @@ from functools import lru_cache
 from typing import Any, Final, Literal
 
 import pandas as pd
+from rapidfuzz import fuzz
 
 from .matching import standardize_string
 from .schema import PSEUDO_CALLS, SEQUENCE_CRITERIA, VERDICT_COLUMNS, Instance
@@ -209,9 +210,8 @@ _REFERENCE_RE = re.compile(
 )
 _TEMPLATE_RE = re.compile(r"\$\{[^}]*\}|\{\{[^}]*\}\}")
 _PLACEHOLDER_WORDS = frozenset(
-    "string str integer int number float double boolean bool object array list dict null none nil undefined "
-    "n/a na tbd todo xxx xxxx xx placeholder example sample value text your_value insert_value dummy foo bar "
-    "lorem ipsum ... ? ??".split()
+    "string str integer int number float double boolean bool object array dict null nil undefined "
+    "n/a tbd todo xxx xxxx placeholder your_value insert_value dummy lorem ipsum ... ? ??".split()
 )
 _VAGUE_RE = re.compile(
     r"^(a |an |the )?(specific|certain|particular|given|some|insert|enter|your|specified|desired|"
@@ -241,6 +241,8 @@ def _compact(text: str) -> str:
 def _stem(token: str) -> str:
     if len(token) > 4 and token.endswith("ies"):
         return token[:-3] + "y"
+    if len(token) > 4 and token.endswith(("sses", "shes", "ches", "xes")):
+        return token[:-2]
     if len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
         return token[:-1]
     return token
@@ -468,12 +470,14 @@ def _type_problem(value: Any, info: _ParamInfo) -> str | None:
     return f"expected {kind}, got {type(value).__name__}"
 
 
-def _placeholder_problem(value: Any, param: str, ctx: _Context) -> str | None:
+def _placeholder_problem(value: Any, param: str, ctx: _Context, enum: tuple[str, ...] | None = None) -> str | None:
     if not isinstance(value, str):
         return None
     stripped = value.strip()
     lowered = stripped.lower()
     if not stripped or "REDACTED_CREDENTIAL" in stripped:
+        return None
+    if enum is not None and any(lowered == e.lower() for e in enum):
         return None
     if _REFERENCE_RE.match(stripped):
         return None
@@ -503,7 +507,7 @@ def _parse_date(value: str) -> tuple[int | None, int, int] | None:
     return (full or list(dates))[0]
 
 
-def _grounding(value: Any, info: _ParamInfo, ctx: _Context) -> tuple[Severity, str] | None:
+def _grounding(value: Any, info: _ParamInfo, ctx: _Context, required: bool = True) -> tuple[Severity, str] | None:
     """Why a scalar value is not grounded (severity, reason), or None when it is."""
     if isinstance(value, bool) or value is None:
         return None
@@ -528,6 +532,8 @@ def _grounding(value: Any, info: _ParamInfo, ctx: _Context) -> tuple[Severity, s
         return None
     stripped = value.strip()
     if not stripped or "REDACTED_CREDENTIAL" in stripped or _REFERENCE_RE.match(stripped):
+        return None
+    if stripped.lower() in ("true", "false", "none", "null", "yes", "no"):  # booleans written as text
         return None
     if re.search(r"\bapi_call_\d+\b|\$\{[^}]*\bfrom\b", stripped, re.IGNORECASE):
         return None
@@ -554,22 +560,50 @@ def _grounding(value: Any, info: _ParamInfo, ctx: _Context) -> tuple[Severity, s
         return None
     found = 0
     for token in tokens:
-        if _stem(token) in ctx.tokens or token in ctx.tokens:
+        if _token_supported(token, ctx):
             found += 1
-        elif token in _CODES and any(f" {name} " in ctx.norm for name in _CODES[token]):
-            found += 1
-        elif token.isdigit() and float(token) in ctx.numbers:
-            found += 1
+    if found < len(tokens) and _initials_supported(tokens, ctx):
+        found = len(tokens)
     coverage = found / len(tokens)
     if coverage >= 0.5:
         return None
     if date is not None:
         return "suspect", f"the date {stripped!r} does not appear in the instruction"
-    if info.examples and any(_compact(e) == value_compact for e in info.examples):
+    if coverage == 0 and len(value_compact) > 3 and info.examples and not required and any(
+            _compact(e) == value_compact for e in info.examples):
         return "error", f"{stripped!r} is the schema's example value and does not appear in the instruction"
     if coverage > 0 or len(value_compact) <= 3:
         return "suspect", f"{stripped!r} is only partly supported by the instruction ({found}/{len(tokens)} words)"
-    return "error", f"nothing of {stripped!r} appears in the instruction or in earlier outputs"
+    if required or info.enum is not None:
+        # A required value, or a choice from a closed list, is often an inference ("Apple" -> "AAPL",
+        # "comic" -> "Comedy"): the model decides.
+        return "suspect", f"nothing of {stripped!r} appears in the instruction (an inference, or invented?)"
+    return "error", (f"nothing of {stripped!r} appears in the instruction or in earlier outputs, and the "
+                     "optional parameter was not asked for")
+
+
+def _token_supported(token: str, ctx: _Context) -> bool:
+    stem = _stem(token)
+    if stem in ctx.tokens or token in ctx.tokens:
+        return True
+    if token in _CODES and any(f" {name} " in ctx.norm for name in _CODES[token]):
+        return True
+    if token.isdigit():
+        return float(token) in ctx.numbers
+    # Spelling variants and derived forms: a long shared prefix ("Berkley"/"Berkeley") or a close spelling
+    # ("women"/"woman"); only reached for values about to be flagged, so the scan stays cheap.
+    if len(stem) >= 5 and any(t.startswith(stem[:5]) for t in ctx.tokens):
+        return True
+    return len(token) >= 4 and any(len(t) >= 4 and fuzz.ratio(token, t) >= 80 for t in ctx.tokens)
+
+
+def _initials_supported(tokens: list[str], ctx: _Context) -> bool:
+    """"New York City" for "nyc", "San Francisco" for "SF": the value's initials are an instruction word."""
+    if len(tokens) < 2:
+        return False
+    initials = "".join(t[0] for t in tokens if t and not t.isdigit())
+    return len(initials) >= 2 and any(t == initials or (t.startswith(initials) and len(t) <= len(initials) + 1)
+                                      for t in ctx.tokens)
 
 
 def _scalars(value: Any) -> Iterable[Any]:
@@ -704,7 +738,7 @@ def _instance_findings(inst: Instance) -> list[Finding]:
                     continue
                 placeholder = None
                 for scalar in _scalars(value):
-                    placeholder = _placeholder_problem(scalar, param, ctx)
+                    placeholder = _placeholder_problem(scalar, param, ctx, info.enum)
                     if placeholder:
                         findings.append(Finding(iid, "placeholder_value", "error",
                                                 f"call {index} ({name}), {param}: {placeholder}",
@@ -729,7 +763,7 @@ def _instance_findings(inst: Instance) -> list[Finding]:
                         continue
                 worst: tuple[Severity, str] | None = None
                 for scalar in _scalars(value):
-                    verdict = _grounding(scalar, info, ctx)
+                    verdict = _grounding(scalar, info, ctx, param in required)
                     if verdict is not None and (worst is None or verdict[0] == "error"):
                         worst = verdict
                         if verdict[0] == "error":
