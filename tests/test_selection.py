@@ -154,3 +154,74 @@ def test_selection_is_pure():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+# --- the `toolqual select` command ------------------------------------------------------------------
+
+
+def _reference_files(tmp_path):
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    data = root / "data" / "annotations" / "reference_dev_instances.jsonl"
+    labels = pd.read_csv(root / "data" / "annotations" / "reference_dev.csv")
+    adjudicated = labels.loc[labels["annotator"] == "adjudicated"]
+    verdicts = adjudicated.melt(id_vars=["instance_id"], value_vars=list(CRITERIA), var_name="criterion",
+                                value_name="label")
+    verdicts["status"] = "ok"
+    verdicts_path = tmp_path / "verdicts.csv"
+    verdicts.to_csv(verdicts_path, index=False)
+    ids = [json.loads(line)["id"] for line in data.read_text(encoding="utf-8").splitlines()]
+    ice = pd.DataFrame({"instance_id": ids, "target_model": "m", "ice_score": np.linspace(0, 1, len(ids))})
+    ice_path = tmp_path / "ice.jsonl"
+    ice.to_json(ice_path, orient="records", lines=True)
+    return data, verdicts_path, ice_path, adjudicated
+
+
+def test_select_command_exports_with_manifest(tmp_path, capsys):
+    import json
+
+    from toolqual_utils.cli import main
+    from toolqual_utils.io import read_instances
+
+    data, verdicts_path, ice_path, adjudicated = _reference_files(tmp_path)
+    out = tmp_path / "subset.jsonl"
+    status = main(["select", str(data), "--verdicts", str(verdicts_path), "--ice", str(ice_path),
+                   "--recipe", "high_instruction_seq_ice", "--size", "5", "--seed", "3", "--out", str(out)])
+    assert status == 0
+    manifest = json.loads((tmp_path / "subset.jsonl.manifest.json").read_text(encoding="utf-8"))
+    clean = set(adjudicated.loc[(adjudicated[list(CRITERIA)] == 1).all(axis=1), "instance_id"])
+    assert manifest["n_candidates"] == len(clean) and manifest["n_written"] == 5
+    assert set(manifest["ids"]) <= clean and manifest["thresholds"]["ice_order"] == "highest first"
+    assert [i.id for i in read_instances(out)] == manifest["ids"]
+    assert {f["path"] for f in manifest["source_files"]} == {str(data), str(verdicts_path), str(ice_path)}
+    assert "selected 5 of 35" in capsys.readouterr().out
+    status = main(["select", str(data), "--verdicts", str(verdicts_path), "--recipe", "high_instruction",
+                   "--size", "40", "--out", str(tmp_path / "o.jsonl"), "--format", "openai"])
+    assert status == 0 and "NOT padded" in capsys.readouterr().out
+
+
+def test_select_command_errors_are_one_paragraph(tmp_path, capsys):
+    from toolqual_utils.cli import main
+
+    data, verdicts_path, ice_path, _ = _reference_files(tmp_path)
+    out = tmp_path / "x.jsonl"
+    assert main(["select", str(data), "--recipe", "high_instruction", "--size", "3", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--verdicts" in err and "Traceback" not in err and not out.exists()
+    assert main(["select", str(data), "--verdicts", str(verdicts_path), "--recipe", "high_ice", "--size", "3",
+                 "--out", str(out)]) == 2
+    assert "--ice" in capsys.readouterr().err
+    doubled = tmp_path / "doubled.csv"
+    pd.concat([pd.read_csv(verdicts_path)] * 2).to_csv(doubled, index=False)
+    assert main(["select", str(data), "--verdicts", str(doubled), "--recipe", "high_instruction", "--size", "3",
+                 "--out", str(out)]) == 2
+    assert "repeat an (instance_id, criterion) pair" in capsys.readouterr().err
+    two_models = pd.concat([pd.read_json(ice_path, lines=True).assign(target_model=m) for m in ("a", "b")])
+    two_models.to_json(tmp_path / "ice2.jsonl", orient="records", lines=True)
+    assert main(["select", str(data), "--ice", str(tmp_path / "ice2.jsonl"), "--recipe", "high_ice", "--size", "3",
+                 "--out", str(out)]) == 2
+    assert "--target-model" in capsys.readouterr().err
+    assert main(["select", str(data), "--ice", str(tmp_path / "ice2.jsonl"), "--target-model", "b",
+                 "--recipe", "high_ice", "--size", "3", "--out", str(out)]) == 0
