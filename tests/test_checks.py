@@ -69,7 +69,10 @@ def test_clean_instance_has_no_findings():
         ([{"name": "get_weather", "arguments": {"city": "a specific city"}}], "placeholder_value"),
         ([{"name": "get_weather", "arguments": None, "raw_arguments": '{"city": ${some city}}'}],
          "placeholder_value"),
-        ([{"name": "get_weather", "arguments": {"city": "Berlin"}}], "ungrounded_value"),
+        ([{"name": "search_flights", "arguments": {"origin": "Paris", "destination": "Paris",
+                                                    "passengers": 4}},
+          {"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius", "api_key": "k",
+                                                "date": "Lyon Saint-Exupery"}}], "ungrounded_value"),
         ([{"name": "get_weather", "arguments": {"city": "Paris"}},
           {"name": "get_weather", "arguments": {"city": "Paris"}}], "repeated_identical_call"),
         ([{"name": "get_weather", "arguments": {"city": "Paris"}, "observation": "Status Code: 500. Internal Server Error"},
@@ -79,6 +82,13 @@ def test_clean_instance_has_no_findings():
 )
 def test_each_check_fires_on_its_case(calls, check):
     assert check in checks_fired(make(calls))
+
+
+def test_ungrounded_required_value_is_suspect_and_optional_one_is_error():
+    required = make([{"name": "get_weather", "arguments": {"city": "Berlin"}}])
+    assert "ungrounded_value" in checks_fired(required, "suspect")
+    optional = make([{"name": "get_weather", "arguments": {"city": "Paris", "date": "Lyon Saint-Exupery"}}])
+    assert "ungrounded_value" in checks_fired(optional, "error")
 
 
 def test_findings_carry_evidence():
