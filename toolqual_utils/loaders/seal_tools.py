@@ -21,7 +21,8 @@ API missing from ``tool.jsonl`` is kept; the checks flag it as an unknown tool.
 **dataset_for_finetune/*.json**: one JSON list of ``{"id", "conversations": [{"from": "human"}, {"from":
 "gpt"}]}`` whose texts are **Python literals**, not JSON: the human turn embeds ``api_list = [...]`` (the
 offered tools, distractors included) and ``task_instruction = "..."``; the gpt turn is the call list.
-Both are read with ``ast.literal_eval`` (the instruction is taken verbatim between its outer quotes,
+A called API that the ``api_list`` does not offer (the retriever missed it) is listed in
+``meta["tools_missing_from_pool"]``. Both are read with ``ast.literal_eval`` (the instruction is taken verbatim between its outer quotes,
 since it may contain an unbalanced ``"`` of its own); here the tools are the offered ``api_list``. Ids:
 ``seal_tools/finetune_<stem>/<id>`` (e.g. ``seal_tools/finetune_dev/dev-easy-0``).
 """
@@ -194,6 +195,10 @@ def _iter_finetune(path: Path, document: list[Any]) -> Iterator[Instance | Rejec
         tools, dropped = dedupe_tools([convert_tool(api) for api in api_list if isinstance(api, dict)])
         if dropped:
             meta["duplicate_tools_dropped"] = dropped
+        offered = {tool["name"] for tool in tools}
+        missing = [name for name in dict.fromkeys(call["name"] for call in calls) if name not in offered]
+        if missing:
+            meta["tools_missing_from_pool"] = missing
         canonical = {
             "id": instance_id, "source": "seal_tools", "instruction": str(instruction), "tools": tools,
             "calls": calls, "final_answer": None, "meta": meta,
