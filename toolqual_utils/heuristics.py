@@ -22,10 +22,9 @@ Heuristics (label 0 = error, 1 = holds):
     - ``disconnected_requests`` (0): several request sentences, served by calls whose tools share no topic
       word (names + descriptions, generic words removed) and pass no value to each other: the requests split
       into unrelated groups.
-- **solvability**
-    - ``irrelevance_by_design`` (0) comes from the rules (BFCL irrelevance).
-    - ``capability_absent`` (suspect only): a request verb whose object appears in no tool text; measured
-      too imprecise to decide (see the test table), so it only adds evidence.
+- **solvability**: only ``irrelevance_by_design`` (0, from the rules: BFCL irrelevance). Matching request
+  words against tool texts was not reliable enough to decide (one reference error; tool descriptions are
+  terse), so every other instance is ``unscored:needs-model``.
 
 :func:`offline_verdicts` merges rule and heuristic verdicts into one row per instance x criterion (all six
 criteria), which is what ``toolqual check`` writes.
