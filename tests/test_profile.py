@@ -229,3 +229,26 @@ def test_plots_accept_profile_tables_and_empty_tables(files):
     assert list(bars.data[0].y) == [3, 2]
     with pytest.raises(ValueError, match="missing"):
         plots.calls_per_instance(pd.DataFrame({"source": ["a"]}))
+
+
+def test_reject_summary_groups_by_file_and_field():
+    from toolqual_utils.profile import REJECT_SUMMARY_COLUMNS, reject_summary
+
+    rejects = {
+        "data/a.rejects.jsonl": pd.DataFrame(
+            [
+                {"file": "src.json", "location": "line 1", "reason": "bad json", "field": None, "record_id": None},
+                {"file": "src.json", "location": "line 4", "reason": "no calls", "field": "calls", "record_id": "a/1"},
+                {"file": "src.json", "location": "line 9", "reason": "no calls 2", "field": "calls", "record_id": "a/2"},
+            ]
+        ),
+        "data/b.rejects.jsonl": pd.DataFrame(),
+    }
+    table = reject_summary(rejects)
+    assert list(table.columns) == list(REJECT_SUMMARY_COLUMNS)
+    assert table[["field", "n_records", "example_reason"]].values.tolist() == [
+        ["calls", 2, "no calls"],
+        ["(record)", 1, "bad json"],
+    ]
+    assert table.loc[0, "example_record_id"] == "a/1" and pd.isna(table.loc[1, "example_record_id"])
+    assert reject_summary({}).empty

@@ -300,3 +300,9 @@ def test_failed_notebook_is_listed_and_others_still_render(tmp_path):
     assert not list(notebooks.glob("*.html")) and sorted(p.name for p in notebooks.iterdir()) == [
         "00_broken.ipynb", "01_fine.ipynb"
     ]
+
+
+def test_rejects_files_finds_existing_siblings(tmp_path):
+    for name in ("a.jsonl", "a.rejects.jsonl", "b.jsonl"):
+        (tmp_path / name).write_text("")
+    assert nb.rejects_files([tmp_path / "a.jsonl", tmp_path / "b.jsonl"]) == [tmp_path / "a.rejects.jsonl"]

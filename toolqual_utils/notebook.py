@@ -33,6 +33,7 @@ __all__ = [
     "project_root",
     "data_files",
     "relative_path",
+    "rejects_files",
     "show_table",
     "show_figure",
     "note",
@@ -152,6 +153,15 @@ def data_files(pattern: str, root: str | os.PathLike[str] | None = None) -> list
     # glob.glob, not Path.glob: an absolute pattern (a user's own folder) must work too
     matches = sorted(Path(p) for p in _glob.glob(os.path.join(base, pattern), recursive=True) if os.path.isfile(p))
     return [p for p in matches if not p.name.endswith((".rejects.jsonl", ".tmp"))]
+
+
+def rejects_files(paths: list[Path]) -> list[Path]:
+    """The ``X.rejects.jsonl`` files that ``toolqual load`` wrote next to the given ``X.jsonl`` files.
+
+    Only existing files are returned, in the order of ``paths``.
+    """
+    siblings = [Path(p).with_name(Path(p).name[: -len(Path(p).suffix)] + ".rejects.jsonl") for p in paths]
+    return [p for p in siblings if p.is_file()]
 
 
 def relative_path(path: str | os.PathLike[str]) -> str:

@@ -26,6 +26,7 @@ PARSE_FAILURE_COLUMNS: Final = (
 PSEUDO_CALL_COLUMNS: Final = ("instance_id", "source", "name", "raw_arguments")
 PSEUDO_COUNT_COLUMNS: Final = ("source", "name", "n_calls", "n_instances")
 PARAMETER_MIX_COLUMNS: Final = ("source", "type", "n_parameters", "share", "n_required")
+REJECT_SUMMARY_COLUMNS: Final = ("file", "field", "n_records", "example_reason", "example_record_id")
 EXAMPLE_COLUMNS: Final = ("instance_id", "source", "instruction", "tools", "calls", "final_answer")
 
 
@@ -208,6 +209,43 @@ def parameter_type_mix(parameters: pd.DataFrame, *, distinct_tools: bool = True)
     table["share"] = table["n_parameters"] / table.groupby("source")["n_parameters"].transform("sum")
     table = table.sort_values(["source", "n_parameters"], ascending=[True, False], kind="stable")
     return table.reset_index(drop=True)[list(PARAMETER_MIX_COLUMNS)]
+
+
+def reject_summary(rejects_by_file: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per (rejects file, field): how many source records a loader could not convert, and why.
+
+    Args:
+        rejects_by_file: rejects-file name -> its rows (``Reject`` records: file, location, reason,
+            field, record_id), as read from ``X.rejects.jsonl``.
+
+    Returns:
+        Columns ``REJECT_SUMMARY_COLUMNS``; ``example_reason``/``example_record_id`` come from the
+        first reject of the group; a missing field is shown as ``"(record)"``. Most rejects first.
+    """
+    rows = []
+    for file, frame in rejects_by_file.items():
+        if frame is None or frame.empty:
+            continue
+        frame = frame.copy()
+        for column in ("field", "reason", "record_id"):
+            if column not in frame.columns:
+                frame[column] = None
+        frame["field"] = frame["field"].fillna("(record)").astype(str)
+        for field_name, group in frame.groupby("field", sort=True):
+            first = group.iloc[0]
+            rows.append(
+                {
+                    "file": file,
+                    "field": field_name,
+                    "n_records": len(group),
+                    "example_reason": first["reason"],
+                    "example_record_id": None if pd.isna(first["record_id"]) else first["record_id"],
+                }
+            )
+    table = pd.DataFrame(rows, columns=list(REJECT_SUMMARY_COLUMNS))
+    if not table.empty:
+        table = table.sort_values(["n_records", "file"], ascending=[False, True], kind="stable")
+    return table.reset_index(drop=True)
 
 
 def _call_text(inst: Instance) -> str:
