@@ -6,11 +6,14 @@ requests (a ~2 KB prompt with a JSON-schema response format) at the same concurr
 
 * baseline: ``AsyncOpenAI`` + ``asyncio.gather`` with an ``asyncio.Semaphore`` (no cache, no ledger);
 * toolqual: ``LLMClient.complete`` with a FRESH sqlite cache file per run (caching each answer as it
-  arrives is part of the real path), ledger and tqdm progress bar on (stderr).
+  arrives is part of the real path), ledger and tqdm progress bar on (stderr). It posts the exact JSON
+  body through the SDK's raw route (same retries/timeouts), skipping the SDK's per-request parameter
+  transform and pydantic parsing, which is where the bare loop spends most of its client CPU.
 
 Runs alternate baseline/toolqual (ABBA for two rounds) to spread machine noise evenly. Prints req/s of
-each run, the means, the ratio toolqual/baseline (target >= 0.95) and the theoretical bound
-concurrency / latency.
+each run, the means, the ratio toolqual/baseline (target >= 0.95), the theoretical bound
+concurrency / latency, and the client process's CPU time per request (steadier than req/s on a shared
+machine).
 
     .venv/bin/python benchmarks/bench_llm_throughput.py [--n 5000] [--concurrency 64] [--latency 0.1]
 """
@@ -63,7 +66,7 @@ def judge_requests(n: int, tag: str) -> list[ChatRequest]:
     ]
 
 
-async def run_baseline(base_url: str, requests: list[ChatRequest], concurrency: int) -> float:
+async def run_baseline(base_url: str, requests: list[ChatRequest], concurrency: int) -> tuple[float, float]:
     client = AsyncOpenAI(api_key="bench-key-not-a-secret", base_url=base_url, max_retries=5, timeout=60)
     semaphore = asyncio.Semaphore(concurrency)
     bodies = [request_body(MODEL, r) for r in requests]
@@ -73,26 +76,26 @@ async def run_baseline(base_url: str, requests: list[ChatRequest], concurrency: 
             response = await client.chat.completions.create(**body)
             return response.choices[0].message.content
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     answers = await asyncio.gather(*(one(b) for b in bodies))
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     await client.close()
     assert all(a == VERDICT for a in answers)
-    return len(requests) / elapsed
+    return len(requests) / elapsed, cpu / len(requests)
 
 
-def run_toolqual(base_url: str, requests: list[ChatRequest], concurrency: int, cache_dir: str) -> float:
+def run_toolqual(base_url: str, requests: list[ChatRequest], concurrency: int, cache_dir: str) -> tuple[float, float]:
     cache_path = tempfile.mktemp(suffix=".sqlite", dir=cache_dir)
     config = LLMConfig(model=MODEL, base_url=base_url, concurrency=concurrency, max_retries=5, timeout_s=60,
                        cache_path=cache_path)
     client = LLMClient(config)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     results = client.complete(requests, progress=True)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     assert all(r.status == "ok" and not r.cached and r.text == VERDICT for r in results)
     assert len(client.cache) == len(requests)
     client.close()
-    return len(requests) / elapsed
+    return len(requests) / elapsed, cpu / len(requests)
 
 
 def main() -> int:
@@ -125,17 +128,20 @@ def main() -> int:
             run_toolqual(base_url, warm, args.concurrency, cache_dir)
 
             figures: dict[str, list[float]] = {"baseline": [], "toolqual": []}
+            cpu_per_request: dict[str, list[float]] = {"baseline": [], "toolqual": []}
             order: list[str] = []
             for round_index in range(args.rounds):
                 order += ["baseline", "toolqual"] if round_index % 2 == 0 else ["toolqual", "baseline"]
             for run_index, which in enumerate(order):
                 requests = judge_requests(args.n, f"run{run_index}")
                 if which == "baseline":
-                    rate = asyncio.run(run_baseline(base_url, requests, args.concurrency))
+                    rate, cpu = asyncio.run(run_baseline(base_url, requests, args.concurrency))
                 else:
-                    rate = run_toolqual(base_url, requests, args.concurrency, cache_dir)
+                    rate, cpu = run_toolqual(base_url, requests, args.concurrency, cache_dir)
                 figures[which].append(rate)
-                print(f"  run {run_index + 1}: {which:<8} {rate:7.1f} req/s  ({rate / bound:.2f} of bound)", flush=True)
+                cpu_per_request[which].append(cpu)
+                print(f"  run {run_index + 1}: {which:<8} {rate:7.1f} req/s  ({rate / bound:.2f} of bound)  "
+                      f"client CPU {cpu * 1e6:6.0f} us/request", flush=True)
 
         baseline = statistics.mean(figures["baseline"])
         toolqual = statistics.mean(figures["toolqual"])
@@ -143,6 +149,10 @@ def main() -> int:
         print(f"toolqual LLMClient (fresh cache)     : {toolqual:7.1f} req/s (mean of {len(figures['toolqual'])})")
         print(f"ratio toolqual / baseline            : {toolqual / baseline:.3f}  (target >= 0.95)")
         print(f"baseline / bound                     : {baseline / bound:.3f}")
+        cpu_baseline = statistics.mean(cpu_per_request["baseline"]) * 1e6
+        cpu_toolqual = statistics.mean(cpu_per_request["toolqual"]) * 1e6
+        print(f"client CPU per request (less noisy)  : baseline {cpu_baseline:.0f} us, toolqual {cpu_toolqual:.0f} us "
+              f"(ratio {cpu_toolqual / cpu_baseline:.2f})")
     finally:
         server.stdin.close()
         try:

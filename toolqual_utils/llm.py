@@ -590,12 +590,7 @@ class LLMClient:
         if self.base_url:
             kwargs["base_url"] = self.base_url
         if self.config.concurrency > 100:
-            try:  # openai >= 3 is built on httpx2, earlier majors on httpx
-                import httpx2 as httpx_module
-            except ImportError:  # pragma: no cover - depends on the installed SDK
-                import httpx as httpx_module
-
-            limits = httpx_module.Limits(
+            limits = _httpx_module().Limits(
                 max_connections=max(1000, self.config.concurrency),
                 max_keepalive_connections=self.config.concurrency,
             )
@@ -672,8 +667,12 @@ class LLMClient:
     async def _send(self, sdk, request: ChatRequest, api_key: str) -> ChatResult:
         body = request_body(self.config.model, request)
         try:
-            raw = await sdk.chat.completions.with_raw_response.create(**body)
-            data = json.loads(raw.http_response.content)
+            # The SDK's documented raw route (``client.post(path, cast_to=<httpx Response>, body=...)``):
+            # same retries, Retry-After, timeouts and error classes as ``chat.completions.create``, but
+            # the exact JSON body goes out as built (no per-request TypedDict transform) and the answer
+            # is read as plain JSON (no pydantic model) — that overhead matters at hundreds of req/s.
+            response = await sdk.post("/chat/completions", body=body, cast_to=_http_response_class())
+            data = json.loads(response.content)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an unscored result
             return _error_result(request.custom_id, STATUS_API_ERROR, _describe_exception(exc, api_key))
         result = _result_from_body(request.custom_id, data)
@@ -899,6 +898,18 @@ def _result_from_batch_line(custom_id: str, record: dict) -> ChatResult:
             message = body["error"].get("message", body["error"])
         return _error_result(custom_id, STATUS_API_ERROR, _redact(f"HTTP {status_code}: {message}", None))
     return _result_from_body(custom_id, body)
+
+
+def _httpx_module():
+    try:  # openai >= 3 is built on httpx2, earlier majors on httpx
+        import httpx2 as module
+    except ImportError:  # pragma: no cover - depends on the installed SDK
+        import httpx as module
+    return module
+
+
+def _http_response_class():
+    return _httpx_module().Response
 
 
 def _progress_bar(total: int, initial: int, model: str, *, enabled: bool):
