@@ -1,0 +1,195 @@
+"""The judge engine through real HTTP against the OpenAI test double (never a model's judgement)."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from toolqual_utils.judge import judge
+from toolqual_utils.judge.engine import ENGINE_PROMPT_ID, build_requests
+from toolqual_utils.judge.scripted import ScriptedJudge, asked_criteria, data_blocks
+from toolqual_utils.llm import LLMClient, LLMConfig
+from toolqual_utils.schema import CRITERIA, VERDICT_COLUMNS, Instance
+from toolqual_utils.testing import Reply
+
+TOOLS = [
+    {"name": "get_weather", "description": "Weather for a city",
+     "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "day": {"type": "string"}},
+                    "required": ["city"]}},
+    {"name": "translate", "description": "Translate text",
+     "parameters": {"type": "object", "properties": {"text": {"type": "string"}, "target": {"type": "string"}},
+                    "required": ["text", "target"]}},
+]
+
+
+def _inst(id_: str, instruction: str, calls) -> Instance:
+    return Instance.model_validate(
+        {"id": id_, "source": "test", "instruction": instruction, "tools": TOOLS, "calls": calls}
+    )
+
+
+def _instances() -> list[Instance]:
+    return [
+        _inst("t/a", "What is the weather in Oslo tomorrow? Then translate the forecast into Spanish.",
+              [{"name": "get_weather", "arguments": {"city": "Oslo", "day": "2024-05-02"}},
+               {"name": "translate", "arguments": {"text": "forecast", "target": "es"}}]),
+        _inst("t/b", "Translate hello into French.", [{"name": "translate", "arguments": {"text": "hello", "target": "French"}}]),
+        _inst("t/c", "Tell me the weather in a famous city. Also translate goodbye.",
+              [{"name": "get_weather", "arguments": {"city": "Paris"}}]),
+    ]
+
+
+def _config(double, tmp_path, **overrides) -> LLMConfig:
+    options = {"model": "double-judge", "base_url": double.base_url, "cache_path": str(tmp_path / "cache.sqlite"),
+               "max_retries": 0, "concurrency": 4}
+    options.update(overrides)
+    return LLMConfig(**options)
+
+
+def _rules(rows) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"instance_id": i, "criterion": c, "label": label, "status": status, "judge": judge_, "prompt_id": "rules.v1",
+          "rationale": "rule", "evidence": [{"check": "test_rule"}]} for i, c, label, status, judge_ in rows],
+        columns=list(VERDICT_COLUMNS),
+    )
+
+
+def test_combined_run_verdicts_calls_per_instance_and_ledger(openai_double, tmp_path):
+    script = ScriptedJudge(policy=lambda instruction, criterion: not ("famous" in instruction and criterion == "specificity"))
+    openai_double.script = script
+    run = judge(_instances(), _config(openai_double, tmp_path), progress=False)
+    verdicts = run.verdicts
+    assert list(verdicts.columns) == list(VERDICT_COLUMNS)
+    assert len(verdicts) == 3 * len(CRITERIA)
+    # one request per instance that still had something to ask
+    calls = run.calls_per_instance.set_index("instance_id")
+    assert int(calls["n_requests"].sum()) == openai_double.hits == len(script.asked)
+    assert set(calls["n_requests"]) <= {0, 1}
+    # t/b is one sentence with every argument found in the instruction: coherence and alignment need no model
+    b = verdicts[verdicts.instance_id == "t/b"].set_index("criterion")
+    assert b.loc["coherence", "prompt_id"] == ENGINE_PROMPT_ID and b.loc["coherence", "judge"] == "rules"
+    assert b.loc["parameter_alignment", "label"] == 1 and b.loc["parameter_alignment", "judge"] == "rules"
+    assert "coherence" not in calls.loc["t/b", "criteria_asked"]
+    c = verdicts[verdicts.instance_id == "t/c"].set_index("criterion")
+    assert c.loc["specificity", "label"] == 0 and c.loc["specificity", "judge"] == "double-judge"
+    assert c.loc["specificity", "prompt_id"] == "judge_combined.v1"
+    assert run.ledger.loc[0, "n_sent"] == openai_double.hits
+    assert run.summary()["n_requests"] == openai_double.hits
+
+
+def test_rules_decided_criteria_are_not_sent(openai_double, tmp_path):
+    script = ScriptedJudge()
+    openai_double.script = script
+    instances = _instances()
+    rules = _rules(
+        [("t/a", "sufficiency", 0, "ok", "rules"), ("t/a", "minimality", 1, "ok", "rules"),
+         ("t/a", "solvability", None, "unscored:needs-model", "rules"),
+         ("t/a", "specificity", 0, "ok", "heuristic")]  # heuristics never decide for the model
+        + [("t/b", c, 0, "ok", "rules") for c in CRITERIA]
+    )
+    run = judge(instances, _config(openai_double, tmp_path), rule_verdicts=rules, progress=False)
+    asked = {}
+    for body in openai_double.bodies:
+        combined, criteria = asked_criteria(body)
+        assert combined
+        asked[data_blocks(body)["instruction"]] = set(criteria)
+    a_instruction = instances[0].instruction
+    assert "sufficiency" not in asked[a_instruction] and "minimality" not in asked[a_instruction]
+    assert {"solvability", "specificity"} <= asked[a_instruction]
+    assert instances[1].instruction not in asked  # everything decided: no request at all
+    assert openai_double.hits == 2
+    rows = run.verdicts.set_index(["instance_id", "criterion"])
+    assert rows.loc[("t/a", "sufficiency"), "judge"] == "rules" and rows.loc[("t/a", "sufficiency"), "label"] == 0
+    assert rows.loc[("t/a", "specificity"), "judge"] == "double-judge"
+    assert run.calls_per_instance.set_index("instance_id").loc["t/b", "n_requests"] == 0
+    assert run.calls_per_instance.set_index("instance_id").loc["t/b", "n_decided_by_rules"] == 6
+
+
+def test_recheck_sends_decided_criteria_and_keeps_rules_when_unscored(openai_double, tmp_path):
+    def override(body):
+        combined, criteria = asked_criteria(body)
+        if criteria == ["minimality"]:
+            return Reply(content="not json at all")
+        return None
+
+    openai_double.script = ScriptedJudge(override=override)
+    rules = _rules([("t/b", "sufficiency", 0, "ok", "rules"), ("t/b", "minimality", 0, "ok", "rules")])
+    instances = [_instances()[1]]
+    run = judge(instances, _config(openai_double, tmp_path), criteria=["sufficiency", "minimality"],
+                mode="per_criterion", rule_verdicts=rules, recheck=True, progress=False)
+    assert openai_double.hits == 2
+    rows = run.verdicts.set_index("criterion")
+    assert rows.loc["sufficiency", "judge"] == "double-judge" and rows.loc["sufficiency", "label"] == 1
+    assert rows.loc["minimality", "judge"] == "rules" and rows.loc["minimality", "label"] == 0
+    model = run.model_verdicts.set_index("criterion")
+    assert model.loc["minimality", "status"] == "unscored:parse_error"
+
+
+@pytest.mark.parametrize(
+    "reply, status",
+    [
+        (Reply(content="I think everything is fine."), "unscored:parse_error"),
+        (Reply(content=json.dumps({"solvability": {"rationale": "r", "answer": "perhaps"}})), "unscored:parse_error"),
+        (Reply(content=None, refusal="I can't help with that."), "unscored:refusal"),
+        (Reply(content='{"solvability": {"ration', finish_reason="length"), "unscored:truncated"),
+        (Reply(content="server exploded", status=500), "unscored:api_error"),
+    ],
+)
+def test_unscored_statuses_are_never_pass_or_fail(openai_double, tmp_path, reply, status):
+    openai_double.script = reply
+    run = judge([_instances()[0]], _config(openai_double, tmp_path), criteria=["solvability"], progress=False)
+    (row,) = run.verdicts.to_dict("records")
+    assert row["status"] == status
+    assert pd.isna(row["label"])
+    assert row["judge"] == "double-judge" and row["prompt_id"] == "judge_combined.v1"
+    if status == "unscored:parse_error":
+        assert reply.content in row["rationale"]  # raw reply kept
+        assert row["evidence"][0]["raw_reply"] == reply.content
+
+
+def test_per_criterion_mode_one_request_per_undecided_criterion(openai_double, tmp_path):
+    openai_double.script = ScriptedJudge()
+    instances = _instances()
+    run = judge(instances, _config(openai_double, tmp_path), mode="per_criterion", progress=False)
+    names = sorted(body["response_format"]["json_schema"]["name"] for body in openai_double.bodies)
+    assert all(name.endswith("_v1") and not name.startswith("judge_combined") for name in names)
+    calls = run.calls_per_instance.set_index("instance_id")["n_requests"]
+    model_rows = run.verdicts[run.verdicts.judge == "double-judge"].groupby("instance_id").size()
+    assert calls.sum() == openai_double.hits
+    for instance_id, n in model_rows.items():
+        assert calls[instance_id] == n
+    assert calls["t/b"] == 4  # coherence and parameter alignment were settled in code
+
+
+def test_replay_misses_are_not_cached_and_hits_are_free(openai_double, tmp_path):
+    openai_double.script = ScriptedJudge()
+    instances = _instances()
+    live = judge(instances[:2], _config(openai_double, tmp_path), progress=False)
+    hits = openai_double.hits
+    replay = judge(instances, _config(openai_double, tmp_path, mode="replay"), progress=False)
+    assert openai_double.hits == hits
+    statuses = replay.verdicts.groupby("instance_id")["status"].apply(set)
+    assert "unscored:not_cached" in statuses["t/c"]
+    pd.testing.assert_frame_equal(
+        replay.verdicts[replay.verdicts.instance_id != "t/c"].reset_index(drop=True),
+        live.verdicts.reset_index(drop=True),
+    )
+    assert replay.calls_per_instance.set_index("instance_id").loc["t/a", "n_cached"] == 1
+
+
+def test_empty_input_gives_empty_frames(openai_double, tmp_path):
+    run = judge([], _config(openai_double, tmp_path), progress=False)
+    assert run.verdicts.empty and list(run.verdicts.columns) == list(VERDICT_COLUMNS)
+    assert run.calls_per_instance.empty and openai_double.hits == 0
+    assert build_requests([]) == []
+
+
+def test_same_requests_give_same_cache_keys_across_builds(tmp_path):
+    first = build_requests(_instances())
+    second = build_requests(_instances())
+    client = LLMClient(LLMConfig(model="m", mode="replay", cache_path=None))
+    from toolqual_utils.llm import cache_key
+
+    assert [cache_key("m", r) for r in first] == [cache_key("m", r) for r in second]
+    client.close()
