@@ -251,3 +251,32 @@ def test_pure_modules_do_not_import_openai_or_plotly():
             "bad = [m for m in ('openai', 'plotly', 'ipywidgets') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- notebook tables and figures -------------------------------------------------------------------
+
+def test_views_and_plots(testbed):
+    from toolqual_utils.ice import plots as ice_plots
+    from toolqual_utils.ice import views
+
+    assert views.tools_table(testbed)["tool"].tolist() == testbed.tool_names
+    assert len(views.queries_table(testbed)) == len(testbed.queries)
+    prompt = build_prompt(_instance(DEMO_CALLS), testbed.queries[0], testbed, "tools")
+    table = views.prompt_table(prompt)
+    assert table["part"].iloc[0].startswith("instructions") and table["part"].iloc[-2] == "test query"
+    assert table["role"].iloc[-1] == "(tools parameter)"
+    plan = views.cost_plan_table({"f.jsonl": [_instance(DEMO_CALLS), _instance(None, iid="t/x/2")]}, testbed,
+                                 model="m", price_per_1m_input=1.0, price_per_1m_output=2.0)
+    assert plan["n_requests"].tolist() == [len(testbed.queries)] * 2 and plan["file"].iloc[-1] == "total"
+    assert plan["est_cost_usd"].iloc[0] > 0
+    per_query = pd.DataFrame({"query_id": ["q01", "q01", "q02"], "status": ["ok", "parse_error", "unscored:api_error"],
+                              "similarity": [1.0, 0.0, np.nan], "strict": [1.0, 0.0, np.nan]})
+    summary = views.query_summary(per_query).set_index("query_id")
+    assert summary.loc["q01", ["n_scored", "mean_similarity", "n_parse_errors"]].tolist() == [2, 0.5, 1]
+    assert summary.loc["q02", "n_unscored"] == 1
+    per_instance = pd.DataFrame({"instance_id": ["a", "b"], "source": ["s", "s"], "ice_score": [0.2, 0.9],
+                                 "strict_score": [0.0, 1.0]})
+    figures = [ice_plots.ice_histogram(score_histogram(per_instance, bins=5), {"top-1 cut": 0.9}),
+               ice_plots.query_difficulty(views.query_summary(per_query)),
+               ice_plots.similarity_vs_strict(per_instance)]
+    assert all(len(fig.data) >= 1 for fig in figures)
