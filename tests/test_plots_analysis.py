@@ -126,3 +126,17 @@ def test_agreement_chart_marks_undefined_kappa():
     assert list(kappa.text) == ["0.85", "undefined"]
     assert np.isnan(kappa.y[1])
 
+
+
+def test_forest_plot_draws_extrinsic_table_with_display_names():
+    from toolqual_utils.extrinsic import extrinsic_table, read_reference_table
+    from toolqual_utils.selection import RECIPE_LABELS, RECIPES
+
+    table = extrinsic_table(read_reference_table(6), order=RECIPES)
+    fig = plots_analysis.extrinsic_forest(table, label_names=RECIPE_LABELS)
+    assert {t.xaxis for t in fig.data} == {"x", "x2"}
+    toolalpaca = next(t for t in fig.data if t.xaxis == "x2")
+    assert list(toolalpaca.y)[0] == "random sample" and len(toolalpaca.y) == 7
+    row = table[(table.benchmark == "ToolAlpaca") & (table.fine_tune_set == "random")].iloc[0]
+    assert toolalpaca.x[0] == pytest.approx(0.48)
+    assert toolalpaca.error_x.arrayminus[0] == pytest.approx(0.48 - row.ci_low)

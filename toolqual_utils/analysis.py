@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from .errors import ConfigError
 from .schema import CRITERIA, Instance
 from .tables import labels_wide
 
 __all__ = [
     "instance_html", "as_wide_labels", "label_disagreements", "next_disagreement",
     "KEPT_COLUMNS", "filter_counts", "kept_table", "verdicts_of",
+    "optional_file", "verdict_status_counts", "validation_display", "error_rate_bounds",
 ]
 
 _MAX_OBSERVATION_CHARS = 1500
@@ -226,3 +230,105 @@ def verdicts_of(verdicts: pd.DataFrame | None, instance_ids: Iterable[str]) -> p
         return pd.DataFrame(columns=["instance_id", "criterion", "label", "status"])
     wanted = set(instance_ids)
     return verdicts.loc[verdicts["instance_id"].isin(wanted)]
+
+
+# --- notebook support --------------------------------------------------------------------------------
+
+
+def optional_file(path: str | os.PathLike[str] | None, parameter: str) -> Path | None:
+    """A notebook's optional file parameter: None when empty, the Path when it exists.
+
+    Raises:
+        ConfigError: the parameter is set but no such file exists (names the parameter and the path).
+    """
+    if path is None or str(path).strip() == "":
+        return None
+    resolved = Path(path)
+    if not resolved.is_file():
+        raise ConfigError(f"{parameter} = {str(path)!r}: no such file (paths are relative to the project root)")
+    return resolved
+
+
+def verdict_status_counts(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Who decided what: one row per criterion x judge x status with ``n_verdicts`` and ``n_errors``.
+
+    Rows follow the criterion order of ``CRITERIA``; empty input gives an empty frame with the columns
+    ``criterion, judge, status, n_verdicts, n_errors``.
+    """
+    columns = ["criterion", "judge", "status", "n_verdicts", "n_errors"]
+    if verdicts is None or len(verdicts) == 0:
+        return pd.DataFrame(columns=columns)
+    frame = verdicts.assign(
+        judge=verdicts["judge"].astype(str) if "judge" in verdicts.columns else "",
+        status=verdicts["status"].astype(str),
+        is_error=pd.to_numeric(verdicts["label"].astype(object), errors="coerce").eq(0),
+    )
+    counts = (frame.groupby(["criterion", "judge", "status"], sort=False)
+              .agg(n_verdicts=("instance_id", "size"), n_errors=("is_error", "sum")).reset_index())
+    order = {c: i for i, c in enumerate(CRITERIA)}
+    counts["_order"] = counts["criterion"].map(order)
+    counts = counts.sort_values(["_order", "judge", "status"], kind="stable").drop(columns="_order")
+    counts["n_errors"] = counts["n_errors"].astype(int)
+    return counts.loc[:, columns].reset_index(drop=True)
+
+
+def _interval_text(value: float, low: float, high: float, digits: int) -> str:
+    if pd.isna(value):
+        return "–"
+    text = f"{value:.{digits}f}"
+    if not (pd.isna(low) or pd.isna(high)):
+        text += f" ({low:.{digits}f}–{high:.{digits}f})"
+    return text
+
+
+def validation_display(table: pd.DataFrame, *, digits: int = 2) -> pd.DataFrame:
+    """Table-4 layout with intervals: one row per group x criterion, cells ``"0.74 (0.60–0.85)"``.
+
+    Args:
+        table: ``tables.validation_table`` output.
+
+    Returns:
+        Columns ``group, criterion, n, errors (reference), TP/FP/FN/TN, accuracy, precision, recall, F1,
+        unscored``; ``–`` where a metric is undefined (e.g. precision when the judge flagged nothing).
+    """
+    rows = []
+    for record in table.to_dict("records"):
+        rows.append({
+            "group": record["group"], "criterion": record["criterion_label"], "n": record["n"],
+            "errors (reference)": record["support"],
+            "TP/FP/FN/TN": f"{record['tp']}/{record['fp']}/{record['fn']}/{record['tn']}",
+            **{name: _interval_text(record[metric], record[f"{metric}_ci_low"], record[f"{metric}_ci_high"], digits)
+               for name, metric in (("accuracy", "accuracy"), ("precision", "precision"), ("recall", "recall"),
+                                    ("F1", "f1"))},
+            "unscored": record["n_unscored"],
+        })
+    return pd.DataFrame(rows, columns=["group", "criterion", "n", "errors (reference)", "TP/FP/FN/TN", "accuracy",
+                                       "precision", "recall", "F1", "unscored"])
+
+
+def error_rate_bounds(table: pd.DataFrame, *, digits: int = 1) -> pd.DataFrame:
+    """What the unscored verdicts could hide: the share with an error over *all* instances of a group.
+
+    Args:
+        table: ``tables.error_rate_table`` output (long).
+
+    Returns:
+        One row per group x criterion: ``group, criterion, n_instances, n_errors, n_unscored,
+        lower`` (= n_errors / n_instances: every unscored verdict holds), ``upper``
+        (= (n_errors + n_unscored) / n_instances: every unscored verdict is an error), both in [0, 1]
+        (NaN for an empty group), and ``display`` ``"12.0%–40.0%"``. A wide gap means the judge left
+        too much unscored for the error rate to mean much.
+    """
+    columns = ["group", "criterion", "n_instances", "n_errors", "n_unscored", "lower", "upper", "display"]
+    if table is None or table.empty:
+        return pd.DataFrame(columns=columns)
+    frame = table.loc[:, ["group", "criterion_label", "n_instances", "n_errors", "n_unscored"]].rename(
+        columns={"criterion_label": "criterion"}).reset_index(drop=True)
+    n_all = frame["n_instances"].where(frame["n_instances"] > 0)
+    frame["lower"] = frame["n_errors"] / n_all
+    frame["upper"] = (frame["n_errors"] + frame["n_unscored"]) / n_all
+    frame["display"] = [
+        "–" if pd.isna(lo) else f"{100 * lo:.{digits}f}%–{100 * hi:.{digits}f}%"
+        for lo, hi in zip(frame["lower"], frame["upper"])
+    ]
+    return frame.loc[:, columns]

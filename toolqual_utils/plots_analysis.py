@@ -11,7 +11,7 @@ fails for lack of rows. A table missing a needed column raises ``ValueError`` na
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -242,7 +242,7 @@ def agreement_chart(
         values = pd.to_numeric(table[measure], errors="coerce")
         text = ["undefined" if pd.isna(v) else f"{v:.2f}" for v in values]
         fig.add_bar(x=table[label_column].astype(str), y=values, name=measure.replace("_", " "), text=text,
-                    textposition="outside", customdata=np.column_stack([n_values]),
+                    textposition="outside", textfont={"size": 9}, customdata=np.column_stack([n_values]),
                     hovertemplate=f"{measure}<br>%{{x}}: %{{text}} (n=%{{customdata[0]}})<extra></extra>")
     fig.update_layout(barmode="group")
     fig = _layout(fig, title, x_title=label_column, y_title="agreement")
@@ -261,6 +261,7 @@ def extrinsic_forest(
     panel: str | None = "benchmark",
     origin: str | None = "origin",
     reference_origin: str = "paper",
+    label_names: Mapping[str, str] | None = None,
     title: str = "Pass rate of models fine-tuned on each subset (95% interval)",
 ) -> go.Figure:
     """Forest plot: one point and interval per fine-tune set, one panel per benchmark.
@@ -275,6 +276,8 @@ def extrinsic_forest(
         origin: column telling where a row comes from; rows whose origin equals
             ``reference_origin`` (the paper's Table 6) are drawn as open diamonds, all others as filled
             circles, each origin its own legend entry.
+        label_names: optional display names for the ``label`` values (e.g. ``selection.RECIPE_LABELS``);
+            values without a name are shown as they are.
 
     Returns:
         A figure with one scatter trace per (panel, origin), horizontal error bars from the intervals.
@@ -283,6 +286,8 @@ def extrinsic_forest(
         return empty_figure(title)
     _require(table, (label, estimate, "ci_low", "ci_high"), "extrinsic_forest")
     frame = table.copy()
+    if label_names:
+        frame[label] = frame[label].map(lambda v: label_names.get(v, v))
     panels = _ordered(frame[panel], None) if panel and panel in frame.columns else ["all"]
     if not (panel and panel in frame.columns):
         frame["_panel"] = "all"
