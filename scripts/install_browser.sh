@@ -5,6 +5,11 @@ set -euo pipefail
 if command -v chromium >/dev/null 2>&1; then
   exit 0
 fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install_browser.sh: chromium is missing and this is not a Debian/Ubuntu system; install chromium" \
+       "so that 'chromium' is on PATH (tests/test_browser.py drives it headless)." >&2
+  exit 1
+fi
 SUDO=""
 if [ "$(id -u)" != "0" ]; then
   if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
@@ -16,3 +21,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
 command -v chromium >/dev/null
+chromium --headless --no-sandbox --disable-gpu --version >/dev/null 2>&1 || chromium --version >/dev/null

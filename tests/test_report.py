@@ -300,6 +300,11 @@ def test_failed_notebook_is_listed_and_others_still_render(tmp_path):
     assert not list(notebooks.glob("*.html")) and sorted(p.name for p in notebooks.iterdir()) == [
         "00_broken.ipynb", "01_fine.ipynb"
     ]
+    # --only re-renders one notebook; the index keeps listing the other from the earlier run
+    again = _toolqual("report", "--out", str(out), "--notebooks", str(notebooks), "--only", "01")
+    assert again.returncode == 0, again.stderr
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "Broken report" in index and "(earlier run)" in index and "deliberate failure" in index
 
 
 def test_rejects_files_finds_existing_siblings(tmp_path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import json
+import math
 import os
 import re
 import time
@@ -314,7 +315,10 @@ def _error_text(exc: BaseException) -> str:
     if isinstance(exc, PapermillExecutionError):
         evalue = " ".join(str(exc.evalue).split())
         return f"cell {exc.exec_count}: {exc.ename}: {evalue}"[:1000]
-    text = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    message = " ".join(str(exc).split())
+    if type(exc).__name__ == "CellTimeoutError":
+        message = message.split(" The message was:")[0] + " (raise --timeout, or make the cell faster)"
+    text = f"{type(exc).__name__}: {message}"
     if os.environ.get("TOOLQUAL_DEBUG"):
         text += "\n" + traceback.format_exc()
     return text[:2000]
@@ -359,7 +363,7 @@ def render_notebook(
             log_output=False,
             progress_bar=False,
             request_save_on_cell_execute=False,
-            execution_timeout=timeout,
+            execution_timeout=None if timeout is None else max(1, math.ceil(timeout)),  # nbclient wants int
         )
     except Exception as exc:  # noqa: BLE001 - one failing notebook must not stop the others
         run.status = "failed"
