@@ -578,3 +578,29 @@ def test_double_holds_up_at_concurrency_64(openai_double, tmp_path):
     client = make_client(openai_double, tmp_path, concurrency=64, max_retries=0, cache_path=None)
     results = client.complete(make_requests(400), progress=False)
     assert all(r.status == "ok" for r in results) and openai_double.hits == 400
+
+
+def test_interrupt_inside_a_running_loop_stops_the_worker(openai_double, tmp_path):
+    import _thread
+    import threading
+
+    openai_double.script = Reply(content="slow", delay_s=0.2)
+    client = make_client(openai_double, tmp_path, concurrency=2)
+    threading.Timer(0.5, _thread.interrupt_main).start()
+
+    async def kernel():
+        return client.complete(make_requests(40), progress=False)  # ~4 s if not interrupted
+
+    # A plain loop, like a kernel's: asyncio.run() would install its own SIGINT handler instead.
+    loop = asyncio.new_event_loop()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(kernel())
+    finally:
+        loop.close()
+    assert time.perf_counter() - start < 2.5
+    hits_at_stop = openai_double.hits
+    time.sleep(0.5)
+    assert openai_double.hits == hits_at_stop < 40  # the worker really stopped sending
+    assert 0 < len(client.cache) < 40  # answers received before the interrupt were kept

@@ -39,7 +39,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import hashlib
 import json
 import logging
@@ -691,8 +690,7 @@ class LLMClient:
             asyncio.get_running_loop()
         except RuntimeError:
             return asyncio.run(self.acomplete(requests, progress=progress))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="toolqual-llm") as pool:
-            return pool.submit(asyncio.run, self.acomplete(requests, progress=progress)).result()
+        return _run_in_worker_thread(lambda: self.acomplete(requests, progress=progress))
 
     # ------------------------------------------------------------------ planning
     def plan(self, requests: Sequence[ChatRequest], *, expected_output_tokens: int = 256) -> CostPlan:
@@ -898,6 +896,51 @@ def _result_from_batch_line(custom_id: str, record: dict) -> ChatResult:
             message = body["error"].get("message", body["error"])
         return _error_result(custom_id, STATUS_API_ERROR, _redact(f"HTTP {status_code}: {message}", None))
     return _result_from_body(custom_id, body)
+
+
+def _run_in_worker_thread(make_coroutine):
+    """Run a coroutine on a new event loop in a worker thread and wait for it.
+
+    An interrupt of the waiting thread (Ctrl-C, Jupyter's "interrupt kernel") cancels the coroutine, waits
+    for it to stop (answers already received stay cached) and re-raises.
+    """
+    state: dict[str, Any] = {}
+    started = threading.Event()
+
+    def target() -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            task = loop.create_task(make_coroutine())
+            state["loop"], state["task"] = loop, task
+            started.set()
+            state["result"] = loop.run_until_complete(task)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            state["error"] = exc
+        finally:
+            started.set()
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+
+    worker = threading.Thread(target=target, name="toolqual-llm", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.05)
+    except BaseException:
+        started.wait(5)
+        loop, task = state.get("loop"), state.get("task")
+        if loop is not None and task is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # the loop closed meanwhile
+                pass
+        worker.join(30)
+        raise
+    if "error" in state:
+        raise state["error"]
+    return state["result"]
 
 
 def _httpx_module():
