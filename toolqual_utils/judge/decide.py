@@ -18,7 +18,7 @@ Labels: 1 = the criterion holds, 0 = error, None = unscored. Pure module.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from .context import ArgumentCheck, InstanceContext, normalise
 from .parse import (
@@ -30,6 +30,9 @@ from .parse import (
     SpecificityAnswer,
 )
 from ..schema import SEQUENCE_CRITERIA
+
+#: prompt id of verdicts the judge settles in code (no model asked; judge column "rules")
+ENGINE_PROMPT_ID: Final = "judge_engine.v1"
 
 
 @dataclass(frozen=True)

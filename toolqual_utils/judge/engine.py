@@ -36,15 +36,13 @@ from ..errors import InputError
 from ..llm import ChatRequest, ChatResult, LLMClient, LLMConfig
 from ..schema import CRITERIA, VERDICT_COLUMNS, Instance
 from .context import InstanceContext, build_context
-from .decide import Decision, decide, pre_decide
+from .decide import ENGINE_PROMPT_ID, Decision, decide, pre_decide
 from .parse import ParseFailure, parse_answer, parse_combined, response_schema
 from .prompts import load_prompt
 
 JudgeMode = Literal["combined", "per_criterion"]
 MODES: Final = ("combined", "per_criterion")
 
-#: prompt id of verdicts the engine settles in code (no model asked)
-ENGINE_PROMPT_ID: Final = "judge_engine.v1"
 COMBINED_PROMPT_ID: Final = "judge_combined.v1"
 PER_CRITERION_PROMPT_IDS: Final[Mapping[str, str]] = {c: f"{c}.v1" for c in CRITERIA}
 #: completion token limits (a longer answer is ``unscored:truncated``)

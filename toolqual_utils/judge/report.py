@@ -1,0 +1,142 @@
+"""The model-judge section of the criterion-scoring report: where model verdicts come from, if anywhere.
+
+Order of sources (:func:`model_judge_section`):
+
+1. ``judge_verdicts_path`` (a notebook parameter): a verdict table written by ``toolqual judge``; the
+   model name and prompt ids are read from the file.
+2. The environment (never notebook parameters, so no secret reaches papermill's output):
+   ``TOOLQUAL_JUDGE_MODEL`` names the model; with ``OPENAI_API_KEY`` set, or ``TOOLQUAL_BASE_URL`` /
+   ``OPENAI_BASE_URL`` pointing at a local server, the judge runs live (through the cache); with
+   ``TOOLQUAL_JUDGE_REPLAY=1`` it answers from the cache only (offline; misses are
+   ``unscored:not_cached``).
+3. Otherwise nothing runs and :attr:`ModelJudgeSection.message` says exactly what to set.
+
+Secrets are only ever read by :mod:`toolqual_utils.llm`; this module checks whether variables are SET
+and names them, never shows their values.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+import pandas as pd
+
+from ..schema import CRITERIA, Instance
+from .summary import judge_identity, read_verdicts, sample_per_source
+
+SectionStatus = Literal["verdicts_file", "live", "replay", "not_configured"]
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+
+
+@dataclass
+class ModelJudgeSection:
+    """What the report's model-judge section shows.
+
+    Attributes:
+        status: where verdicts came from (``not_configured`` = none).
+        verdicts: verdict table (``VERDICT_COLUMNS``) or None.
+        description: one sentence naming the source, model(s) and prompt ids.
+        message: what to set to get model verdicts (when ``not_configured``), else "".
+        judge_models, prompt_ids: read from the verdicts (never assumed).
+        calls_per_instance, ledger: for live/replay runs.
+    """
+
+    status: SectionStatus
+    verdicts: pd.DataFrame | None = None
+    description: str = ""
+    message: str = ""
+    judge_models: list[str] = field(default_factory=list)
+    prompt_ids: list[str] = field(default_factory=list)
+    calls_per_instance: pd.DataFrame | None = None
+    ledger: pd.DataFrame | None = None
+
+
+def _is_local(url: str | None) -> bool:
+    host = (urlparse(url).hostname or "").lower() if url else ""
+    return host in _LOCAL_HOSTS or host.startswith("127.")
+
+
+def how_to_configure(cache_path: str) -> str:
+    """The message shown when no model verdicts are available (variable names only)."""
+    return (
+        "No model judge is configured, so this section shows no model verdicts. To run it, set in the "
+        "environment (never as notebook parameters): TOOLQUAL_JUDGE_MODEL=<model name, e.g. gpt-4o-mini> and "
+        "OPENAI_API_KEY=<key>, or TOOLQUAL_BASE_URL=<http://localhost:8000/v1> for a local OpenAI-compatible "
+        f"server. To render from earlier answers without calling a model, set TOOLQUAL_JUDGE_MODEL and "
+        f"TOOLQUAL_JUDGE_REPLAY=1 (cache: {cache_path}). Or pass a verdict table written by `toolqual judge "
+        "... --out FILE` as the parameter judge_verdicts_path."
+    )
+
+
+def environment_mode(environ: Mapping[str, str], cache_path: str) -> tuple[SectionStatus, str | None]:
+    """(``live`` | ``replay`` | ``not_configured``, model name) from the environment."""
+    model = (environ.get("TOOLQUAL_JUDGE_MODEL") or "").strip() or None
+    if model is None:
+        return "not_configured", None
+    if (environ.get("TOOLQUAL_JUDGE_REPLAY") or "").strip().lower() in ("1", "true", "yes"):
+        return "replay", model
+    base_url = environ.get("TOOLQUAL_BASE_URL") or environ.get("OPENAI_BASE_URL")
+    if environ.get("OPENAI_API_KEY") or _is_local(base_url):
+        return "live", model
+    if Path(cache_path).is_file():
+        return "replay", model
+    return "not_configured", model
+
+
+def model_judge_section(
+    instances: Sequence[Instance],
+    rule_verdicts: pd.DataFrame | None,
+    *,
+    judge_verdicts_path: str = "",
+    cache_path: str = ".toolqual_cache/llm.sqlite",
+    sample_size_per_source: int = 5,
+    mode: Literal["combined", "per_criterion"] = "combined",
+    criteria: Sequence[str] = CRITERIA,
+    environ: Mapping[str, str] | None = None,
+    progress: bool = False,
+) -> ModelJudgeSection:
+    """Model verdicts for the report, from a file, a live/replayed run, or nothing (see module doc).
+
+    A live or replayed run judges a deterministic sample (:func:`sample_per_source`) with the rules
+    verdicts first, so the report's cost is bounded and a replay asks exactly what the live run asked.
+    """
+    if judge_verdicts_path:
+        verdicts = read_verdicts(judge_verdicts_path)
+        identity = judge_identity(verdicts)
+        models = ", ".join(identity["judge_models"]) or "no model (rules only)"
+        return ModelJudgeSection(
+            "verdicts_file", verdicts,
+            f"Verdicts read from {judge_verdicts_path}: judge model(s) {models}; prompt ids "
+            f"{', '.join(identity['prompt_ids']) or '-'}.",
+            judge_models=identity["judge_models"], prompt_ids=identity["prompt_ids"],
+        )
+    environ = os.environ if environ is None else environ
+    status, model = environment_mode(environ, cache_path)
+    if status == "not_configured":
+        message = how_to_configure(cache_path)
+        if model:
+            message = (f"TOOLQUAL_JUDGE_MODEL is set ({model}), but no key or local endpoint is configured and there "
+                       f"is no cache file at {cache_path}. ") + message
+        return ModelJudgeSection("not_configured", message=message)
+
+    from ..llm import LLMConfig
+    from .engine import judge
+
+    sample = sample_per_source(instances, sample_size_per_source)
+    base_url = environ.get("TOOLQUAL_BASE_URL") or environ.get("OPENAI_BASE_URL") or None
+    config = LLMConfig(model=model, base_url=base_url, mode="replay" if status == "replay" else "live",
+                       cache_path=cache_path)
+    run = judge(sample, config, criteria, mode, rule_verdicts, progress=progress)
+    identity = judge_identity(run.verdicts)
+    how = "answered from the cache only (replay)" if status == "replay" else "run live through the cache"
+    return ModelJudgeSection(
+        status, run.verdicts,
+        f"Model judge {model} {how} on {len(sample)} instances ({sample_size_per_source} per source), "
+        f"{mode} prompts: {', '.join(run.prompt_ids) or '-'}; rules decided first.",
+        judge_models=identity["judge_models"] or [model], prompt_ids=run.prompt_ids,
+        calls_per_instance=run.calls_per_instance, ledger=run.ledger,
+    )
