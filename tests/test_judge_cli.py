@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from toolqual_utils.cli import main
-from toolqual_utils.io import read_table
+from toolqual_utils.io import read_table, write_table
 from toolqual_utils.judge.scripted import ScriptedJudge
 from toolqual_utils.schema import CRITERIA
 
@@ -203,3 +203,27 @@ def test_errors_for_people(tmp_path, monkeypatch, capsys):
         code = main(["judge", str(data), "--cache", str(tmp_path / "c.sqlite"), *extra])
         err = capsys.readouterr().err
         assert code == 2 and message in " ".join(err.split()), (extra, err)
+
+
+def test_rules_file_decides_before_the_model(openai_double, tmp_path, capsys):
+    data = _write_data(tmp_path / "data.jsonl", 3)
+    rules = pd.DataFrame([
+        {"instance_id": f"cli/t/{i}", "criterion": c, "label": 0, "status": "ok", "judge": "rules",
+         "prompt_id": "rules.v1", "rationale": "rule fired", "evidence": [{"check": "test_rule", "value": i}]}
+        for i in range(3) for c in ("solvability", "sufficiency")
+    ] + [{"instance_id": "cli/t/0", "criterion": "specificity", "label": None, "status": "unscored:needs-model",
+          "judge": "rules", "prompt_id": "rules.v1", "rationale": "", "evidence": []}])
+    rules_file = write_table(rules, tmp_path / "rules.csv")  # evidence as JSON text, labels as floats
+    judge_script = ScriptedJudge()
+    openai_double.script = judge_script
+    out = tmp_path / "verdicts.parquet"
+    code = main(["judge", str(data), "--model", "double-judge", "--base-url", openai_double.base_url,
+                 "--cache", str(tmp_path / "cache.sqlite"), "--rules", str(rules_file), "--out", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert openai_double.hits == 3
+    assert all(not ({"solvability", "sufficiency"} & set(criteria)) for _, criteria in judge_script.asked)
+    verdicts = read_table(out).set_index(["instance_id", "criterion"])
+    assert verdicts.loc[("cli/t/1", "sufficiency"), "judge"] == "rules"
+    assert verdicts.loc[("cli/t/1", "sufficiency"), "label"] == 0
+    assert json.loads(verdicts.loc[("cli/t/1", "sufficiency"), "evidence"]) == [{"check": "test_rule", "value": 1}]
+    assert verdicts.loc[("cli/t/0", "specificity"), "judge"] == "double-judge"
