@@ -198,6 +198,9 @@ _DATE_PATTERNS = (
     (re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH_ALT})\.?(?:,?\s+(\d{{4}}))?\b", re.I), ("d", "M", "y")),
 )
 
+#: Cheap pre-check before the date patterns: digit-separator-digit, or a digit next to a month name.
+_DATE_HINT = re.compile(rf"\d[-/.]\d|\d{{8}}|({_MONTH_ALT})\.?\s*\d|\d\s*(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH_ALT})", re.I)
+
 _CREDENTIAL_NAME = re.compile(
     r"(^|_)(api_?key|apikey|api_?token|access_?key|access_?token|secret(_?key)?|token|auth(_?token)?|"
     r"authorization|app_?id|appid|app_?key|password|passwd|client_?(id|secret)|rapidapi_?key|x_rapidapi_key|"
@@ -322,17 +325,36 @@ _add_codes(
 class _Context:
     """The normalised texts a value can be grounded in; built once per instance, extended per call."""
 
-    __slots__ = ("_numbers", "_dates", "_tokens", "norm", "compact", "raw", "has_relative_time", "earlier")
+    __slots__ = ("_numbers", "_dates", "_tokens", "_norm", "_compact", "_relative", "raw", "lower", "earlier")
 
     def __init__(self, instruction: str) -> None:
         self.raw = instruction
-        self.norm = _norm(instruction)
-        self.compact = _compact(instruction)
-        self.has_relative_time = _RELATIVE_TIME.search(self.norm) is not None
+        self.lower = instruction.lower()
+        self._norm: str | None = None  # the rest is computed on first use: most values hit the fast path
+        self._compact: str | None = None
+        self._relative: bool | None = None
         self._numbers: set[float] | None = None
         self._dates: set[tuple[int | None, int, int]] | None = None
         self._tokens: set[str] | None = None
         self.earlier: list[str] = []  # raw texts of earlier observations / arguments (normalised lazily)
+
+    @property
+    def norm(self) -> str:
+        if self._norm is None:
+            self._norm = _norm(self.raw)
+        return self._norm
+
+    @property
+    def compact(self) -> str:
+        if self._compact is None:
+            self._compact = _compact(self.raw)
+        return self._compact
+
+    @property
+    def has_relative_time(self) -> bool:
+        if self._relative is None:
+            self._relative = _RELATIVE_TIME.search(self.norm) is not None
+        return self._relative
 
     @property
     def numbers(self) -> set[float]:
@@ -419,8 +441,19 @@ def _tool_table_cached(key: str) -> tuple[dict[str, _ParamInfo], frozenset[str],
     return infos, frozenset(parameters.get("required") or []), bool(properties)
 
 
+_BY_IDENTITY: dict[int, tuple[Mapping[str, Any], tuple[dict[str, _ParamInfo], frozenset[str], bool]]] = {}
+
+
 def _tool_table(parameters: Mapping[str, Any]) -> tuple[dict[str, _ParamInfo], frozenset[str], bool]:
-    return _tool_table_cached(json.dumps(parameters, sort_keys=True, default=str))
+    """Parameter infos of a tool schema; cached by object identity, then by content."""
+    hit = _BY_IDENTITY.get(id(parameters))
+    if hit is not None and hit[0] is parameters:
+        return hit[1]
+    table = _tool_table_cached(json.dumps(parameters, sort_keys=True, default=str))
+    if len(_BY_IDENTITY) > 65536:
+        _BY_IDENTITY.clear()
+    _BY_IDENTITY[id(parameters)] = (parameters, table)  # keeps the object alive, so the id stays unique
+    return table
 
 
 # --- per-value checks -----------------------------------------------------------------------------------
@@ -470,6 +503,11 @@ def _type_problem(value: Any, info: _ParamInfo) -> str | None:
     return f"expected {kind}, got {type(value).__name__}"
 
 
+@lru_cache(maxsize=65536)
+def _param_words(param: str) -> str:
+    return _CAMEL.sub(" ", param).replace("_", " ").lower().strip()
+
+
 def _placeholder_problem(value: Any, param: str, ctx: _Context, enum: tuple[str, ...] | None = None) -> str | None:
     if not isinstance(value, str):
         return None
@@ -479,19 +517,22 @@ def _placeholder_problem(value: Any, param: str, ctx: _Context, enum: tuple[str,
         return None
     if enum is not None and any(lowered == e.lower() for e in enum):
         return None
-    if _REFERENCE_RE.match(stripped):
-        return None
+    if stripped[0] in "$@{<" or "api_call" in lowered:
+        if _REFERENCE_RE.match(stripped):
+            return None
     # A type or parameter name the user actually wrote ("from the format of String") is a value, not a
     # placeholder; vague phrases stay placeholders even when the instruction uses them ("a specific actor").
-    said_by_user = _norm(stripped) in ctx.norm
-    if lowered in _PLACEHOLDER_WORDS and not said_by_user:
+    def said_by_user() -> bool:
+        return _norm(stripped) in ctx.norm
+
+    if lowered in _PLACEHOLDER_WORDS and not said_by_user():
         return f"the type name or filler {stripped!r} is passed as the value"
     if re.fullmatch(r"<[^<>]{1,40}>", stripped) or re.fullmatch(r"\{\{?[^{}]{1,40}\}?\}", stripped):
         return f"the template {stripped!r} is passed as the value"
     if _TEMPLATE_RE.search(stripped):
         return f"the unfilled template {stripped!r} is passed as the value"
-    param_words = _CAMEL.sub(" ", param).replace("_", " ").lower().strip()
-    if lowered.replace("_", " ") == param_words and len(lowered) > 2 and not said_by_user:
+    param_words = _param_words(param)
+    if lowered.replace("_", " ") == param_words and len(lowered) > 2 and not said_by_user():
         return f"the parameter's own name {stripped!r} is passed as the value"
     if _VAGUE_RE.match(lowered) and len(lowered.split()) <= 4:
         return f"the vague phrase {stripped!r} stands in for a concrete value"
@@ -531,9 +572,12 @@ def _grounding(value: Any, info: _ParamInfo, ctx: _Context, required: bool = Tru
     if not isinstance(value, str):
         return None
     stripped = value.strip()
+    lowered = stripped.lower()
+    if len(lowered) >= 4 and lowered in ctx.lower:  # fast path: verbatim in the instruction
+        return None
     if not stripped or "REDACTED_CREDENTIAL" in stripped or _REFERENCE_RE.match(stripped):
         return None
-    if stripped.lower() in ("true", "false", "none", "null", "yes", "no"):  # booleans written as text
+    if lowered in ("true", "false", "none", "null", "yes", "no"):  # booleans written as text
         return None
     if re.search(r"\bapi_call_\d+\b|\$\{[^}]*\bfrom\b", stripped, re.IGNORECASE):
         return None
@@ -547,7 +591,7 @@ def _grounding(value: Any, info: _ParamInfo, ctx: _Context, required: bool = Tru
         number = float(stripped.replace(",", ""))
         if number in ctx.numbers or number in (0.0, 1.0):
             return None
-    date = _parse_date(stripped) if any(ch.isdigit() for ch in stripped) else None
+    date = _parse_date(stripped) if _DATE_HINT.search(stripped) else None
     if date is not None:
         if date in ctx.dates or (None, date[1], date[2]) in ctx.dates:
             return None
@@ -684,6 +728,8 @@ def _instance_findings(inst: Instance) -> list[Finding]:
             if isinstance(entry, Mapping):
                 ctx.earlier.extend(str(v) for v in entry.values() if v)
     seen: dict[str, int] = {}
+    names_seen: set[str] = set()
+    first_key_of: dict[str, int] = {}
     for index, call in enumerate(inst.calls):
         if call.name in PSEUDO_CALLS:  # not API calls; their text can ground later values
             ctx.earlier.extend(t for t in (call.raw_arguments, call.observation) if t)
@@ -737,7 +783,8 @@ def _instance_findings(inst: Instance) -> list[Finding]:
                 if isinstance(value, str) and _TEMPLATE_RE.search(value) and _REFERENCE_RE.match(value.strip()):
                     continue
                 placeholder = None
-                for scalar in _scalars(value):
+                scalars = (value,) if isinstance(value, (str, int, float)) else tuple(_scalars(value))
+                for scalar in scalars:
                     placeholder = _placeholder_problem(scalar, param, ctx, info.enum)
                     if placeholder:
                         findings.append(Finding(iid, "placeholder_value", "error",
@@ -762,7 +809,7 @@ def _instance_findings(inst: Instance) -> list[Finding]:
                                                 expected=list(info.enum)))
                         continue
                 worst: tuple[Severity, str] | None = None
-                for scalar in _scalars(value):
+                for scalar in scalars:
                     verdict = _grounding(scalar, info, ctx, param in required)
                     if verdict is not None and (worst is None or verdict[0] == "error"):
                         worst = verdict
@@ -772,8 +819,16 @@ def _instance_findings(inst: Instance) -> list[Finding]:
                     findings.append(Finding(iid, "ungrounded_value", worst[0],
                                             f"call {index} ({name}), {param}: {worst[1]}",
                                             call_index=index, function=name, argument=param, value=value))
-        key = _call_key(name, call.arguments, call.raw_arguments)
-        if key in seen:
+        # Identical-call detection: only a name seen before can repeat, so most calls skip the key.
+        key = _call_key(name, call.arguments, call.raw_arguments) if name in names_seen else name
+        if name not in names_seen:
+            names_seen.add(name)
+            first_key_of[name] = index
+        elif first_key_of.get(name) is not None:
+            first_index = first_key_of.pop(name)
+            earlier = inst.calls[first_index]
+            seen[_call_key(earlier.name, earlier.arguments, earlier.raw_arguments)] = first_index
+        if key in seen and key != name:
             first = seen[key]
             previous_obs = inst.calls[index - 1].observation if index > 0 else None
             previous_same = index > 0 and _call_key(inst.calls[index - 1].name, inst.calls[index - 1].arguments,
@@ -787,8 +842,8 @@ def _instance_findings(inst: Instance) -> list[Finding]:
                 findings.append(Finding(iid, "repeated_identical_call", "error",
                                         f"call {index} ({name}) repeats call {first} with identical arguments",
                                         call_index=index, function=name, expected=f"distinct from call {first}"))
-        else:
-            seen[key] = index
+        elif key != name:
+            seen.setdefault(key, index)
         # Later calls may take values from this call's output and arguments.
         if call.observation:
             ctx.earlier.append(call.observation)
@@ -867,6 +922,34 @@ def _no_finding_verdict(inst: Instance, criterion: str, n_api_calls: int) -> tup
     return None, "unscored:needs-model", "no rule fired; the rules cannot confirm this criterion on their own"
 
 
+def _rule_rows(inst: Instance, findings: Sequence[Finding]) -> list[tuple[str, int | None, str, str, list[dict]]]:
+    """(criterion, label, status, rationale, evidence) for each of ``RULE_CRITERIA``."""
+    n_api_calls = sum(c.name not in PSEUDO_CALLS for c in inst.calls or [])
+    rows = []
+    for criterion in RULE_CRITERIA:
+        relevant = [f for f in findings if f.criterion == criterion]
+        errors = [f for f in relevant if f.severity == "error"]
+        if inst.calls is None and criterion in SEQUENCE_CRITERIA:
+            label, status, rationale = None, "unscored:not_applicable", "no gold calls are known"
+        elif errors:
+            label, status = 0, "ok"
+            rationale = "; ".join(f.message for f in errors[:5]) + (
+                f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
+        elif relevant:
+            label, status = None, "unscored:needs-model"
+            rationale = "suspect, for the model to decide: " + "; ".join(f.message for f in relevant[:5])
+        else:
+            label, status, rationale = _no_finding_verdict(inst, criterion, n_api_calls)
+        rows.append((criterion, label, status, rationale, [f.evidence() for f in relevant]))
+    return rows
+
+
+def _verdict_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(columns, columns=list(VERDICT_COLUMNS))
+    frame["label"] = pd.array(frame["label"].tolist(), dtype="Int64")
+    return frame
+
+
 def run_checks(instances: Iterable[Instance]) -> pd.DataFrame:
     """Rule verdicts: one row per instance x criterion in ``RULE_CRITERIA``.
 
@@ -881,22 +964,7 @@ def run_checks(instances: Iterable[Instance]) -> pd.DataFrame:
     """
     columns: dict[str, list[Any]] = {c: [] for c in VERDICT_COLUMNS}
     for inst in instances:
-        findings = _instance_findings(inst)
-        n_api_calls = sum(c.name not in PSEUDO_CALLS for c in inst.calls or [])
-        for criterion in RULE_CRITERIA:
-            relevant = [f for f in findings if f.criterion == criterion]
-            errors = [f for f in relevant if f.severity == "error"]
-            if inst.calls is None and criterion in SEQUENCE_CRITERIA:
-                label, status, rationale = None, "unscored:not_applicable", "no gold calls are known"
-            elif errors:
-                label, status = 0, "ok"
-                rationale = "; ".join(f.message for f in errors[:5]) + (
-                    f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
-            elif relevant:
-                label, status = None, "unscored:needs-model"
-                rationale = "suspect, for the model to decide: " + "; ".join(f.message for f in relevant[:5])
-            else:
-                label, status, rationale = _no_finding_verdict(inst, criterion, n_api_calls)
+        for criterion, label, status, rationale, evidence in _rule_rows(inst, _instance_findings(inst)):
             columns["instance_id"].append(inst.id)
             columns["criterion"].append(criterion)
             columns["label"].append(label)
@@ -904,8 +972,5 @@ def run_checks(instances: Iterable[Instance]) -> pd.DataFrame:
             columns["judge"].append(RULES_JUDGE)
             columns["prompt_id"].append(RULES_PROMPT_ID)
             columns["rationale"].append(rationale)
-            columns["evidence"].append([f.evidence() for f in relevant])
-    frame = pd.DataFrame(columns, columns=list(VERDICT_COLUMNS))
-    frame["label"] = frame["label"].astype("Int64")
-    return frame
-
+            columns["evidence"].append(evidence)
+    return _verdict_frame(columns)

@@ -35,11 +35,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any, Final
 
 import pandas as pd
 
-from .checks import RULE_CRITERIA, Finding, _Context, _grounding, _norm, _stem, _tool_table, find_issues, run_checks
+from .checks import (
+    RULES_JUDGE, RULES_PROMPT_ID, Finding, _Context, _grounding, _instance_findings, _norm, _rule_rows, _stem,
+    _tool_table, _verdict_frame, find_issues,
+)
 from .schema import CRITERIA, INSTRUCTION_CRITERIA, PSEUDO_CALLS, VERDICT_COLUMNS, Instance
 
 __all__ = [
@@ -76,9 +80,10 @@ _GENERIC = frozenset(
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
-def _topic_words(text: str) -> set[str]:
+@lru_cache(maxsize=65536)
+def _topic_words(text: str) -> frozenset[str]:
     words = _norm(_CAMEL.sub(" ", text).replace("_", " ")).split()
-    return {_stem(w) for w in words if len(w) > 2 and w not in _GENERIC and not w.isdigit()}
+    return frozenset(_stem(w) for w in words if len(w) > 2 and w not in _GENERIC and not w.isdigit())
 
 
 def _request_sentences(instruction: str) -> list[str]:
@@ -213,6 +218,28 @@ def _solvability(inst: Instance, findings: Sequence[Finding]) -> tuple[int | Non
     return None, "unscored:needs-model", "no offline signal decides solvability", []
 
 
+def _heuristic_rows(inst: Instance, findings: Sequence[Finding]) -> list[tuple[str, int | None, str, str, list[dict]]]:
+    """(criterion, label, status, rationale, evidence) for each of ``HEURISTIC_CRITERIA``."""
+    results = {
+        "specificity": _specificity(inst, findings),
+        "coherence": _coherence(inst),
+        "solvability": _solvability(inst, findings),
+    }
+    return [(criterion, *results[criterion]) for criterion in HEURISTIC_CRITERIA]
+
+
+def _append(columns: dict[str, list[Any]], instance_id: str, row: tuple, judge: str, prompt_id: str) -> None:
+    criterion, label, status, rationale, evidence = row
+    columns["instance_id"].append(instance_id)
+    columns["criterion"].append(criterion)
+    columns["label"].append(label)
+    columns["status"].append(status)
+    columns["judge"].append(judge)
+    columns["prompt_id"].append(prompt_id)
+    columns["rationale"].append(rationale)
+    columns["evidence"].append(evidence)
+
+
 def run_heuristics(instances: Iterable[Instance], findings: Sequence[Finding] | None = None) -> pd.DataFrame:
     """Heuristic verdicts: one row per instance x instruction criterion (specificity, coherence, solvability).
 
@@ -229,25 +256,9 @@ def run_heuristics(instances: Iterable[Instance], findings: Sequence[Finding] | 
         by_instance.setdefault(f.instance_id, []).append(f)
     columns: dict[str, list[Any]] = {c: [] for c in VERDICT_COLUMNS}
     for inst in instances:
-        mine = by_instance.get(inst.id, [])
-        results = {
-            "specificity": _specificity(inst, mine),
-            "coherence": _coherence(inst),
-            "solvability": _solvability(inst, mine),
-        }
-        for criterion in HEURISTIC_CRITERIA:
-            label, status, rationale, evidence = results[criterion]
-            columns["instance_id"].append(inst.id)
-            columns["criterion"].append(criterion)
-            columns["label"].append(label)
-            columns["status"].append(status)
-            columns["judge"].append(HEURISTICS_JUDGE)
-            columns["prompt_id"].append(HEURISTICS_PROMPT_ID)
-            columns["rationale"].append(rationale)
-            columns["evidence"].append(evidence)
-    frame = pd.DataFrame(columns, columns=list(VERDICT_COLUMNS))
-    frame["label"] = frame["label"].astype("Int64")
-    return frame
+        for row in _heuristic_rows(inst, by_instance.get(inst.id, [])):
+            _append(columns, inst.id, row, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID)
+    return _verdict_frame(columns)
 
 
 def offline_verdicts(instances: Iterable[Instance]) -> pd.DataFrame:
@@ -255,37 +266,23 @@ def offline_verdicts(instances: Iterable[Instance]) -> pd.DataFrame:
 
     For each (instance, criterion) the decided row wins (status ``ok``), rules before heuristics; when
     neither decides, the rules' unscored row is kept (its evidence carries the suspect findings) and
-    heuristic evidence is appended. Columns: ``VERDICT_COLUMNS``. Empty input gives an empty frame.
+    heuristic evidence is appended; a criterion only the heuristics address keeps the heuristic row.
+    Columns: ``VERDICT_COLUMNS``. Empty input gives an empty frame with these columns.
     """
-    instances = list(instances)
-    findings = find_issues(instances)
-    rules = run_checks(instances)
-    heuristics = run_heuristics(instances, findings)
-    combined: dict[tuple[str, str], dict[str, Any]] = {}
-    for frame in (rules, heuristics):
-        for row in frame.to_dict("records"):
-            key = (row["instance_id"], row["criterion"])
-            current = combined.get(key)
-            if current is None:
-                combined[key] = row
-            elif current["status"] != "ok" and row["status"] == "ok":
-                row["evidence"] = list(row["evidence"]) + list(current["evidence"])
-                combined[key] = row
-            elif current["status"] != "ok":
-                current["evidence"] = list(current["evidence"]) + list(row["evidence"])
     columns: dict[str, list[Any]] = {c: [] for c in VERDICT_COLUMNS}
     for inst in instances:
+        findings = _instance_findings(inst)
+        merged: dict[str, tuple[tuple, str, str]] = {
+            row[0]: (row, RULES_JUDGE, RULES_PROMPT_ID) for row in _rule_rows(inst, findings)}
+        for row in _heuristic_rows(inst, findings):
+            current = merged.get(row[0])
+            if current is None:
+                merged[row[0]] = (row, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID)
+            elif current[0][2] != "ok" and row[2] == "ok":
+                merged[row[0]] = ((*row[:4], row[4] + current[0][4]), HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID)
+            elif current[0][2] != "ok":
+                merged[row[0]] = ((*current[0][:4], current[0][4] + row[4]), current[1], current[2])
         for criterion in CRITERIA:
-            row = combined.get((inst.id, criterion))
-            if row is None:  # a criterion neither engine addresses
-                row = {"instance_id": inst.id, "criterion": criterion, "label": None,
-                       "status": "unscored:needs-model", "judge": "rules", "prompt_id": "rules.v1",
-                       "rationale": "no offline rule addresses this criterion", "evidence": []}
-            for c in VERDICT_COLUMNS:
-                value = row[c]
-                columns[c].append(None if c == "label" and pd.isna(value) else value)
-    frame = pd.DataFrame(columns, columns=list(VERDICT_COLUMNS))
-    frame["label"] = frame["label"].astype("Int64")
-    return frame
-
-
+            row, judge, prompt_id = merged[criterion]
+            _append(columns, inst.id, row, judge, prompt_id)
+    return _verdict_frame(columns)
