@@ -430,3 +430,17 @@ def test_duplicate_ids_are_rejected_the_second_time(tmp_path):
     result = load([path, copy])
     assert len(result.instances) == 3 and len(result.rejects) == 3
     assert all(r.reason.startswith("duplicate id") for r in result.rejects)
+
+
+def test_cli_load_of_eval_simulated_writes_exactly_100_instances(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "x.jsonl"
+    result = subprocess.run([sys.executable, "-m", "toolqual_utils.cli", "load",
+                             str(SHARED / "toolalpaca" / "eval_simulated.json"), "--out", str(out)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert len(read_instances(out, strict=True)) == 100 == len(out.read_text().splitlines())
+    assert not (tmp_path / "x.rejects.jsonl").exists()
+    assert "eval_simulated.json" in result.stdout and "TOTAL" in result.stdout
