@@ -48,7 +48,7 @@ def test_errors_are_one_paragraph_without_traceback(monkeypatch, capsys, error, 
     def run(args):
         raise error
 
-    monkeypatch.setattr(cli, "_available_commands", lambda: {"fake": _fake_module(run)})
+    monkeypatch.setattr(cli, "_available_commands", lambda only=None: {"fake": _fake_module(run)})
     assert cli.main(["fake"]) == code
     err = capsys.readouterr().err
     assert expected in " ".join(err.split())
@@ -60,7 +60,22 @@ def test_debug_env_shows_traceback_of_unexpected_errors(monkeypatch):
     def run(args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cli, "_available_commands", lambda: {"fake": _fake_module(run)})
+    monkeypatch.setattr(cli, "_available_commands", lambda only=None: {"fake": _fake_module(run)})
     monkeypatch.setenv("TOOLQUAL_DEBUG", "1")
     with pytest.raises(RuntimeError):
         cli.main(["fake"])
+
+
+def test_running_one_command_imports_only_that_command():
+    code = (
+        "import sys\n"
+        "from toolqual_utils import cli\n"
+        "try:\n"
+        "    cli.main(['load', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('toolqual_utils.commands.')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "['toolqual_utils.commands.load']"

@@ -25,19 +25,29 @@ from .errors import ToolqualError
 COMMANDS = ("load", "check", "judge", "ice", "select", "report")
 
 
-def _available_commands() -> dict[str, object]:
+def _load_command(name: str):
+    """The command module, or None when it is not built (a missing command must not break the others)."""
+    module_name = f"{__package__}.commands.{name}"
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        return None
+
+
+def _available_commands(only: str | None = None) -> dict[str, object]:
+    """Command modules by name. With ``only``, imports just that one (fast start-up for a run)."""
+    names = (only,) if only in COMMANDS else COMMANDS
     modules = {}
-    for name in COMMANDS:
-        module_name = f"{__package__}.commands.{name}"
-        try:
-            modules[name] = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # a command not built yet must not break the others
-            if exc.name != module_name:
-                raise
+    for name in names:
+        module = _load_command(name)
+        if module is not None:
+            modules[name] = module
     return modules
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="toolqual",
         description="Find the wrong instances in synthetic tool-use training data: "
@@ -45,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"toolqual {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in _available_commands().items():
+    for name, module in _available_commands(only).items():
         sub = subparsers.add_parser(
             name,
             help=getattr(module, "HELP", ""),
@@ -63,7 +73,10 @@ def _say(message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Import only the chosen command's module (its dependencies can be heavy); --help imports all.
+    chosen = argv[0] if argv and argv[0] in COMMANDS else None
+    parser = build_parser(chosen)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
