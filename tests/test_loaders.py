@@ -370,6 +370,30 @@ def test_bfcl_first_acceptable_value_and_empty_omission(shared_instances):
     assert nested.calls[0].arguments["new_preferences"]["size"] == "large"
 
 
+def test_bfcl_required_parameter_never_omitted_even_when_empty_is_listed_first(shared_instances):
+    # possible_answer lists "" first for the required fuel_efficiency; BFCL's checker rejects omitting a
+    # required parameter, so the gold call takes the first real value.
+    by_id, _ = shared_instances
+    inst = by_id["bfcl/simple_python/simple_python_200"]
+    assert inst.meta["bfcl_possible_answer"][0]["calculate_emissions"]["fuel_efficiency"] == ["", 25.0]
+    assert inst.calls[0].arguments["fuel_efficiency"] == 25.0
+    assert "efficiency_reduction" in inst.calls[0].arguments  # optional, [0, ""]: first value kept
+    # Only when "" is the sole acceptable value does the gold call omit a required parameter: that is an
+    # error in the source (live_multiple_507-149-4 omits origin_airport although the user says "from LA"),
+    # left for the checks to flag rather than papered over.
+    omitted = set()
+    for some in by_id.values():
+        if not some.id.startswith("bfcl/"):
+            continue
+        for call, answer in zip(some.calls or [], some.meta.get("bfcl_possible_answer") or []):
+            tool = some.tool(call.name)
+            for param in tool.required if tool else []:
+                if param not in (call.arguments or {}):
+                    assert answer[call.name].get(param, [""]) in ([""], []), (some.id, param)
+                    omitted.add((some.id, param))
+    assert ("bfcl/live_multiple/live_multiple_507-149-4", "origin_airport") in omitted
+
+
 def test_bfcl_irrelevance_has_empty_gold_calls(shared_instances):
     by_id, _ = shared_instances
     irrelevant = [i for i in by_id.values() if i.id.startswith("bfcl/irrelevance/")]

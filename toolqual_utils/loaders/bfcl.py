@@ -105,13 +105,17 @@ def convert_schema(schema: Any) -> Any:
     return out
 
 
-def first_acceptable(alternatives: Any) -> tuple[bool, Any]:
+def first_acceptable(alternatives: Any, *, required: bool = False) -> tuple[bool, Any]:
     """(present, value) for one argument's list of acceptable values: the first one, resolved.
 
-    ``""`` as first value means "may be omitted" -> (False, None).
+    ``""`` as first value means "may be omitted" -> (False, None). For a parameter the schema marks
+    required, BFCL's own checker rejects an omission, so the first non-``""`` value is used instead
+    (some possible answers list ``""`` first for required parameters, e.g. ``simple_python_200``).
     """
     if not isinstance(alternatives, list):
         return True, _resolve_value(alternatives)
+    if required:
+        alternatives = [value for value in alternatives if value != ""]
     if not alternatives:
         return False, None
     first = alternatives[0]
@@ -134,7 +138,9 @@ def _resolve_value(value: Any) -> Any:
     return value
 
 
-def gold_calls(ground_truth: Any) -> list[dict[str, Any]]:
+def gold_calls(ground_truth: Any, required: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    """Gold calls from a BFCL ground_truth list; ``required`` maps function name -> required params."""
+    required = required or {}
     calls = []
     for entry in ground_truth:
         if not isinstance(entry, dict):
@@ -144,7 +150,7 @@ def gold_calls(ground_truth: Any) -> list[dict[str, Any]]:
                 raise ValueError(f"arguments of {name!r} must be an object of acceptable-value lists")
             resolved = {}
             for arg, alternatives in arguments.items():
-                present, value = first_acceptable(alternatives)
+                present, value = first_acceptable(alternatives, required=arg in required.get(name, ()))
                 if present:
                     resolved[arg] = value
             calls.append({"name": name, "arguments": resolved, "raw_arguments": None, "observation": None})
@@ -237,7 +243,7 @@ def iter_records(path: Path, probe: Probe) -> Iterator[Instance | Reject]:
                              field="id", record_id=instance_id)
                 continue
             try:
-                calls = gold_calls(ground_truth)
+                calls = gold_calls(ground_truth, {tool["name"]: tool["parameters"].get("required", []) for tool in tools})
             except ValueError as exc:
                 yield reject(answer_path, f"id {raw_id}", str(exc), field="ground_truth", record_id=instance_id)
                 continue
