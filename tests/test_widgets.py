@@ -300,3 +300,12 @@ def test_explorer_export_needs_instances(reference_instances, reference_verdicts
     explorer = FilterExplorer(instances_frame(reference_instances), reference_verdicts)
     assert explorer.export_button.disabled
     assert explorer.export() is None
+
+
+def test_widgets_display_as_widget_views_with_a_readable_text_fallback(tmp_path, reference_instances):
+    explorer = FilterExplorer(reference_instances[:3], None)
+    bundle = explorer._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.widget.model_id
+    assert bundle["text/plain"].startswith("FilterExplorer: an interactive widget")
+    annotator = Annotator(reference_instances[:2], "zed", tmp_path)
+    assert annotator._repr_mimebundle_()["text/plain"].startswith("Annotator: an interactive widget")

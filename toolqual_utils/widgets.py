@@ -42,12 +42,20 @@ def _message(text: str, kind: str = "info") -> str:
 
 
 class _Displayable:
-    """Lets ``display(obj)`` (or a bare ``obj`` at the end of a cell) show the widget."""
+    """Lets ``display(obj)`` (or a bare ``obj`` at the end of a cell) show the widget.
+
+    The plain-text part of the bundle (what a page without a widget manager, such as the HTML
+    report, falls back to) is a one-line explanation instead of the widget tree's repr.
+    """
 
     widget: w.Widget
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict) and "text/plain" in bundle:
+            bundle["text/plain"] = (f"{type(self).__name__}: an interactive widget; it works in JupyterLab "
+                                    "with a running kernel (not in a static report).")
+        return bundle
 
 
 def _in_kernel() -> bool:
@@ -113,7 +121,6 @@ class FilterExplorer(_Displayable):
         self.frame = selection_frame(base, verdicts, ice_scores)
         self.max_rows = max_rows
         self.has_ice = bool(self.frame["ice_score"].notna().any())
-        self._plotlyjs_sent = False
 
         initial = dict(include_criteria or {})
         unknown = set(initial) - set(CRITERIA) - set(COARSE_CRITERIA)
@@ -208,10 +215,12 @@ class FilterExplorer(_Displayable):
             return
         from IPython.display import HTML, display
 
+        # plotly.js (~4.6 MB) is inlined only if no earlier figure of this kernel session carried it
+        # (notebook.figure_html keeps track): pushing it through an Output widget on every update is
+        # slow in JupyterLab and stalls papermill's output capture.
         with self.figure_out:
             self.figure_out.clear_output(wait=True)
-            display(HTML(figure_html(self.figure, include_plotlyjs=not self._plotlyjs_sent)))
-        self._plotlyjs_sent = True
+            display(HTML(figure_html(self.figure)))
 
     def export(self, path: str | os.PathLike[str] | None = None, fmt: str | None = None) -> dict[str, Any] | None:
         """Write the kept instances with ``export.export_selection`` (data file + ``.manifest.json``).
