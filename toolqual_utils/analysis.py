@@ -27,6 +27,7 @@ __all__ = [
     "instance_html", "as_wide_labels", "label_disagreements", "next_disagreement",
     "KEPT_COLUMNS", "filter_counts", "kept_table", "verdicts_of",
     "optional_file", "verdict_status_counts", "validation_display", "error_rate_bounds",
+    "recipe_availability", "output_folder", "manifest_table",
 ]
 
 _MAX_OBSERVATION_CHARS = 1500
@@ -332,3 +333,57 @@ def error_rate_bounds(table: pd.DataFrame, *, digits: int = 1) -> pd.DataFrame:
         for lo, hi in zip(frame["lower"], frame["upper"])
     ]
     return frame.loc[:, columns]
+
+
+# --- selection support (notebook 06) ------------------------------------------------------------------
+
+
+def recipe_availability(frame: pd.DataFrame, *, size: int) -> pd.DataFrame:
+    """Which selection recipes can run on these inputs, and why not.
+
+    Args:
+        frame: a ``selection.selection_frame`` (criterion labels and ``ice_score`` joined).
+        size: the subset size the recipes would be asked for.
+
+    Returns:
+        One row per recipe of ``selection.RECIPES`` (Table 6 order): ``recipe, recipe_label,
+        available`` (bool) and ``reason`` (empty when available; else the message ``selection.select``
+        gives, e.g. that ICE scores are needed and how to produce them).
+    """
+    from .errors import InputError
+    from .selection import RECIPE_LABELS, RECIPES, select
+
+    rows = []
+    for recipe in RECIPES:
+        try:
+            select(frame, recipe=recipe, size=size)  # type: ignore[arg-type]
+            available, reason = True, ""
+        except InputError as exc:
+            available, reason = False, str(exc)
+        rows.append({"recipe": recipe, "recipe_label": RECIPE_LABELS[recipe], "available": available,
+                     "reason": reason})
+    return pd.DataFrame(rows, columns=["recipe", "recipe_label", "available", "reason"])
+
+
+def output_folder(path: str | os.PathLike[str] | None, *, prefix: str = "toolqual_") -> Path:
+    """The folder a notebook writes example outputs to: ``path`` (created) or, when empty, a new
+    temporary folder (so rendering a report never writes into the project's ``data/``)."""
+    import tempfile
+
+    if path is None or str(path).strip() == "":
+        return Path(tempfile.mkdtemp(prefix=prefix))
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def manifest_table(manifest: dict[str, Any], *, max_ids: int = 5) -> pd.DataFrame:
+    """An export manifest as ``field, value`` rows for display (long id lists cut to ``max_ids``)."""
+    rows = []
+    for key, value in manifest.items():
+        if key == "ids" and isinstance(value, list) and len(value) > max_ids:
+            value = [*value[:max_ids], f"… {len(value) - max_ids} more"]
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, ensure_ascii=False, default=str)
+        rows.append({"field": key, "value": "" if value is None else str(value)})
+    return pd.DataFrame(rows, columns=["field", "value"])
