@@ -1,0 +1,97 @@
+"""Notebooks 02, 03, 05 and 06 render headless with their defaults on the bundled data.
+
+One `toolqual report --only 02,03,05,06` run into a temporary folder (the one render path), then the
+pages are checked for their key content, for escaped dataset text and for being self-contained.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from toolqual_utils.report import external_references
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLQUAL = Path(sys.executable).with_name("toolqual")
+NOTEBOOKS = ("02_error_rate_tables", "03_judge_validation", "05_filter_explorer", "06_selection_and_extrinsic")
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    env = {k: v for k, v in os.environ.items() if k != "TOOLQUAL_ROOT"}
+    result = subprocess.run([str(TOOLQUAL), "report", "--only", "02,03,05,06", "--out", str(out), "--timeout", "240"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return {name: (out / f"{name}.html").read_text(encoding="utf-8") for name in NOTEBOOKS} | {"_out": out}
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_pages_are_self_contained_and_error_free(rendered, name):
+    page = rendered[name]
+    assert external_references(page) == []
+    assert "Traceback" not in page
+    executed = nbformat.read(rendered["_out"] / "_work" / f"{name}.ipynb", as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert errors == []
+    assert "Provenance" in page and "git_revision" in page
+
+
+def test_committed_notebooks_are_thin_and_clean():
+    for name in NOTEBOOKS:
+        notebook = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+        code = [c for c in notebook.cells if c.cell_type == "code"]
+        tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, name
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), name
+        source = "\n".join(c.source for c in code)
+        assert "\ndef " not in "\n" + source and "\nclass " not in "\n" + source, name
+
+
+@pytest.mark.timeout(600)
+def test_error_rate_page(rendered):
+    page = rendered["02_error_rate_tables"]
+    for text in ("Error rate per source and criterion", "Unscored verdicts per cell", "instruction correctness",
+                 "overall correctness (any error)", "lower–upper bound", "Paper, Table 5", "ToolBench (paper)",
+                 "seal_tools", "stabletoolbench", "1,680 instances from 6 file(s)"):
+        assert text in page, text
+
+
+@pytest.mark.timeout(600)
+def test_judge_validation_page(rendered):
+    page = rendered["03_judge_validation"]
+    for text in ("Judge vs adjudicated labels", "Paper, Table 4", "Agreement cells", "Agreement: annotator_a vs annotator_b",
+                 "toolalpaca/eval_simulated/Apache Superset#6", "in-sample", "kappa", "pabak"):
+        assert text in page, text
+
+
+@pytest.mark.timeout(600)
+def test_filter_explorer_page(rendered):
+    page = rendered["05_filter_explorer"]
+    for text in ("Instances kept per source", "Kept instances", "identical ids", "Error rates among the kept instances",
+                 "annotator widget is off"):
+        assert text in page, text
+    # dataset text is escaped: a BFCL instruction starting with "<<question>>" is among the kept rows
+    assert "&lt;&lt;question&gt;&gt;" in page
+    assert "<<question>>" not in page
+    assert "VBox(children" not in page
+
+
+@pytest.mark.timeout(600)
+def test_selection_and_extrinsic_page(rendered):
+    page = rendered["06_selection_and_extrinsic"]
+    for text in ("Recipes available on these inputs", "needs ICE scores", "Unavailable here: low_ice, high_ice, "
+                 "high_instruction_seq_ice", "high instruction + seq", "Manifest (ids shortened)",
+                 "Paper, Table 6", "paper (Table 6)", "two-proportion z"):
+        assert text in page, text
+    executed = nbformat.read(rendered["_out"] / "_work" / "06_selection_and_extrinsic.ipynb", as_version=4)
+    written = [o for c in executed.cells for o in c.get("outputs", []) if "Wrote" in json.dumps(o.get("data", {}))]
+    assert written, "the export example wrote nothing"
+    note = json.dumps(written[0]["data"])
+    assert "high_instruction_seq.openai.jsonl" in note and str(ROOT / "data") not in note
