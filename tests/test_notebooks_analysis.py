@@ -31,6 +31,7 @@ def rendered(tmp_path_factory):
     return {name: (out / f"{name}.html").read_text(encoding="utf-8") for name in NOTEBOOKS} | {"_out": out}
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_pages_are_self_contained_and_error_free(rendered, name):
@@ -54,6 +55,7 @@ def test_committed_notebooks_are_thin_and_clean():
         assert "\ndef " not in "\n" + source and "\nclass " not in "\n" + source, name
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_error_rate_page(rendered):
     page = rendered["02_error_rate_tables"]
@@ -63,6 +65,7 @@ def test_error_rate_page(rendered):
         assert text in page, text
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_judge_validation_page(rendered):
     page = rendered["03_judge_validation"]
@@ -71,6 +74,7 @@ def test_judge_validation_page(rendered):
         assert text in page, text
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_filter_explorer_page(rendered):
     page = rendered["05_filter_explorer"]
@@ -83,6 +87,7 @@ def test_filter_explorer_page(rendered):
     assert "VBox(children" not in page
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_selection_and_extrinsic_page(rendered):
     page = rendered["06_selection_and_extrinsic"]
