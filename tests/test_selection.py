@@ -225,3 +225,24 @@ def test_select_command_errors_are_one_paragraph(tmp_path, capsys):
     assert "--target-model" in capsys.readouterr().err
     assert main(["select", str(data), "--ice", str(tmp_path / "ice2.jsonl"), "--target-model", "b",
                  "--recipe", "high_ice", "--size", "3", "--out", str(out)]) == 0
+
+
+def test_unscored_as_pass_never_passes_a_missing_call_sequence():
+    from toolqual_utils.schema import parse_instance
+    from toolqual_utils.selection import filter_instances, selection_frame
+
+    with_calls = parse_instance({"id": "s/a/1", "source": "s", "instruction": "Weather in Oslo?",
+                                 "tools": [{"name": "w"}], "calls": [{"name": "w", "arguments": {}}]})
+    no_calls = parse_instance({"id": "s/a/2", "source": "s", "instruction": "Weather in Rome?",
+                               "tools": [{"name": "w"}], "calls": None})
+    verdicts = pd.DataFrame(
+        [{"instance_id": i, "criterion": c, "label": None,
+          "status": "unscored:not_applicable" if i == "s/a/2" else "unscored:needs-model",
+          "judge": "rules", "prompt_id": "rules.v1", "rationale": "", "evidence": []}
+         for i in ("s/a/1", "s/a/2") for c in ("parameter_alignment", "sufficiency", "minimality")]
+    )
+    frame = selection_frame([with_calls, no_calls], verdicts)
+    kept = filter_instances(frame, {"sequence_ok": 1}, unscored_as_pass=True)
+    assert kept["instance_id"].tolist() == ["s/a/1"]
+    kept_instruction = filter_instances(frame, {"specificity": 1}, unscored_as_pass=True)
+    assert kept_instruction["instance_id"].tolist() == ["s/a/1", "s/a/2"]

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .schema import COARSE_CRITERIA, CRITERIA, INSTRUCTION_CRITERIA, Instance, instances_frame
+from .schema import COARSE_CRITERIA, CRITERIA, INSTRUCTION_CRITERIA, SEQUENCE_CRITERIA, Instance, instances_frame
 from .tables import derive_coarse, labels_wide
 
 Recipe = Literal[
@@ -184,6 +184,7 @@ def selection_frame(
     return frame
 
 
+_CALL_CRITERIA: Final = frozenset({*SEQUENCE_CRITERIA, "sequence_ok", "overall_ok"})
 _WANTED: Final = {1: 1.0, 0: 0.0, "holds": 1.0, "error": 0.0, True: 1.0, False: 0.0}
 
 
@@ -208,7 +209,8 @@ def filter_instances(
             dropped as soon as either bound is set.
         sources: keep these sources only (None = all).
         unscored_as_pass: treat an unscored label as holding when ``wanted`` is 1 (default False:
-            unscored instances do not pass a "holds" condition).
+            unscored instances do not pass a "holds" condition). Never for a call-sequence criterion
+            of an instance without gold calls (``has_gold_calls`` False): there is no sequence to hold.
 
     Returns:
         The matching rows, same columns and order (index kept). Empty frame in, empty frame out.
@@ -232,7 +234,12 @@ def filter_instances(
         target = _WANTED[wanted]
         hit = values.eq(target)
         if unscored_as_pass and target == 1.0:
-            hit |= values.isna()
+            passable = values.isna()
+            if criterion in _CALL_CRITERIA and "has_gold_calls" in frame.columns:
+                # No gold calls (unscored:not_applicable) is not "unscored but fine": there is no call
+                # sequence to hold, and nothing to fine-tune on.
+                passable &= frame["has_gold_calls"].fillna(False).astype(bool)
+            hit |= passable
         mask &= hit
     if ice_min is not None or ice_max is not None:
         scores = frame["ice_score"]
