@@ -19,6 +19,7 @@ if [ "$(id -u)" != "0" ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+# fonts-liberation: a Recommends of chromium that --no-install-recommends would drop (pages need fonts).
+$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
 command -v chromium >/dev/null
 chromium --headless --no-sandbox --disable-gpu --version >/dev/null 2>&1 || chromium --version >/dev/null
