@@ -30,11 +30,13 @@ __all__ = [
 FIGURE_HEIGHT = 380
 
 
-def _layout(fig: go.Figure, title: str, *, x_title: str = "", y_title: str = "", height: int = FIGURE_HEIGHT) -> go.Figure:
+def _layout(fig: go.Figure, title: str, *, x_title: str = "", y_title: str = "", height: int = FIGURE_HEIGHT,
+            top: int = 60) -> go.Figure:
+    """The house layout every figure builder finishes with (also used by ``plots_analysis``)."""
     fig.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left"},
         height=height,
-        margin={"l": 60, "r": 20, "t": 60, "b": 60},
+        margin={"l": 60, "r": 20, "t": top, "b": 60},
         legend={"title": {"text": ""}},
     )
     fig.update_xaxes(title_text=x_title)

@@ -18,6 +18,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .plots import _layout as _base_layout
+from .plots import _require, empty_figure
+
 __all__ = [
     "empty_figure",
     "error_rate_bars",
@@ -36,31 +39,7 @@ REFERENCE_MARKER = {"symbol": "diamond-open", "size": 11, "line": {"width": 2}, 
 
 def _layout(fig: go.Figure, title: str, *, x_title: str = "", y_title: str = "",
             height: int = FIGURE_HEIGHT) -> go.Figure:
-    fig.update_layout(
-        title={"text": title, "x": 0.0, "xanchor": "left"},
-        height=height,
-        margin={"l": 60, "r": 20, "t": 70, "b": 60},
-        legend={"title": {"text": ""}},
-    )
-    fig.update_xaxes(title_text=x_title)
-    fig.update_yaxes(title_text=y_title)
-    return fig
-
-
-def empty_figure(title: str, message: str = "no data") -> go.Figure:
-    """A figure holding only a title and a centred message (for tables without rows)."""
-    fig = go.Figure()
-    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                       font={"size": 14, "color": "#5f6b7a"})
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _layout(fig, title, height=220)
-
-
-def _require(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"{what} needs columns {list(columns)}; missing {missing}")
+    return _base_layout(fig, title, x_title=x_title, y_title=y_title, height=height, top=70)
 
 
 def _error_bars(values: pd.Series, low: pd.Series, high: pd.Series) -> dict:
