@@ -100,7 +100,7 @@ def test_offline_table_has_one_row_per_instance_and_criterion():
     assert len(verdicts) == 6 * len(instances)
     assert not verdicts.duplicated(["instance_id", "criterion"]).any()
     assert set(verdicts["judge"]) <= {"rules", "heuristic"}
-    assert set(verdicts.loc[verdicts["judge"] == "heuristic", "prompt_id"]) == {"heuristics.v1"}
+    assert set(verdicts.loc[verdicts["judge"] == "heuristic", "prompt_id"]) == {"heuristics.v2"}
     decided = verdicts[verdicts["status"] == "ok"]
     assert decided["label"].notna().all()
     assert verdicts.loc[verdicts["status"] != "ok", "label"].isna().all()
@@ -138,3 +138,33 @@ def test_heuristics_on_inline_cases():
     assert frame.loc[("t/h/4", "specificity"), "label"] == 0
     assert frame.loc[("t/h/1", "solvability"), "status"] == "unscored:needs-model"
     assert run_heuristics([]).empty and tuple(run_heuristics([]).columns) == VERDICT_COLUMNS
+
+
+def test_coherence_does_not_call_linked_requests_unrelated():
+    """Two request sentences over tools with no shared topic word are 'unrelated' (error) unless the calls
+    pass the same value (same entity) or the tools come from one service; then the heuristic abstains."""
+    from toolqual_utils.schema import Instance
+
+    tools = [
+        {"name": "weather_metar_get", "description": "METAR report",
+         "parameters": {"type": "object", "properties": {"station": {"type": "string"}}, "required": ["station"]}},
+        {"name": "airports_get", "description": "Runway lengths and surfaces",
+         "parameters": {"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]}},
+    ]
+    instruction = "Can you check the weather at O'Hare (ORD)? Also, tell me the length of its longest runway."
+
+    def make(iid, first, second, meta=None):
+        return Instance.model_validate({
+            "id": iid, "source": "t", "instruction": instruction, "tools": tools, "meta": meta or {},
+            "calls": [{"name": "weather_metar_get", "arguments": {"station": first}},
+                      {"name": "airports_get", "arguments": {"code": second}}]})
+
+    frame = run_heuristics([
+        make("t/c/unlinked", "ORD", "JFK"),
+        make("t/c/same_value", "ORD", "ord"),
+        make("t/c/same_service", "ORD", "JFK", meta={"api": "AviationAPI"}),
+    ]).set_index(["instance_id", "criterion"])
+    assert frame.loc[("t/c/unlinked", "coherence"), "label"] == 0
+    for iid in ("t/c/same_value", "t/c/same_service"):
+        assert frame.loc[(iid, "coherence"), "status"] == "unscored:needs-model"
+        assert pd.isna(frame.loc[(iid, "coherence"), "label"])

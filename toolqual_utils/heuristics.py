@@ -4,7 +4,7 @@ These read the instruction, the tools' names/descriptions/schemas and, where pre
 the rule findings of :mod:`toolqual_utils.checks`. They decide only where a signal is explainable and was
 measured reliable on the adjudicated reference annotations (``tests/test_heuristics.py`` computes
 precision/recall and asserts the floors); everywhere else they return ``unscored:needs-model`` and pass
-what they saw on as evidence. judge = ``heuristic``, prompt_id = ``heuristics.v1``.
+what they saw on as evidence. judge = ``heuristic``, prompt_id = ``heuristics.v2``.
 
 Heuristics (label 0 = error, 1 = holds):
 
@@ -20,8 +20,12 @@ Heuristics (label 0 = error, 1 = holds):
     - ``single_request`` (1): the instruction makes one request (guide: "a single request is coherent"):
       one request sentence, or one API call.
     - ``disconnected_requests`` (0): several request sentences, served by calls whose tools share no topic
-      word (names + descriptions, generic words removed) and pass no value to each other: the requests split
-      into unrelated groups.
+      word (names + descriptions, generic words removed), pass no value to each other, share no argument
+      value (same entity) and belong to different services: the requests split into unrelated groups.
+      Tools of one service (ToolBench ``_for_<tool>``, ``meta["api"]``) only make it abstain: the paper's
+      own low-coherence example lies within one translation API. (v2: the argument-value and service
+      links were added after v1 called single-API ToolAlpaca instructions such as
+      ``eval_real/AviationAPI#10`` unrelated.)
 - **solvability**: only ``irrelevance_by_design`` (0, from the rules: BFCL irrelevance). Matching request
   words against tool texts was not reliable enough to decide (one reference error; tool descriptions are
   terse), so every other instance is ``unscored:needs-model``.
@@ -51,7 +55,7 @@ __all__ = [
 ]
 
 HEURISTICS_JUDGE: Final = "heuristic"
-HEURISTICS_PROMPT_ID: Final = "heuristics.v1"
+HEURISTICS_PROMPT_ID: Final = "heuristics.v2"
 HEURISTIC_CRITERIA: Final = INSTRUCTION_CRITERIA
 
 _VAGUE_PHRASE = re.compile(
@@ -157,6 +161,15 @@ def _flat(value: Any) -> list[Any]:
     return [value]
 
 
+def _service(inst: Instance, tool_name: str) -> str | None:
+    """The service a tool belongs to: ToolBench's ``<api>_for_<tool>`` suffix, or ``meta["api"]`` when the
+    loader recorded that all of the instance's tools come from one API (ToolAlpaca); else None."""
+    if "_for_" in tool_name:
+        return tool_name.rsplit("_for_", 1)[-1]
+    api = inst.meta.get("api") if inst.meta else None
+    return api if isinstance(api, str) and api else None
+
+
 def _coherence(inst: Instance) -> tuple[int | None, str, str, list[dict]]:
     requests = _request_sentences(inst.instruction)
     api_calls = _api_calls(inst)
@@ -188,9 +201,18 @@ def _coherence(inst: Instance) -> tuple[int | None, str, str, list[dict]]:
             n = parent[n]
         return n
 
+    service = {name: _service(inst, name) for name in names}
+    values = {name: set() for name in names}
+    for _, call in api_calls:
+        values[call.name] |= {_norm(v) for v in _flat(call.arguments or {})
+                              if isinstance(v, str) and len(_norm(v)) >= 3}
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            if words[a] & words[b]:
+            # Linked: a shared topic word, one service (its tools serve one domain; the requests may
+            # still be incoherent, so this only keeps the heuristic from calling them unrelated), or
+            # the same argument value (both requests are about the same entity, e.g. apt='ORD').
+            if (words[a] & words[b] or (service[a] is not None and service[a] == service[b])
+                    or values[a] & values[b]):
                 parent[root(a)] = root(b)
     for position, (_, call) in enumerate(api_calls):
         if not call.observation:
@@ -243,7 +265,7 @@ def _append(columns: dict[str, list[Any]], instance_id: str, row: tuple, judge: 
 def run_heuristics(instances: Iterable[Instance], findings: Sequence[Finding] | None = None) -> pd.DataFrame:
     """Heuristic verdicts: one row per instance x instruction criterion (specificity, coherence, solvability).
 
-    Columns: ``VERDICT_COLUMNS``; judge="heuristic", prompt_id="heuristics.v1"; ``label`` 1/0 where a
+    Columns: ``VERDICT_COLUMNS``; judge="heuristic", prompt_id="heuristics.v2"; ``label`` 1/0 where a
     heuristic decides, None with status ``unscored:needs-model`` otherwise; ``evidence`` a list of dicts
     naming the heuristic. ``findings`` (from :func:`toolqual_utils.checks.find_issues`) are recomputed
     when not given. Empty input gives an empty frame with these columns.
