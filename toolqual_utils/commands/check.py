@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import pandas as pd
 
 from ..checks import check_findings
-from ..errors import InputError
 from ..heuristics import offline_verdicts
-from ..io import TABLE_FORMATS, Reject, iter_canonical, write_table
+from ..io import TABLE_FORMATS, write_table
 from ..schema import CRITERIA
+from ._inputs import check_table_path, read_canonical_inputs
 
 HELP = "rule and heuristic verdicts for the six criteria, offline (no model calls)"
 DESCRIPTION = """\
@@ -36,38 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop at the first bad line instead of skipping it")
 
 
-def _check_extension(path: str, option: str) -> None:
-    if Path(path).suffix.lower() not in TABLE_FORMATS:
-        raise InputError(f"{option} must end in one of {', '.join(TABLE_FORMATS)} (the table format is taken "
-                         f"from the extension), got {path!r}")
-
-
 def run(args: argparse.Namespace) -> int:
-    _check_extension(args.out, "--out")
+    check_table_path(args.out, "--out")
     if args.findings:
-        _check_extension(args.findings, "--findings")
-    instances = []
-    n_rejected = 0
-    seen_ids: dict[str, str] = {}
-    for path in args.data:
-        n_in_file = 0
-        for item in iter_canonical(path):
-            if isinstance(item, Reject):
-                if args.strict:
-                    raise InputError(item.reason, file=item.file, record=item.location, field=item.field)
-                n_rejected += 1
-                if n_rejected <= 3:
-                    print(f"skipped {item.file} {item.location}: {item.reason}", file=sys.stderr)
-                continue
-            if item.id in seen_ids:
-                raise InputError(f"instance id {item.id!r} also appears in {seen_ids[item.id]}; ids must be "
-                                 "unique across the input files", file=str(path), field="id")
-            seen_ids[item.id] = str(path)
-            instances.append(item)
-            n_in_file += 1
-        if n_in_file == 0:
-            raise InputError("contains no valid canonical instance (is it a raw source file? convert it with "
-                             "`toolqual load` first)", file=str(path))
+        check_table_path(args.findings, "--findings")
+    instances, n_rejected = read_canonical_inputs(args.data, strict=args.strict)
 
     verdicts = offline_verdicts(instances)
     write_table(verdicts, args.out)

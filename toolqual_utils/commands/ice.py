@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError, InputError
-from ..io import TABLE_FORMATS, Reject, iter_canonical, write_table
+from ..io import TABLE_FORMATS, write_table
+from ._inputs import read_canonical_inputs
 
 HELP = "ICE scores: how well each instance, as the only example, teaches a target model the test bed"
 DESCRIPTION = """\
@@ -65,30 +66,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", help="stop at the first bad input line instead of skipping it")
 
 
-def _read_instances(paths: list[str], strict: bool):
-    instances, seen, n_rejected = [], {}, 0
-    for path in paths:
-        n_in_file = 0
-        for item in iter_canonical(path):
-            if isinstance(item, Reject):
-                if strict:
-                    raise InputError(item.reason, file=item.file, record=item.location, field=item.field)
-                n_rejected += 1
-                if n_rejected <= 3:
-                    print(f"skipped {item.file} {item.location}: {item.reason}", file=sys.stderr)
-                continue
-            if item.id in seen:
-                raise InputError(f"instance id {item.id!r} also appears in {seen[item.id]}; ids must be unique",
-                                 file=str(path), field="id")
-            seen[item.id] = str(path)
-            instances.append(item)
-            n_in_file += 1
-        if n_in_file == 0:
-            raise InputError("contains no valid canonical instance (convert raw sources with `toolqual load`)",
-                             file=str(path))
-    return instances, n_rejected
-
-
 def queries_path(out: str | os.PathLike) -> Path:
     """Where the per-query table goes: ``<stem>.queries.<ext>`` beside ``out``."""
     out = Path(out)
@@ -114,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from ..llm import LLMClient, LLMConfig
 
     testbed = load_testbed(args.testbed)
-    instances, n_rejected = _read_instances(args.data, args.strict)
+    instances, n_rejected = read_canonical_inputs(args.data, strict=args.strict)
     prices = {args.model: (args.price_in, args.price_out)} if args.price_in is not None else None
     config = LLMConfig(
         model=args.model, base_url=args.base_url, concurrency=args.concurrency,

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pandas as pd
 
 from ..errors import ConfigError, InputError
-from ..io import TABLE_FORMATS, Reject, iter_canonical, read_table, write_table
+from ._inputs import check_table_path, read_canonical_inputs
+from ..io import TABLE_FORMATS, read_table, write_table
 from ..schema import CRITERIA, Instance
 
 HELP = "model-judge verdicts for the six criteria (rules first; live with cache, replay, or Batch files)"
@@ -77,36 +76,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _check_extension(path: str | None, option: str) -> None:
-    if path and Path(path).suffix.lower() not in TABLE_FORMATS:
-        raise InputError(f"{option} must end in one of {', '.join(TABLE_FORMATS)} (the table format is taken "
-                         f"from the extension), got {path!r}")
-
-
-def _read_instances(paths: list[str]) -> list[Instance]:
-    instances: list[Instance] = []
-    seen: dict[str, str] = {}
-    n_rejected = 0
-    for path in paths:
-        n_in_file = 0
-        for item in iter_canonical(path):
-            if isinstance(item, Reject):
-                n_rejected += 1
-                if n_rejected <= 3:
-                    print(f"skipped {item.file} {item.location}: {item.reason}", file=sys.stderr)
-                continue
-            if item.id in seen:
-                raise InputError(f"instance id {item.id!r} also appears in {seen[item.id]}; ids must be unique "
-                                 "across the input files", file=str(path), field="id")
-            seen[item.id] = str(path)
-            instances.append(item)
-            n_in_file += 1
-        if n_in_file == 0:
-            raise InputError("contains no valid canonical instance (is it a raw source file? convert it with "
-                             "`toolqual load` first)", file=str(path))
-    return instances
-
-
 def _criteria(values: list[str] | None) -> list[str]:
     if not values:
         return list(CRITERIA)
@@ -159,8 +128,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("no judge model: pass --model NAME or set the environment variable TOOLQUAL_JUDGE_MODEL.")
     if not (args.plan or args.export_batch) and not args.out:
         raise InputError("--out FILE is required (unless --plan or --export-batch)", field="--out")
-    _check_extension(args.out, "--out")
-    _check_extension(args.calls_out, "--calls-out")
+    check_table_path(args.out, "--out")
+    check_table_path(args.calls_out, "--calls-out")
     if (args.price_in is None) != (args.price_out is None):
         raise InputError("give both --price-in and --price-out (USD per 1M input / output tokens), or neither")
     if args.concurrency < 1:
@@ -168,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 0:
         raise InputError(f"--limit must be 0 or more, got {args.limit}", field="--limit")
 
-    instances = _read_instances(args.data)
+    instances, _ = read_canonical_inputs(args.data)
     if args.limit is not None:
         instances = instances[: args.limit]
     criteria = _criteria(args.criteria)
