@@ -944,6 +944,14 @@ def _rule_rows(inst: Instance, findings: Sequence[Finding]) -> list[tuple[str, i
     return rows
 
 
+def _append_verdict(columns: dict[str, list[Any]], instance_id: str, row: tuple, judge: str, prompt_id: str) -> None:
+    """Append one (criterion, label, status, rationale, evidence) row to column lists of ``VERDICT_COLUMNS``."""
+    criterion, label, status, rationale, evidence = row
+    for name, value in zip(VERDICT_COLUMNS, (instance_id, criterion, label, status, judge, prompt_id,
+                                             rationale, evidence)):
+        columns[name].append(value)
+
+
 def _verdict_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(columns, columns=list(VERDICT_COLUMNS))
     frame["label"] = pd.array(frame["label"].tolist(), dtype="Int64")
@@ -964,13 +972,6 @@ def run_checks(instances: Iterable[Instance]) -> pd.DataFrame:
     """
     columns: dict[str, list[Any]] = {c: [] for c in VERDICT_COLUMNS}
     for inst in instances:
-        for criterion, label, status, rationale, evidence in _rule_rows(inst, _instance_findings(inst)):
-            columns["instance_id"].append(inst.id)
-            columns["criterion"].append(criterion)
-            columns["label"].append(label)
-            columns["status"].append(status)
-            columns["judge"].append(RULES_JUDGE)
-            columns["prompt_id"].append(RULES_PROMPT_ID)
-            columns["rationale"].append(rationale)
-            columns["evidence"].append(evidence)
+        for row in _rule_rows(inst, _instance_findings(inst)):
+            _append_verdict(columns, inst.id, row, RULES_JUDGE, RULES_PROMPT_ID)
     return _verdict_frame(columns)

@@ -45,7 +45,7 @@ from typing import Any, Final
 import pandas as pd
 
 from .checks import (
-    RULES_JUDGE, RULES_PROMPT_ID, Finding, _Context, _grounding, _instance_findings, _norm, _rule_rows, _stem,
+    RULES_JUDGE, RULES_PROMPT_ID, Finding, _append_verdict, _Context, _grounding, _instance_findings, _norm, _rule_rows, _stem,
     _tool_table, _verdict_frame, find_issues,
 )
 from .schema import CRITERIA, INSTRUCTION_CRITERIA, PSEUDO_CALLS, VERDICT_COLUMNS, Instance
@@ -250,18 +250,6 @@ def _heuristic_rows(inst: Instance, findings: Sequence[Finding]) -> list[tuple[s
     return [(criterion, *results[criterion]) for criterion in HEURISTIC_CRITERIA]
 
 
-def _append(columns: dict[str, list[Any]], instance_id: str, row: tuple, judge: str, prompt_id: str) -> None:
-    criterion, label, status, rationale, evidence = row
-    columns["instance_id"].append(instance_id)
-    columns["criterion"].append(criterion)
-    columns["label"].append(label)
-    columns["status"].append(status)
-    columns["judge"].append(judge)
-    columns["prompt_id"].append(prompt_id)
-    columns["rationale"].append(rationale)
-    columns["evidence"].append(evidence)
-
-
 def run_heuristics(instances: Iterable[Instance], findings: Sequence[Finding] | None = None) -> pd.DataFrame:
     """Heuristic verdicts: one row per instance x instruction criterion (specificity, coherence, solvability).
 
@@ -279,7 +267,7 @@ def run_heuristics(instances: Iterable[Instance], findings: Sequence[Finding] | 
     columns: dict[str, list[Any]] = {c: [] for c in VERDICT_COLUMNS}
     for inst in instances:
         for row in _heuristic_rows(inst, by_instance.get(inst.id, [])):
-            _append(columns, inst.id, row, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID)
+            _append_verdict(columns, inst.id, row, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID)
     return _verdict_frame(columns)
 
 
@@ -306,5 +294,5 @@ def offline_verdicts(instances: Iterable[Instance]) -> pd.DataFrame:
                 merged[row[0]] = ((*current[0][:4], current[0][4] + row[4]), current[1], current[2])
         for criterion in CRITERIA:
             row, judge, prompt_id = merged[criterion]
-            _append(columns, inst.id, row, judge, prompt_id)
+            _append_verdict(columns, inst.id, row, judge, prompt_id)
     return _verdict_frame(columns)

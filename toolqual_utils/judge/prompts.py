@@ -72,8 +72,8 @@ def _slots(template: Template, where: str) -> set[str]:
     return names
 
 
-def _substitute(template: Template, values: Mapping[str, str], where: str) -> str:
-    expected = _slots(template, where)
+def _check_slots(expected: set[str] | frozenset[str], values: Mapping[str, str], where: str) -> None:
+    """Raise PromptError unless ``values`` fills exactly the ``expected`` slots."""
     missing = sorted(expected - set(values))
     unexpected = sorted(set(values) - expected)
     if missing or unexpected:
@@ -83,6 +83,10 @@ def _substitute(template: Template, values: Mapping[str, str], where: str) -> st
         if unexpected:
             parts.append("value(s) given for unknown slot(s) " + ", ".join(unexpected))
         raise PromptError(f"{where}: " + "; ".join(parts))
+
+
+def _substitute(template: Template, values: Mapping[str, str], where: str) -> str:
+    _check_slots(_slots(template, where), values, where)
     return template.substitute(values)
 
 
@@ -150,16 +154,7 @@ class PromptTemplate:
         """
         values = self._values(data, params)
         system_t, user_t = Template(self.system), Template(self.user)
-        expected = _slots(system_t, self.prompt_id) | _slots(user_t, self.prompt_id)
-        missing = sorted(expected - set(values))
-        unexpected = sorted(set(values) - expected)
-        if missing or unexpected:
-            parts = []
-            if missing:
-                parts.append("no value for slot(s) " + ", ".join(missing))
-            if unexpected:
-                parts.append("value(s) given for unknown slot(s) " + ", ".join(unexpected))
-            raise PromptError(f"{self.prompt_id}: " + "; ".join(parts))
+        _check_slots(_slots(system_t, self.prompt_id) | _slots(user_t, self.prompt_id), values, self.prompt_id)
         system_values = {k: v for k, v in values.items() if k in _slots(system_t, self.prompt_id)}
         user_values = {k: v for k, v in values.items() if k in _slots(user_t, self.prompt_id)}
         return (
