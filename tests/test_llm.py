@@ -604,3 +604,80 @@ def test_interrupt_inside_a_running_loop_stops_the_worker(openai_double, tmp_pat
     time.sleep(0.5)
     assert openai_double.hits == hits_at_stop < 40  # the worker really stopped sending
     assert 0 < len(client.cache) < 40  # answers received before the interrupt were kept
+
+
+# ---------------------------------------------------------------------------------------------- token-limit field
+OPENAI_REASONING_400 = ("Unsupported parameter: 'max_tokens' is not supported with this model. "
+                        "Use 'max_completion_tokens' instead.")
+
+
+def _reasoning_server(body: dict) -> Reply:
+    """Answers like OpenAI's reasoning models: max_tokens is rejected, max_completion_tokens accepted."""
+    if "max_tokens" in body:
+        return Reply(status=400, content=OPENAI_REASONING_400)
+    return Reply(content=f"limit {body.get('max_completion_tokens')}")
+
+
+def test_switches_to_max_completion_tokens_when_the_server_asks(openai_double, tmp_path, caplog):
+    openai_double.script = _reasoning_server
+    client = make_client(openai_double, tmp_path, concurrency=1)
+    with caplog.at_level(logging.WARNING, logger="toolqual.llm"):
+        results = client.complete(make_requests(4, max_tokens=64), progress=False)
+    assert [r.status for r in results] == ["ok"] * 4
+    assert {r.text for r in results} == {"limit 64"}
+    # one rejected request, then every request (the rejected one resent) carries max_completion_tokens
+    assert openai_double.hits == 5
+    assert "max_tokens" in openai_double.bodies[0]
+    assert all("max_tokens" not in b and b["max_completion_tokens"] == 64 for b in openai_double.bodies[1:])
+    assert client.token_limit_param == "max_completion_tokens"
+    assert "sending 'max_completion_tokens' from now on" in caplog.text
+    # the cache key holds the limit's value, not the field's name: a second run is served from the cache
+    again = make_client(openai_double, tmp_path).complete(make_requests(4, max_tokens=64), progress=False)
+    assert all(r.cached for r in again) and openai_double.hits == 5
+
+
+def test_switch_under_concurrency_never_double_counts(openai_double, tmp_path):
+    openai_double.script = _reasoning_server
+    client = make_client(openai_double, tmp_path, concurrency=8)
+    results = client.complete(make_requests(20, max_tokens=32), progress=False)
+    assert all(r.ok for r in results)
+    answered = [b for b in openai_double.bodies if "max_completion_tokens" in b]
+    assert len(answered) == 20 and openai_double.hits <= 40   # at most one rejection per request
+
+
+def test_configured_max_completion_tokens_is_sent_live_and_in_batch_files(openai_double, tmp_path):
+    openai_double.script = _reasoning_server
+    client = make_client(openai_double, tmp_path, token_limit_param="max_completion_tokens")
+    results = client.complete(make_requests(2, max_tokens=16), progress=False)
+    assert all(r.ok for r in results) and openai_double.hits == 2
+    [path] = client.export_batch(make_requests(3, "other.v1", max_tokens=16), tmp_path / "batch.jsonl")
+    bodies = [json.loads(line)["body"] for line in path.read_text().splitlines()]
+    assert [b["max_completion_tokens"] for b in bodies] == [16, 16, 16]
+    assert all("max_tokens" not in b for b in bodies)
+    assert "max_tokens" not in request_body("m", make_requests(1, max_tokens=5)[0], "max_completion_tokens")
+
+
+def test_switches_back_when_a_server_does_not_know_max_completion_tokens(openai_double, tmp_path):
+    def older_server(body: dict) -> Reply:
+        if "max_completion_tokens" in body:
+            return Reply(status=400, content="Unrecognized request argument supplied: max_completion_tokens")
+        return Reply(content="ok")
+
+    openai_double.script = older_server
+    client = make_client(openai_double, tmp_path, concurrency=1, token_limit_param="max_completion_tokens")
+    results = client.complete(make_requests(3, max_tokens=8), progress=False)
+    assert all(r.ok for r in results) and openai_double.hits == 4
+    assert client.token_limit_param == "max_tokens"
+
+
+def test_other_400s_about_the_limit_are_not_resent(openai_double, tmp_path):
+    openai_double.script = Reply(status=400, content="max_tokens must be at most 4096, got 100000")
+    client = make_client(openai_double, tmp_path)
+    [result] = client.complete(make_requests(1, max_tokens=100_000), progress=False)
+    assert result.status == "unscored:api_error" and "HTTP 400" in result.error and "4096" in result.error
+    assert openai_double.hits == 1 and client.token_limit_param == "max_tokens"
+
+
+def test_token_limit_param_is_validated():
+    with pytest.raises(ConfigError, match="token_limit_param"):
+        LLMConfig(model="m", token_limit_param="max_new_tokens")

@@ -23,6 +23,11 @@ through :class:`LLMClient`:
   "content_filter"``); ``unscored:truncated`` (``finish_reason == "length"``); ``unscored:api_error``
   (HTTP error after retries, timeout, connection error, malformed body); ``unscored:not_cached`` (replay
   mode miss). Parsing ok text into verdicts is the caller's job.
+* **Token limit.** ``ChatRequest.max_tokens`` is sent as ``max_tokens`` (what vLLM, Ollama, llama.cpp and
+  older OpenAI models accept) or as ``max_completion_tokens`` (``LLMConfig.token_limit_param``; OpenAI's
+  reasoning models accept only this one). When a server answers HTTP 400 saying the parameter sent is not
+  supported and naming the other, the client switches to the other for the rest of the run and resends
+  that request once (400s are not billed). The cache key holds the limit's value, not its name.
 * **Modes.** ``live`` (cache, then network) and ``replay`` (cache only: no network, no key needed).
 * **Ledger** of requests, cache hits/misses, tokens and cost per model (:class:`Ledger`).
 * **Batch files.** :meth:`LLMClient.export_batch` writes OpenAI Batch API request files (also runnable
@@ -69,6 +74,8 @@ __all__ = [
 log = logging.getLogger("toolqual.llm")
 
 Mode = Literal["live", "replay"]
+TokenLimitParam = Literal["max_tokens", "max_completion_tokens"]
+TOKEN_LIMIT_PARAMS: tuple[str, ...] = ("max_tokens", "max_completion_tokens")
 
 STATUS_OK = "ok"
 STATUS_REFUSAL = "unscored:refusal"
@@ -102,6 +109,9 @@ class LLMConfig:
             ``unscored:not_cached``).
         cache_path: sqlite cache file; ``None`` disables the cache.
         prices: model -> (USD per 1M input tokens, USD per 1M output tokens); ``None`` = cost unknown.
+        token_limit_param: request field that carries ``ChatRequest.max_tokens``: ``"max_tokens"`` or
+            ``"max_completion_tokens"`` (needed by OpenAI reasoning models, also in Batch files). Live
+            runs switch on their own when the server rejects one and names the other.
     """
 
     model: str
@@ -113,6 +123,7 @@ class LLMConfig:
     mode: Mode = "live"
     cache_path: str | None = ".toolqual_cache/llm.sqlite"
     prices: Mapping[str, tuple[float, float]] | None = None
+    token_limit_param: TokenLimitParam = "max_tokens"
 
     def __post_init__(self) -> None:
         if not self.model or not isinstance(self.model, str):
@@ -125,6 +136,9 @@ class LLMConfig:
             raise ConfigError(f"LLMConfig.max_retries must be 0 or more, not {self.max_retries!r}.")
         if not float(self.timeout_s) > 0:
             raise ConfigError(f"LLMConfig.timeout_s must be positive, not {self.timeout_s!r}.")
+        if self.token_limit_param not in TOKEN_LIMIT_PARAMS:
+            raise ConfigError(f"LLMConfig.token_limit_param must be one of {', '.join(TOKEN_LIMIT_PARAMS)}, "
+                              f"not {self.token_limit_param!r}.")
 
 
 @dataclass(frozen=True)
@@ -137,7 +151,8 @@ class ChatRequest:
         messages: OpenAI chat messages.
         prompt_id: prompt template id and version, e.g. ``"judge_combined.v1"`` (part of the cache key).
         temperature: sampling temperature.
-        max_tokens: completion token limit (sent as ``max_tokens``); ``None`` = server default.
+        max_tokens: completion token limit (sent as ``LLMConfig.token_limit_param``); ``None`` = server
+            default.
         response_schema: a JSON schema, sent as ``response_format={"type": "json_schema", ...}``. A bare
             schema is wrapped as ``{"name": <from prompt_id>, "schema": schema, "strict": False}``; a dict
             that already has ``"name"`` and ``"schema"`` keys is sent as the ``json_schema`` object as is
@@ -332,15 +347,21 @@ def _schema_name(prompt_id: str) -> str:
     return name[:64]
 
 
-def request_body(model: str, request: ChatRequest) -> dict:
-    """The exact chat-completions JSON body sent for ``request`` (live, and in Batch files)."""
+def request_body(model: str, request: ChatRequest, token_limit_param: TokenLimitParam = "max_tokens") -> dict:
+    """The exact chat-completions JSON body sent for ``request`` (live, and in Batch files).
+
+    ``token_limit_param`` names the field that carries ``request.max_tokens`` (see :class:`LLMConfig`).
+    """
     body: dict[str, Any] = {
         "model": model,
         "messages": [dict(m) for m in request.messages],
         "temperature": request.temperature,
     }
     if request.max_tokens is not None:
-        body["max_tokens"] = request.max_tokens
+        if token_limit_param not in TOKEN_LIMIT_PARAMS:
+            raise ConfigError(f"token_limit_param must be one of {', '.join(TOKEN_LIMIT_PARAMS)}, "
+                              f"not {token_limit_param!r}.")
+        body[token_limit_param] = request.max_tokens
     if request.response_schema is not None:
         schema = request.response_schema
         if "schema" in schema and "name" in schema:
@@ -443,6 +464,31 @@ def _result_from_body(custom_id: str, body: Any) -> ChatResult:
         cached=False,
         error=error,
     )
+
+
+def _other_token_param(exc: BaseException, sent: str) -> str | None:
+    """The other token-limit field, when ``exc`` is a 400 rejecting the field ``sent`` and naming the other.
+
+    OpenAI's reasoning models answer ``max_tokens`` with "Unsupported parameter: 'max_tokens' is not
+    supported with this model. Use 'max_completion_tokens' instead."; an older server may reject
+    ``max_completion_tokens`` as an unrecognised/extra argument.
+    """
+    import openai
+
+    if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422):
+        return None
+    text = str(exc.message or "")
+    body = getattr(exc, "body", None)
+    if body is not None:
+        text += " " + json.dumps(body, default=str)
+    other = "max_completion_tokens" if sent == "max_tokens" else "max_tokens"
+    names_sent = re.search(rf"(?<![A-Za-z_]){sent}(?![A-Za-z_])", text) is not None
+    names_other = re.search(rf"(?<![A-Za-z_]){other}(?![A-Za-z_])", text) is not None
+    rejects = re.search(r"(?i)unsupported|not supported|unrecogni[sz]ed|unknown|extra|not permitted|"
+                        r"not allowed|invalid (?:request )?argument", text) is not None
+    if names_sent and rejects and (names_other or sent == "max_completion_tokens"):
+        return other
+    return None
 
 
 def _describe_exception(exc: BaseException, secret: str | None) -> str:
@@ -564,6 +610,8 @@ class LLMClient:
         self.ledger = Ledger(config.prices)
         self.cache: ResponseCache | None = ResponseCache(config.cache_path) if config.cache_path else None
         self.base_url = _resolve_base_url(config)
+        #: the token-limit field live requests use now (starts as the config's; may switch, see _send)
+        self.token_limit_param: TokenLimitParam = config.token_limit_param
 
     # ------------------------------------------------------------------ key & SDK client
     def _api_key(self) -> str:
@@ -664,16 +712,26 @@ class LLMClient:
         return [r for r in results if r is not None]
 
     async def _send(self, sdk, request: ChatRequest, api_key: str) -> ChatResult:
-        body = request_body(self.config.model, request)
-        try:
-            # The SDK's documented raw route (``client.post(path, cast_to=<httpx Response>, body=...)``):
-            # same retries, Retry-After, timeouts and error classes as ``chat.completions.create``, but
-            # the exact JSON body goes out as built (no per-request TypedDict transform) and the answer
-            # is read as plain JSON (no pydantic model) — that overhead matters at hundreds of req/s.
-            response = await sdk.post("/chat/completions", body=body, cast_to=_http_response_class())
-            data = json.loads(response.content)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an unscored result
-            return _error_result(request.custom_id, STATUS_API_ERROR, _describe_exception(exc, api_key))
+        for attempt in (1, 2):
+            sent_param = self.token_limit_param
+            body = request_body(self.config.model, request, sent_param)
+            try:
+                # The SDK's documented raw route (``client.post(path, cast_to=<httpx Response>, body=...)``):
+                # same retries, Retry-After, timeouts and error classes as ``chat.completions.create``, but
+                # the exact JSON body goes out as built (no per-request TypedDict transform) and the answer
+                # is read as plain JSON (no pydantic model) — that overhead matters at hundreds of req/s.
+                response = await sdk.post("/chat/completions", body=body, cast_to=_http_response_class())
+                data = json.loads(response.content)
+                break
+            except Exception as exc:  # noqa: BLE001 - every failure becomes an unscored result
+                other = _other_token_param(exc, sent_param) if request.max_tokens is not None else None
+                if attempt == 1 and other is not None:
+                    if self.token_limit_param == sent_param:
+                        self.token_limit_param = other
+                        log.warning("the server rejected %r and asks for %r: sending %r from now on (set "
+                                    "token_limit_param=%r to start with it)", sent_param, other, other, other)
+                    continue
+                return _error_result(request.custom_id, STATUS_API_ERROR, _describe_exception(exc, api_key))
         result = _result_from_body(request.custom_id, data)
         if result.error:
             result.error = _redact(result.error, api_key)
@@ -715,7 +773,7 @@ class LLMClient:
                 continue
             seen.add(key)
             n_to_send += 1
-            body = request_body(model, request)
+            body = request_body(model, request, self.token_limit_param)
             prompt_chars += len(json.dumps({k: body[k] for k in ("messages", "tools", "response_format") if k in body}))
             expected = expected_output_tokens
             if request.max_tokens is not None:
@@ -786,7 +844,7 @@ class LLMClient:
                         "custom_id": request.custom_id,
                         "method": "POST",
                         "url": "/v1/chat/completions",
-                        "body": request_body(model, request),
+                        "body": request_body(model, request, self.token_limit_param),
                     }
                     handle.write(json.dumps(line, ensure_ascii=False) + "\n")
         return targets

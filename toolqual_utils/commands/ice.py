@@ -47,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--observations", action="store_true",
                         help="show the demonstration's observations (API results) too")
     parser.add_argument("--max-tokens", type=int, default=512, help="answer length limit (default 512)")
+    parser.add_argument("--token-limit-param", choices=("max_tokens", "max_completion_tokens"), default="max_tokens",
+                        help="request field that carries --max-tokens; OpenAI reasoning models need "
+                             "max_completion_tokens (live runs switch on their own when the server asks; "
+                             "set it for --export-batch)")
     parser.add_argument("--adaptive", action="store_true", help="adaptive ICE for a top/bottom-K selection")
     parser.add_argument("--goal", choices=("top", "bottom"), default="top", help="with --adaptive (default top)")
     parser.add_argument("--k", type=int, help="with --adaptive: size of the selected bucket")
@@ -97,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, base_url=args.base_url, concurrency=args.concurrency,
         mode="replay" if (args.replay or args.import_batch) else "live",
         cache_path=None if str(args.cache).lower() == "none" else args.cache, prices=prices,
+        token_limit_param=args.token_limit_param,
     )
     client = LLMClient(config)
     try:

@@ -64,6 +64,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--price-in", type=float, metavar="USD", help="USD per 1M input tokens (for the cost plan)")
     parser.add_argument("--price-out", type=float, metavar="USD", help="USD per 1M output tokens")
     parser.add_argument("--max-tokens", type=int, metavar="N", help="completion token limit per request")
+    parser.add_argument("--token-limit-param", choices=("max_tokens", "max_completion_tokens"), default="max_tokens",
+                        help="request field that carries --max-tokens; OpenAI reasoning models need "
+                             "max_completion_tokens (live runs switch on their own when the server asks; "
+                             "set it for --export-batch)")
     parser.add_argument("--limit", type=int, metavar="N", help="judge only the first N instances")
     parser.add_argument("--export-batch", metavar="FILE.jsonl",
                         help="write OpenAI Batch request file(s) for the requests not cached, split at 50,000, "
@@ -149,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
     config = LLMConfig(
         model=args.model, base_url=args.base_url, api_key_env=args.api_key_env, concurrency=args.concurrency,
         timeout_s=args.timeout, mode="replay" if args.replay else "live", cache_path=args.cache, prices=prices,
+        token_limit_param=args.token_limit_param,
     )
     client = LLMClient(config)
     try:
