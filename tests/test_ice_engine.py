@@ -154,3 +154,28 @@ def test_cli_bad_testbed_is_one_paragraph(tmp_path):
                            "--testbed", str(tmp_path), "--out", str(tmp_path / "o.csv")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr and "manifest.json" in done.stderr
+
+
+def test_cli_names_the_missing_key_variable_before_sending(openai_double, tmp_path):
+    """A remote endpoint and no key in --api-key-env: one paragraph naming the variable; nothing sent."""
+    data = tmp_path / "d.jsonl"
+    data.write_text(SMALL_BUNDLED.read_text().splitlines()[0] + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "TOOLQUAL"))}
+    done = subprocess.run([sys.executable, "-m", "toolqual_utils.cli", "ice", str(data), "--model", "M",
+                           "--base-url", "https://api.example.invalid/v1", "--api-key-env", "MY_TEAM_KEY",
+                           "--timeout", "5", "--out", str(tmp_path / "o.csv"), "--cache", "none"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "MY_TEAM_KEY is not set" in done.stderr and "--replay" in done.stderr
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_cli_endpoint_options_are_checked_before_any_work(tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text(SMALL_BUNDLED.read_text().splitlines()[0] + "\n")
+    for extra, message in [(["--timeout", "0"], "--timeout must be positive"),
+                           (["--max-tokens", "0"], "--max-tokens must be at least 1"),
+                           (["--price-in", "1"], "give both --price-in and --price-out")]:
+        done = subprocess.run([sys.executable, "-m", "toolqual_utils.cli", "ice", str(data), "--model", "M",
+                               "--out", str(tmp_path / "o.csv"), *extra], capture_output=True, text=True, timeout=60)
+        assert done.returncode != 0 and message in done.stderr and "Traceback" not in done.stderr, done.stderr

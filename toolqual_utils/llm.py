@@ -69,6 +69,8 @@ __all__ = [
     "ResponseCache",
     "request_body",
     "cache_key",
+    "is_local_url",
+    "TOKEN_LIMIT_PARAMS",
 ]
 
 log = logging.getLogger("toolqual.llm")
@@ -587,7 +589,8 @@ def _resolve_base_url(config: LLMConfig) -> str | None:
     return config.base_url or os.environ.get("TOOLQUAL_BASE_URL") or os.environ.get("OPENAI_BASE_URL") or None
 
 
-def _is_local(url: str | None) -> bool:
+def is_local_url(url: str | None) -> bool:
+    """True for a URL on this machine (``localhost``, ``127.x``, ``[::1]``, ``0.0.0.0``)."""
     if not url:
         return False
     host = (urlparse(url).hostname or "").lower()
@@ -618,7 +621,7 @@ class LLMClient:
         key = os.environ.get(self.config.api_key_env)
         if key:
             return key
-        if _is_local(self.base_url):
+        if is_local_url(self.base_url):
             return "EMPTY"
         raise ConfigError(
             f"No API key: the environment variable {self.config.api_key_env} is not set. Set it (keys are read "

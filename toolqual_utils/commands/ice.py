@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, InputError
 from ..io import TABLE_FORMATS, write_table
+from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, llm_config, require_key
 from ._inputs import read_canonical_inputs
 
 HELP = "ICE scores: how well each instance, as the only example, teaches a target model the test bed"
@@ -38,19 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="FILE",
                         help="per-instance table; format from the extension: " + ", ".join(TABLE_FORMATS))
     parser.add_argument("--model", required=True, help="target model name sent to the endpoint")
-    parser.add_argument("--base-url", help="OpenAI-compatible endpoint (.../v1); default env TOOLQUAL_BASE_URL, "
-                        "OPENAI_BASE_URL, else OpenAI")
-    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
+    add_endpoint_arguments(parser, max_tokens=512, max_tokens_help="answer length limit (default 512)")
     parser.add_argument("--testbed", metavar="DIR", help="test-bed directory (default: bundled data/ice_testbed/v1)")
     parser.add_argument("--format", dest="call_format", choices=("json", "react", "tools"), default="json",
                         help="call format of demonstration and answer (default json)")
     parser.add_argument("--observations", action="store_true",
                         help="show the demonstration's observations (API results) too")
-    parser.add_argument("--max-tokens", type=int, default=512, help="answer length limit (default 512)")
-    parser.add_argument("--token-limit-param", choices=("max_tokens", "max_completion_tokens"), default="max_tokens",
-                        help="request field that carries --max-tokens; OpenAI reasoning models need "
-                             "max_completion_tokens (live runs switch on their own when the server asks; "
-                             "set it for --export-batch)")
     parser.add_argument("--adaptive", action="store_true", help="adaptive ICE for a top/bottom-K selection")
     parser.add_argument("--goal", choices=("top", "bottom"), default="top", help="with --adaptive (default top)")
     parser.add_argument("--k", type=int, help="with --adaptive: size of the selected bucket")
@@ -58,11 +52,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --adaptive: confidence bound (default pooled_normal)")
     parser.add_argument("--seed", type=int, default=0, help="with --adaptive: seed of the query orders")
     parser.add_argument("--plan", action="store_true", help="print requests, cached, estimated tokens and cost; send nothing")
-    parser.add_argument("--price-in", type=float, help="USD per 1M input tokens (for --plan and the ledger)")
-    parser.add_argument("--price-out", type=float, help="USD per 1M output tokens")
-    parser.add_argument("--replay", action="store_true", help="cache only, no network (misses are unscored:not_cached)")
-    parser.add_argument("--cache", default=".toolqual_cache/llm.sqlite", metavar="FILE",
-                        help="answer cache (sqlite; default .toolqual_cache/llm.sqlite); 'none' disables it")
     parser.add_argument("--export-batch", metavar="FILE",
                         help="write OpenAI Batch API request files for the uncached requests and stop")
     parser.add_argument("--import-batch", nargs="+", metavar="FILE",
@@ -84,26 +73,16 @@ def run(args: argparse.Namespace) -> int:
     if args.adaptive and (args.export_batch or args.import_batch):
         raise ConfigError("--adaptive asks queries in rounds that depend on earlier answers, so it cannot run "
                           "from batch files; run the full grid with --export-batch/--import-batch, or drop --adaptive.")
-    if (args.price_in is None) != (args.price_out is None):
-        raise ConfigError("give both --price-in and --price-out (USD per 1M input and output tokens).")
-    if args.concurrency < 1:
-        raise ConfigError("--concurrency must be at least 1.")
+    check_endpoint_arguments(args)
 
     from ..ice.adaptive import AdaptiveConfig
     from ..ice.engine import assemble, build_requests, run_ice, run_ice_adaptive
     from ..ice.testbed import load_testbed
-    from ..llm import LLMClient, LLMConfig
+    from ..llm import LLMClient
 
     testbed = load_testbed(args.testbed)
     instances, n_rejected = read_canonical_inputs(args.data, strict=args.strict)
-    prices = {args.model: (args.price_in, args.price_out)} if args.price_in is not None else None
-    config = LLMConfig(
-        model=args.model, base_url=args.base_url, concurrency=args.concurrency,
-        mode="replay" if (args.replay or args.import_batch) else "live",
-        cache_path=None if str(args.cache).lower() == "none" else args.cache, prices=prices,
-        token_limit_param=args.token_limit_param,
-    )
-    client = LLMClient(config)
+    client = LLMClient(llm_config(args, replay=args.replay or bool(args.import_batch)))
     try:
         prompts, requests = build_requests(instances, testbed, args.call_format,
                                            include_observations=args.observations, max_tokens=args.max_tokens)
@@ -129,12 +108,16 @@ def run(args: argparse.Namespace) -> int:
             result = assemble(instances, testbed, prompts, results, client, call_format=args.call_format)
             per_query, per_instance, summary = result.per_query, result.per_instance, result.summary
         elif args.adaptive:
+            if not args.replay:
+                require_key(client)
             adaptive_config = AdaptiveConfig(goal=args.goal, k=args.k, bound=args.bound, seed=args.seed)
             result = run_ice_adaptive(instances, testbed, client, adaptive_config, call_format=args.call_format,
                                       include_observations=args.observations, max_tokens=args.max_tokens,
                                       progress=sys.stderr.isatty())
             per_query, per_instance, summary = result.per_query, result.per_instance, result.summary
         else:
+            if not args.replay and client.plan(requests).n_to_send:
+                require_key(client)
             result = run_ice(instances, testbed, client, call_format=args.call_format,
                              include_observations=args.observations, max_tokens=args.max_tokens,
                              progress=sys.stderr.isatty())

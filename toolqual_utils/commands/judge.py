@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import argparse
 import os
-from urllib.parse import urlparse
 
 import pandas as pd
 
 from ..errors import ConfigError, InputError
+from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, llm_config, require_key
 from ._inputs import check_table_path, read_canonical_inputs
 from ..io import TABLE_FORMATS, read_table, write_table
 from ..schema import CRITERIA, Instance
@@ -31,20 +31,14 @@ examples:
   toolqual judge data/bfcl.jsonl --model gpt-4o-mini --replay --out results/judge.csv
 """
 
-DEFAULT_CACHE = ".toolqual_cache/llm.sqlite"
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", nargs="+", metavar="DATA.jsonl", help="canonical JSONL file(s)")
     parser.add_argument("--model", default=os.environ.get("TOOLQUAL_JUDGE_MODEL"),
                         help="judge model name (default: env TOOLQUAL_JUDGE_MODEL)")
-    parser.add_argument("--base-url", help="OpenAI-compatible endpoint (.../v1); default env TOOLQUAL_BASE_URL, "
-                        "else OPENAI_BASE_URL, else OpenAI")
-    parser.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="NAME",
-                        help="NAME of the environment variable holding the API key (default OPENAI_API_KEY)")
-    parser.add_argument("--concurrency", type=int, default=8, metavar="N", help="requests in flight (default 8)")
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds per attempt (default 60)")
+    add_endpoint_arguments(parser, max_tokens=None,
+                           max_tokens_help="completion token limit per request (default: per prompt)")
     parser.add_argument("--mode", choices=["combined", "per-criterion"], default="combined",
                         help="one request per instance asking the undecided criteria (default), or one request "
                         "per criterion with its own prompt")
@@ -55,19 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "running the checks in-process")
     rules.add_argument("--no-rules", action="store_true", help="do not use rules verdicts: ask the model everything")
     parser.add_argument("--recheck", action="store_true", help="also ask the model criteria the rules decided")
-    parser.add_argument("--cache", default=DEFAULT_CACHE, metavar="FILE",
-                        help=f"sqlite answer cache (default {DEFAULT_CACHE})")
-    parser.add_argument("--replay", action="store_true",
-                        help="answer from the cache only, offline; misses become unscored:not_cached")
     parser.add_argument("--plan", action="store_true",
                         help="print the cost plan (requests, cached, tokens, cost) and exit without calling")
-    parser.add_argument("--price-in", type=float, metavar="USD", help="USD per 1M input tokens (for the cost plan)")
-    parser.add_argument("--price-out", type=float, metavar="USD", help="USD per 1M output tokens")
-    parser.add_argument("--max-tokens", type=int, metavar="N", help="completion token limit per request")
-    parser.add_argument("--token-limit-param", choices=("max_tokens", "max_completion_tokens"), default="max_tokens",
-                        help="request field that carries --max-tokens; OpenAI reasoning models need "
-                             "max_completion_tokens (live runs switch on their own when the server asks; "
-                             "set it for --export-batch)")
     parser.add_argument("--limit", type=int, metavar="N", help="judge only the first N instances")
     parser.add_argument("--export-batch", metavar="FILE.jsonl",
                         help="write OpenAI Batch request file(s) for the requests not cached, split at 50,000, "
@@ -102,31 +85,13 @@ def _rule_verdicts(args: argparse.Namespace, instances: list[Instance]) -> tuple
     return run_checks(instances), "deterministic checks (in-process)"
 
 
-def _is_local(url: str | None) -> bool:
-    host = (urlparse(url).hostname or "").lower() if url else ""
-    return host in _LOCAL_HOSTS or host.startswith("127.")
-
-
-def _require_key(args: argparse.Namespace) -> None:
-    base_url = args.base_url or os.environ.get("TOOLQUAL_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
-    if os.environ.get(args.api_key_env) or _is_local(base_url):
-        return
-    where = f"the endpoint {base_url}" if base_url else "OpenAI (no --base-url, TOOLQUAL_BASE_URL or OPENAI_BASE_URL set)"
-    raise ConfigError(
-        f"no API key: requests would go to {where}, but the environment variable {args.api_key_env} is not set. "
-        f"Set {args.api_key_env} in the environment (keys are never taken as options), or point --base-url / "
-        "TOOLQUAL_BASE_URL at a local OpenAI-compatible server, or use --replay to answer from the cache only, "
-        "or --export-batch to write Batch request files instead."
-    )
-
-
 def _fmt_tokens(n: int) -> str:
     return f"{n:,}"
 
 
 def run(args: argparse.Namespace) -> int:
     from ..judge.engine import collect_verdicts, plan_judging
-    from ..llm import LLMClient, LLMConfig
+    from ..llm import LLMClient
 
     if not args.model:
         raise ConfigError("no judge model: pass --model NAME or set the environment variable TOOLQUAL_JUDGE_MODEL.")
@@ -134,10 +99,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--out FILE is required (unless --plan or --export-batch)", field="--out")
     check_table_path(args.out, "--out")
     check_table_path(args.calls_out, "--calls-out")
-    if (args.price_in is None) != (args.price_out is None):
-        raise InputError("give both --price-in and --price-out (USD per 1M input / output tokens), or neither")
-    if args.concurrency < 1:
-        raise InputError(f"--concurrency must be at least 1, got {args.concurrency}", field="--concurrency")
+    check_endpoint_arguments(args)
     if args.limit is not None and args.limit < 0:
         raise InputError(f"--limit must be 0 or more, got {args.limit}", field="--limit")
 
@@ -149,13 +111,7 @@ def run(args: argparse.Namespace) -> int:
     mode = "per_criterion" if args.mode == "per-criterion" else "combined"
     plan = plan_judging(instances, criteria, mode, rules, args.recheck, max_tokens=args.max_tokens)
 
-    prices = {args.model: (args.price_in, args.price_out)} if args.price_in is not None else None
-    config = LLMConfig(
-        model=args.model, base_url=args.base_url, api_key_env=args.api_key_env, concurrency=args.concurrency,
-        timeout_s=args.timeout, mode="replay" if args.replay else "live", cache_path=args.cache, prices=prices,
-        token_limit_param=args.token_limit_param,
-    )
-    client = LLMClient(config)
+    client = LLMClient(llm_config(args))
     try:
         n_fixed = len(plan.fixed)
         print(f"{len(instances)} instances x {len(criteria)} criteria; rules: {rules_source}; "
@@ -183,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
             results = client.import_batch(args.import_batch, plan.requests) if plan.requests else []
         else:
             if not args.replay and plan.requests and client.plan(plan.requests).n_to_send:
-                _require_key(args)
+                require_key(client)
             results = client.complete(plan.requests, progress=not args.quiet) if plan.requests else []
         verdicts, _, calls = collect_verdicts(plan, results, args.model)
         write_table(verdicts, args.out)
@@ -198,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"model requests: {ledger['n_requests']} ({ledger['n_cache_hits']} from cache, {ledger['n_sent']} "
               f"sent), {mean_calls:.2f} per instance; tokens paid: {_fmt_tokens(ledger['prompt_tokens'])} prompt + "
               f"{_fmt_tokens(ledger['completion_tokens'])} completion"
-              + (f"; cost ${cost:,.4f}" if cost is not None and prices else ""))
+              + (f"; cost ${cost:,.4f}" if cost is not None and client.config.prices else ""))
         return 0
     finally:
         client.close()

@@ -21,15 +21,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlparse
 
 import pandas as pd
 
+from ..llm import is_local_url
 from ..schema import CRITERIA, Instance
 from .summary import judge_identity, read_verdicts, sample_per_source
 
 SectionStatus = Literal["verdicts_file", "live", "replay", "not_configured"]
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 
 @dataclass
@@ -55,11 +54,6 @@ class ModelJudgeSection:
     ledger: pd.DataFrame | None = None
 
 
-def _is_local(url: str | None) -> bool:
-    host = (urlparse(url).hostname or "").lower() if url else ""
-    return host in _LOCAL_HOSTS or host.startswith("127.")
-
-
 def how_to_configure(cache_path: str) -> str:
     """The message shown when no model verdicts are available (variable names only)."""
     return (
@@ -80,7 +74,7 @@ def environment_mode(environ: Mapping[str, str], cache_path: str) -> tuple[Secti
     if (environ.get("TOOLQUAL_JUDGE_REPLAY") or "").strip().lower() in ("1", "true", "yes"):
         return "replay", model
     base_url = environ.get("TOOLQUAL_BASE_URL") or environ.get("OPENAI_BASE_URL")
-    if environ.get("OPENAI_API_KEY") or _is_local(base_url):
+    if environ.get("OPENAI_API_KEY") or is_local_url(base_url):
         return "live", model
     if Path(cache_path).is_file():
         return "replay", model

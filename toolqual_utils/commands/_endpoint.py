@@ -1,0 +1,75 @@
+"""Shared model-endpoint options of the sub-commands that call a model (``judge``, ``ice``).
+
+One place for: where the endpoint is, which environment variable holds the key, concurrency, timeout,
+the token limit and the field that carries it, the answer cache, replay, and prices; their checks; and
+the :class:`~toolqual_utils.llm.LLMConfig` they make.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..errors import ConfigError, InputError
+from ..llm import TOKEN_LIMIT_PARAMS, LLMClient, LLMConfig, is_local_url
+
+DEFAULT_CACHE = ".toolqual_cache/llm.sqlite"
+
+
+def add_endpoint_arguments(parser: argparse.ArgumentParser, *, max_tokens: int | None, max_tokens_help: str) -> None:
+    """Add the endpoint, key, concurrency, timeout, token-limit, cache, replay and price options."""
+    parser.add_argument("--base-url", help="OpenAI-compatible endpoint (.../v1); default env TOOLQUAL_BASE_URL, "
+                        "else OPENAI_BASE_URL, else OpenAI")
+    parser.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="NAME",
+                        help="NAME of the environment variable holding the API key (default OPENAI_API_KEY); "
+                             "keys are never options")
+    parser.add_argument("--concurrency", type=int, default=8, metavar="N", help="requests in flight (default 8)")
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds per attempt (default 60)")
+    parser.add_argument("--max-tokens", type=int, default=max_tokens, metavar="N", help=max_tokens_help)
+    parser.add_argument("--token-limit-param", choices=TOKEN_LIMIT_PARAMS, default="max_tokens",
+                        help="request field that carries --max-tokens; OpenAI reasoning models need "
+                             "max_completion_tokens (a live run switches on its own when the server asks; "
+                             "set it for --export-batch)")
+    parser.add_argument("--cache", default=DEFAULT_CACHE, metavar="FILE",
+                        help=f"sqlite answer cache (default {DEFAULT_CACHE}); 'none' disables it")
+    parser.add_argument("--replay", action="store_true",
+                        help="answer from the cache only, offline; misses become unscored:not_cached")
+    parser.add_argument("--price-in", type=float, metavar="USD", help="USD per 1M input tokens (plan and ledger)")
+    parser.add_argument("--price-out", type=float, metavar="USD", help="USD per 1M output tokens")
+
+
+def check_endpoint_arguments(args: argparse.Namespace) -> None:
+    """Refuse inconsistent endpoint options before any work is done."""
+    if (args.price_in is None) != (args.price_out is None):
+        raise InputError("give both --price-in and --price-out (USD per 1M input / output tokens), or neither")
+    if args.concurrency < 1:
+        raise InputError(f"--concurrency must be at least 1, got {args.concurrency}", field="--concurrency")
+    if not args.timeout > 0:
+        raise InputError(f"--timeout must be positive, got {args.timeout}", field="--timeout")
+    if args.max_tokens is not None and args.max_tokens < 1:
+        raise InputError(f"--max-tokens must be at least 1, got {args.max_tokens}", field="--max-tokens")
+
+
+def llm_config(args: argparse.Namespace, *, replay: bool | None = None) -> LLMConfig:
+    """The client configuration the options describe (``replay`` overrides ``--replay``)."""
+    prices = {args.model: (args.price_in, args.price_out)} if args.price_in is not None else None
+    return LLMConfig(
+        model=args.model, base_url=args.base_url, api_key_env=args.api_key_env, concurrency=args.concurrency,
+        timeout_s=args.timeout, mode="replay" if (args.replay if replay is None else replay) else "live",
+        cache_path=None if str(args.cache).lower() == "none" else args.cache, prices=prices,
+        token_limit_param=args.token_limit_param,
+    )
+
+
+def require_key(client: LLMClient) -> None:
+    """Refuse, with what to do, a live run that must send requests but has no key for a remote endpoint."""
+    env = client.config.api_key_env
+    if os.environ.get(env) or is_local_url(client.base_url):
+        return
+    where = f"the endpoint {client.base_url}" if client.base_url else \
+        "OpenAI (no --base-url, TOOLQUAL_BASE_URL or OPENAI_BASE_URL set)"
+    raise ConfigError(
+        f"no API key: requests would go to {where}, but the environment variable {env} is not set. "
+        f"Set {env} in the environment (keys are never taken as options), or point --base-url / "
+        "TOOLQUAL_BASE_URL at a local OpenAI-compatible server, or use --replay to answer from the cache only, "
+        "or --export-batch to write Batch request files instead."
+    )
