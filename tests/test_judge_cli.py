@@ -230,18 +230,21 @@ def test_rules_file_decides_before_the_model(openai_double, tmp_path, capsys):
 
 
 def test_token_limit_param_reaches_batch_files_and_the_wire(openai_double, tmp_path):
-    """--token-limit-param max_completion_tokens (OpenAI reasoning models) in Batch files and live bodies."""
+    """--token-limit-param max_completion_tokens and --no-temperature (OpenAI reasoning models) in Batch files
+    and live bodies."""
     data = _write_data(tmp_path / "data.jsonl", n=2)
     common = [str(data), "--model", "reasoning-judge", "--cache", str(tmp_path / "cache.sqlite"),
               "--base-url", openai_double.base_url, "--max-tokens", "700",
-              "--token-limit-param", "max_completion_tokens"]
+              "--token-limit-param", "max_completion_tokens", "--no-temperature"]
     requests_file = tmp_path / "requests.jsonl"
     _toolqual("judge", *common, "--export-batch", str(requests_file))
     bodies = [json.loads(line)["body"] for line in requests_file.read_text().splitlines()]
     assert len(bodies) == 2 and all(b.get("max_completion_tokens") == 700 and "max_tokens" not in b for b in bodies)
+    assert all("temperature" not in b for b in bodies)
 
     judge = ScriptedJudge(policy=_policy)
     openai_double.script = judge
     _toolqual("judge", *common, "--out", str(tmp_path / "v.csv"))
     assert openai_double.hits == 2
-    assert all(b["max_completion_tokens"] == 700 and "max_tokens" not in b for b in openai_double.bodies)
+    assert all(b["max_completion_tokens"] == 700 and "max_tokens" not in b and "temperature" not in b
+               for b in openai_double.bodies)

@@ -681,3 +681,30 @@ def test_other_400s_about_the_limit_are_not_resent(openai_double, tmp_path):
 def test_token_limit_param_is_validated():
     with pytest.raises(ConfigError, match="token_limit_param"):
         LLMConfig(model="m", token_limit_param="max_new_tokens")
+
+
+def _default_temperature_only(body: dict) -> Reply:
+    if "temperature" in body:
+        return Reply(status=400, content="Unsupported value: 'temperature' does not support 0 with this model. "
+                                         "Only the default (1) value is supported.")
+    return Reply(content="fine")
+
+
+def test_temperature_rejection_is_unscored_with_a_hint_then_left_out_on_request(openai_double, tmp_path):
+    openai_double.script = _default_temperature_only
+    [rejected] = make_client(openai_double, tmp_path).complete(make_requests(1), progress=False)
+    assert rejected.status == "unscored:api_error" and "--no-temperature" in rejected.error
+    assert openai_double.hits == 1   # a 400 is not retried
+
+    client = make_client(openai_double, tmp_path, send_temperature=False)
+    results = client.complete(make_requests(3), progress=False)
+    assert [r.text for r in results] == ["fine"] * 3
+    assert all("temperature" not in b for b in openai_double.bodies[1:])
+    [path] = make_client(openai_double, tmp_path, send_temperature=False).export_batch(
+        make_requests(2, "b.v1"), tmp_path / "b.jsonl")
+    assert all("temperature" not in json.loads(x)["body"] for x in path.read_text().splitlines())
+    # the cache tells the two apart: an answer sampled at the default temperature is not a greedy answer
+    again = make_client(openai_double, tmp_path, mode="replay").complete(make_requests(3), progress=False)
+    assert {r.status for r in again} == {"unscored:not_cached"}
+    assert all(r.cached for r in make_client(openai_double, tmp_path, send_temperature=False)
+               .complete(make_requests(3), progress=False))

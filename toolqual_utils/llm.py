@@ -52,7 +52,7 @@ import re
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Sequence
 from urllib.parse import urlparse
@@ -114,6 +114,8 @@ class LLMConfig:
         token_limit_param: request field that carries ``ChatRequest.max_tokens``: ``"max_tokens"`` or
             ``"max_completion_tokens"`` (needed by OpenAI reasoning models, also in Batch files). Live
             runs switch on their own when the server rejects one and names the other.
+        send_temperature: ``False`` leaves ``temperature`` out of every request (and the cache key), for
+            models that accept only their default, such as OpenAI's reasoning models.
     """
 
     model: str
@@ -126,6 +128,7 @@ class LLMConfig:
     cache_path: str | None = ".toolqual_cache/llm.sqlite"
     prices: Mapping[str, tuple[float, float]] | None = None
     token_limit_param: TokenLimitParam = "max_tokens"
+    send_temperature: bool = True
 
     def __post_init__(self) -> None:
         if not self.model or not isinstance(self.model, str):
@@ -152,7 +155,7 @@ class ChatRequest:
             within one batch file).
         messages: OpenAI chat messages.
         prompt_id: prompt template id and version, e.g. ``"judge_combined.v1"`` (part of the cache key).
-        temperature: sampling temperature.
+        temperature: sampling temperature; ``None`` = not sent (the server's default).
         max_tokens: completion token limit (sent as ``LLMConfig.token_limit_param``); ``None`` = server
             default.
         response_schema: a JSON schema, sent as ``response_format={"type": "json_schema", ...}``. A bare
@@ -166,7 +169,7 @@ class ChatRequest:
     custom_id: str
     messages: tuple[dict, ...]
     prompt_id: str
-    temperature: float = 0.0
+    temperature: float | None = 0.0
     max_tokens: int | None = None
     response_schema: dict | None = None
     tools: tuple[dict, ...] | None = None
@@ -357,8 +360,9 @@ def request_body(model: str, request: ChatRequest, token_limit_param: TokenLimit
     body: dict[str, Any] = {
         "model": model,
         "messages": [dict(m) for m in request.messages],
-        "temperature": request.temperature,
     }
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
     if request.max_tokens is not None:
         if token_limit_param not in TOKEN_LIMIT_PARAMS:
             raise ConfigError(f"token_limit_param must be one of {', '.join(TOKEN_LIMIT_PARAMS)}, "
@@ -500,6 +504,9 @@ def _describe_exception(exc: BaseException, secret: str | None) -> str:
         text = "request timed out (after the SDK's retries)"
     elif isinstance(exc, openai.APIStatusError):
         text = f"HTTP {exc.status_code}: {exc.message}"
+        if exc.status_code in (400, 422) and "temperature" in str(exc.message):
+            text += (" [if the model accepts only its default temperature, leave it out: --no-temperature, "
+                     "or LLMConfig(send_temperature=False)]")
     elif isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__
         text = f"connection error: {type(cause).__name__ if cause else ''} {cause or exc}".strip()
@@ -647,6 +654,13 @@ class LLMClient:
             kwargs["http_client"] = openai.DefaultAsyncHttpxClient(limits=limits)
         return openai.AsyncOpenAI(**kwargs)
 
+    def _prepare(self, requests: Sequence[ChatRequest]) -> list[ChatRequest]:
+        """Validated requests, as this client sends them (temperature dropped when not to be sent)."""
+        requests = _validate_requests(requests)
+        if not self.config.send_temperature:
+            requests = [r if r.temperature is None else replace(r, temperature=None) for r in requests]
+        return requests
+
     # ------------------------------------------------------------------ completion
     async def acomplete(self, requests: Sequence[ChatRequest], *, progress: bool = True) -> list[ChatResult]:
         """Answer ``requests`` (cache first; in live mode send the rest). Results in request order.
@@ -655,7 +669,7 @@ class LLMClient:
         :class:`~toolqual_utils.errors.ConfigError` only when requests must be sent and no key is
         available. Empty input -> ``[]``.
         """
-        requests = _validate_requests(requests)
+        requests = self._prepare(requests)
         model = self.config.model
         results: list[ChatResult | None] = [None] * len(requests)
         keys = [cache_key(model, r) for r in requests]
@@ -762,7 +776,7 @@ class LLMClient:
         completion tokens as ``expected_output_tokens`` per request, capped by its ``max_tokens``.
         In replay mode nothing is sent, so ``n_to_send`` is 0. Empty input -> all zeros.
         """
-        requests = _validate_requests(requests)
+        requests = self._prepare(requests)
         model = self.config.model
         keys = [cache_key(model, r) for r in requests]
         stored = self.cache.get_many(keys) if self.cache is not None else {}
@@ -813,7 +827,7 @@ class LLMClient:
         Raises:
             InputError: two requests share a ``custom_id`` (the Batch API requires unique ids).
         """
-        requests = _validate_requests(requests)
+        requests = self._prepare(requests)
         if max_per_file < 1:
             raise InputError(f"max_per_file must be at least 1, not {max_per_file}", field="max_per_file")
         seen: set[str] = set()
@@ -867,7 +881,7 @@ class LLMClient:
         Raises:
             InputError: a result file is missing or a line is not a JSON object (names file and line).
         """
-        requests = _validate_requests(requests)
+        requests = self._prepare(requests)
         if isinstance(result_paths, (str, os.PathLike)):
             result_paths = [result_paths]
         model = self.config.model

@@ -1,7 +1,7 @@
 """Shared model-endpoint options of the sub-commands that call a model (``judge``, ``ice``).
 
 One place for: where the endpoint is, which environment variable holds the key, concurrency, timeout,
-the token limit and the field that carries it, the answer cache, replay, and prices; their checks; and
+the token limit and the field that carries it, whether temperature is sent, the answer cache, replay, and prices; their checks; and
 the :class:`~toolqual_utils.llm.LLMConfig` they make.
 """
 from __future__ import annotations
@@ -29,6 +29,9 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser, *, max_tokens: int |
                         help="request field that carries --max-tokens; OpenAI reasoning models need "
                              "max_completion_tokens (a live run switches on its own when the server asks; "
                              "set it for --export-batch)")
+    parser.add_argument("--no-temperature", action="store_true",
+                        help="leave temperature out of the requests (models that accept only their default, "
+                             "e.g. OpenAI reasoning models); answers are then sampled, not greedy")
     parser.add_argument("--cache", default=DEFAULT_CACHE, metavar="FILE",
                         help=f"sqlite answer cache (default {DEFAULT_CACHE}); 'none' disables it")
     parser.add_argument("--replay", action="store_true",
@@ -57,6 +60,7 @@ def llm_config(args: argparse.Namespace, *, replay: bool | None = None) -> LLMCo
         timeout_s=args.timeout, mode="replay" if (args.replay if replay is None else replay) else "live",
         cache_path=None if str(args.cache).lower() == "none" else args.cache, prices=prices,
         token_limit_param=args.token_limit_param,
+        send_temperature=not args.no_temperature,
     )
 
 
