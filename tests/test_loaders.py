@@ -10,7 +10,7 @@ from toolqual_utils.errors import InputError
 from toolqual_utils.io import read_instances
 from toolqual_utils.loaders import detect_format, load
 from toolqual_utils.loaders.bfcl import convert_schema
-from toolqual_utils.loaders.openai_chat import instance_to_chat_record
+from toolqual_utils.export import to_openai_record
 from toolqual_utils.loaders.toolalpaca import build_tools
 from toolqual_utils.loaders.toolbench import function_name, standardize
 from toolqual_utils.schema import PSEUDO_CALLS
@@ -250,12 +250,13 @@ def test_openai_chat_file_reads_tool_calls_legacy_calls_and_observations():
 
 
 def test_openai_chat_round_trip_keeps_instructions_tools_calls(tmp_path, shared_instances):
+    """What `toolqual select --format openai` writes, `toolqual load` reads back unchanged."""
     by_id, _ = shared_instances
     chosen = [by_id[i] for i in ("toolbench/G1/10", "toolalpaca/eval_simulated/Axolotl#6",
                                  "toolalpaca/eval_simulated/AniAPI#3", "bfcl/irrelevance/irrelevance_0",
                                  "seal_tools/dev/dev-difficult-386", "toolalpaca/fork_7b_sim/Lob.com#0")]
     path = tmp_path / "export.jsonl"
-    path.write_text("".join(json.dumps(instance_to_chat_record(i)) + "\n" for i in chosen), encoding="utf-8")
+    path.write_text("".join(json.dumps(to_openai_record(i, include_id=True)) + "\n" for i in chosen), encoding="utf-8")
     assert detect_format(path) == "openai"
     loaded = load(path).instances
     assert [i.id for i in loaded] == [i.id for i in chosen]

@@ -17,12 +17,11 @@
 - Ids: the record's ``id`` field when present (used as is), else ``<file stem>/<line index>`` with a
   0-based index over non-blank lines; source ``openai-chat`` unless the record has ``source``.
 
-:func:`instance_to_chat_record` writes an instance in this format (``load`` reads it back unchanged
-in instruction, tools, calls and final answer).
+:func:`toolqual_utils.export.to_openai_record` (``toolqual select --format openai``) writes this format;
+this loader reads its records back unchanged in instruction, tools, calls and final answer.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -162,36 +161,3 @@ def iter_records(path: Path, probe: Probe) -> Iterator[Instance | Reject]:
         given = item.get("id")
         instance_id = str(given) if isinstance(given, (str, int)) and str(given) else f"{path.stem}/{index}"
         yield convert(item, instance_id=instance_id, path=path, location=f"line {line_no}")
-
-
-def instance_to_chat_record(instance: Instance, *, include_id: bool = True) -> dict[str, Any]:
-    """One instance as an OpenAI chat fine-tuning record (tools + messages with tool_calls).
-
-    Calls with unparsed arguments are written with their raw text; calls of one instance are emitted
-    one assistant turn each, followed by their ``tool`` observation when known. Pseudo-calls are not
-    written. Instances with ``calls is None`` get only the user turn (and the final answer, if any).
-    """
-    messages: list[dict[str, Any]] = [{"role": "user", "content": instance.instruction}]
-    for index, call in enumerate(instance.calls or []):
-        if call.arguments is not None:
-            arguments = json.dumps(call.arguments, ensure_ascii=False)
-        else:
-            arguments = call.raw_arguments or ""
-        call_id = f"call_{index}"
-        messages.append({
-            "role": "assistant", "content": None,
-            "tool_calls": [{"id": call_id, "type": "function", "function": {"name": call.name, "arguments": arguments}}],
-        })
-        if call.observation is not None:
-            messages.append({"role": "tool", "tool_call_id": call_id, "content": call.observation})
-    if instance.final_answer is not None:
-        messages.append({"role": "assistant", "content": instance.final_answer})
-    elif instance.calls == []:  # gold says "no call": an assistant turn without tools keeps that
-        messages.append({"role": "assistant", "content": ""})
-    record: dict[str, Any] = {
-        "messages": messages,
-        "tools": [{"type": "function", "function": tool.model_dump(mode="json")} for tool in instance.tools],
-    }
-    if include_id:
-        record = {"id": instance.id, "source": instance.source, **record}
-    return record
