@@ -28,6 +28,8 @@ def rendered(tmp_path_factory):
     result = subprocess.run([str(TOOLQUAL), "report", "--only", "02,03,05,06", "--out", str(out), "--timeout", "240"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # kernels are reached over Unix sockets: no TCP port, and no ipykernel warning per notebook
+    assert "running over TCP" not in result.stderr, result.stderr[-2000:]
     return {name: (out / f"{name}.html").read_text(encoding="utf-8") for name in NOTEBOOKS} | {"_out": out}
 
 

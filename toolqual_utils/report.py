@@ -31,6 +31,23 @@ from .errors import ConfigError
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_[\w\-]+\.ipynb$")
 KERNEL_NAME = "python3"
+
+
+def _ipc_kernel_manager_class():
+    """A kernel manager that talks to the kernel over Unix sockets instead of loopback TCP.
+
+    The kernel is private to the run: no TCP port is opened, and ipykernel does not print its
+    "running over TCP without encryption" warning once per notebook. (Imported lazily: jupyter_client
+    is only needed when notebooks run.)
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+
+    return IPCKernelManager
 WORK_DIR = "_work"
 
 # Extends nbconvert's "lab" template; the blocks below are the ones that add CDN <script> tags.
@@ -364,6 +381,7 @@ def render_notebook(
             progress_bar=False,
             request_save_on_cell_execute=False,
             execution_timeout=None if timeout is None else max(1, math.ceil(timeout)),  # nbclient wants int
+            kernel_manager_class=_ipc_kernel_manager_class(),
         )
     except Exception as exc:  # noqa: BLE001 - one failing notebook must not stop the others
         run.status = "failed"
