@@ -25,7 +25,8 @@ Writes the per-instance table to --out and the per-query table beside it (<stem>
 Answers are cached (--cache), so an interrupted run resumes without paying twice; --replay works from
 the cache only. --plan prints the request count and estimated tokens/cost and sends nothing.
 --adaptive --goal top --k K asks queries in rounds and stops asking an instance once it is confidently
-inside or outside the top (bottom) K. The key is read from OPENAI_API_KEY, or the variable --api-key-env names (never an option).
+inside or outside the top (bottom) K. The key is read from OPENAI_API_KEY, or from the variable that
+--api-key-env names (never an option).
 
 examples:
   toolqual ice data/annotations/reference_dev_instances.jsonl --model gpt-4o-mini --plan --out ice.csv
