@@ -280,3 +280,22 @@ def test_views_and_plots(testbed):
                ice_plots.query_difficulty(views.query_summary(per_query)),
                ice_plots.similarity_vs_strict(per_instance)]
     assert all(len(fig.data) >= 1 for fig in figures)
+
+
+def test_live_endpoint_from_env_gives_a_client_config_without_the_key(monkeypatch):
+    from toolqual_utils.ice.views import live_endpoint_from_env
+    from toolqual_utils.llm import LLMConfig
+
+    for name in ("TOOLQUAL_ICE_MODEL", "TOOLQUAL_BASE_URL", "OPENAI_API_KEY", "TOOLQUAL_TOKEN_LIMIT_PARAM",
+                 "TOOLQUAL_NO_TEMPERATURE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TOOLQUAL_ICE_MODEL", "target-model")
+    assert live_endpoint_from_env() is None            # neither a key nor a local endpoint
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-secret-123456")
+    monkeypatch.setenv("TOOLQUAL_TOKEN_LIMIT_PARAM", "max_completion_tokens")
+    monkeypatch.setenv("TOOLQUAL_NO_TEMPERATURE", "1")
+    endpoint = live_endpoint_from_env()
+    assert "sk-test" not in json.dumps(endpoint)
+    config = LLMConfig(**endpoint, cache_path=None)
+    assert (config.model, config.base_url) == ("target-model", None)
+    assert config.token_limit_param == "max_completion_tokens" and config.send_temperature is False

@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
+from toolqual_utils.errors import ConfigError
 from toolqual_utils.io import write_table
 from toolqual_utils.judge.report import model_judge_section
 from toolqual_utils.judge.scripted import ScriptedJudge
@@ -111,6 +113,22 @@ def test_model_section_live_then_replay_with_the_double(openai_double, tmp_path)
                                  environ={"TOOLQUAL_JUDGE_MODEL": "double-not-a-model", "TOOLQUAL_JUDGE_REPLAY": "1"})
     assert replay.status == "replay" and openai_double.hits == 2
     pd.testing.assert_frame_equal(replay.verdicts, live.verdicts)
+
+
+def test_model_section_takes_wire_options_from_the_environment(openai_double, tmp_path):
+    """TOOLQUAL_TOKEN_LIMIT_PARAM / TOOLQUAL_NO_TEMPERATURE reach the requests a report sends."""
+    openai_double.script = ScriptedJudge()
+    instances = [Instance.model_validate({"id": "s/1", "source": "s", "instruction": "Book a taxi. Then pay it.",
+                                          "tools": [], "calls": None})]
+    env = {"TOOLQUAL_JUDGE_MODEL": "double-not-a-model", "TOOLQUAL_BASE_URL": openai_double.base_url,
+           "TOOLQUAL_TOKEN_LIMIT_PARAM": "max_completion_tokens", "TOOLQUAL_NO_TEMPERATURE": "1"}
+    section = model_judge_section(instances, None, cache_path=str(tmp_path / "c.sqlite"), environ=env)
+    assert section.status == "live" and openai_double.hits == 1
+    [body] = openai_double.bodies
+    assert "temperature" not in body and "max_tokens" not in body and body["max_completion_tokens"] > 0
+    with pytest.raises(ConfigError, match="TOOLQUAL_TOKEN_LIMIT_PARAM"):
+        model_judge_section(instances, None, cache_path=str(tmp_path / "c.sqlite"),
+                            environ={**env, "TOOLQUAL_TOKEN_LIMIT_PARAM": "max_new_tokens"})
 
 
 def test_pure_judge_modules_do_not_import_the_model_client():

@@ -70,6 +70,7 @@ __all__ = [
     "request_body",
     "cache_key",
     "is_local_url",
+    "wire_options_from_env",
     "TOKEN_LIMIT_PARAMS",
 ]
 
@@ -594,6 +595,22 @@ def _result_from_cache(custom_id: str, record: dict) -> ChatResult:
 # ---------------------------------------------------------------------------------------------- client
 def _resolve_base_url(config: LLMConfig) -> str | None:
     return config.base_url or os.environ.get("TOOLQUAL_BASE_URL") or os.environ.get("OPENAI_BASE_URL") or None
+
+
+def wire_options_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``LLMConfig`` wire options a notebook takes from the environment (model-facing sections read no key
+    parameters): ``TOOLQUAL_TOKEN_LIMIT_PARAM`` (``max_tokens`` | ``max_completion_tokens``) and
+    ``TOOLQUAL_NO_TEMPERATURE=1`` (leave temperature out). Unset variables give the defaults.
+
+    Raises:
+        ConfigError: ``TOOLQUAL_TOKEN_LIMIT_PARAM`` names neither field.
+    """
+    environ = os.environ if environ is None else environ
+    param = (environ.get("TOOLQUAL_TOKEN_LIMIT_PARAM") or "max_tokens").strip()
+    if param not in TOKEN_LIMIT_PARAMS:
+        raise ConfigError(f"TOOLQUAL_TOKEN_LIMIT_PARAM must be one of {', '.join(TOKEN_LIMIT_PARAMS)}, not {param!r}.")
+    no_temperature = (environ.get("TOOLQUAL_NO_TEMPERATURE") or "").strip().lower() in ("1", "true", "yes")
+    return {"token_limit_param": param, "send_temperature": not no_temperature}
 
 
 def is_local_url(url: str | None) -> bool:

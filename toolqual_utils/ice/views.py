@@ -130,10 +130,13 @@ def query_summary(per_query: pd.DataFrame) -> pd.DataFrame:
 
 
 def live_endpoint_from_env() -> dict[str, Any] | None:
-    """``{"model", "base_url"}`` when ``TOOLQUAL_ICE_MODEL`` and a key or ``TOOLQUAL_BASE_URL`` are set,
-    else None. Only names and URLs are returned, never the key."""
+    """``LLMConfig`` keyword arguments (``model``, ``base_url`` and the wire options of
+    :func:`~toolqual_utils.llm.wire_options_from_env`) when ``TOOLQUAL_ICE_MODEL`` and a key or
+    ``TOOLQUAL_BASE_URL`` are set, else None. Only names, URLs and options are returned, never the key."""
+    from ..llm import wire_options_from_env
+
     model = os.environ.get(MODEL_ENV, "").strip()
     base_url = os.environ.get("TOOLQUAL_BASE_URL", "").strip() or None
     if model and (os.environ.get("OPENAI_API_KEY") or base_url):
-        return {"model": model, "base_url": base_url}
+        return {"model": model, "base_url": base_url, **wire_options_from_env()}
     return None

@@ -62,7 +62,8 @@ def how_to_configure(cache_path: str) -> str:
         "OPENAI_API_KEY=<key>, or TOOLQUAL_BASE_URL=<http://localhost:8000/v1> for a local OpenAI-compatible "
         f"server. To render from earlier answers without calling a model, set TOOLQUAL_JUDGE_MODEL and "
         f"TOOLQUAL_JUDGE_REPLAY=1 (cache: {cache_path}). Or pass a verdict table written by `toolqual judge "
-        "... --out FILE` as the parameter judge_verdicts_path."
+        "... --out FILE` as the parameter judge_verdicts_path. For OpenAI reasoning models also set "
+        "TOOLQUAL_TOKEN_LIMIT_PARAM=max_completion_tokens and TOOLQUAL_NO_TEMPERATURE=1."
     )
 
 
@@ -117,13 +118,13 @@ def model_judge_section(
                        f"is no cache file at {cache_path}. ") + message
         return ModelJudgeSection("not_configured", message=message)
 
-    from ..llm import LLMConfig
+    from ..llm import LLMConfig, wire_options_from_env
     from .engine import judge
 
     sample = sample_per_source(instances, sample_size_per_source)
     base_url = environ.get("TOOLQUAL_BASE_URL") or environ.get("OPENAI_BASE_URL") or None
     config = LLMConfig(model=model, base_url=base_url, mode="replay" if status == "replay" else "live",
-                       cache_path=cache_path)
+                       cache_path=cache_path, **wire_options_from_env(environ))
     run = judge(sample, config, criteria, mode, rule_verdicts, progress=progress)
     identity = judge_identity(run.verdicts)
     how = "answered from the cache only (replay)" if status == "replay" else "run live through the cache"
