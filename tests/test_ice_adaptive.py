@@ -96,3 +96,25 @@ def test_bad_inputs():
         AdaptiveConfig(goal="middle")
     empty = adaptive_select([], 3, lambda p: [], AdaptiveConfig(k=1))
     assert empty.n_generations == 0 and empty.table.empty and empty.selected == []
+
+
+@pytest.mark.parametrize("goal", ["top", "bottom"])
+def test_indifference_zone_saves_more_and_selects_within_epsilon_of_the_cut(goal):
+    scores, _ = synthetic_scores("uniform", 300, 14, seed=2)
+    ids = [f"u{i:04d}" for i in range(300)]
+    full_scores = pd.Series(scores.mean(axis=1), index=ids)
+    exact = adaptive_select(ids, 14, _scripted(scores, ids), AdaptiveConfig(goal=goal, k=60, seed=2))
+    zone = adaptive_select(ids, 14, _scripted(scores, ids), AdaptiveConfig(goal=goal, k=60, seed=2, epsilon=0.05))
+    assert zone.n_generations < exact.n_generations
+    # every instance it selects is within epsilon of the K-th best full score (on the goal's side)
+    sign = 1.0 if goal == "top" else -1.0
+    kth_best = sorted(sign * full_scores, reverse=True)[59]
+    assert (sign * full_scores[zone.selected] >= kth_best - 0.05).all()
+    assert selection_overlap(zone.selected, full_selection(full_scores, 60, goal)) >= 0.9
+
+
+def test_epsilon_is_validated():
+    with pytest.raises(ValueError, match="epsilon"):
+        AdaptiveConfig(epsilon=-0.1)
+    with pytest.raises(ValueError, match="epsilon"):
+        AdaptiveConfig(epsilon=1.0)

@@ -179,3 +179,20 @@ def test_cli_endpoint_options_are_checked_before_any_work(tmp_path):
         done = subprocess.run([sys.executable, "-m", "toolqual_utils.cli", "ice", str(data), "--model", "M",
                                "--out", str(tmp_path / "o.csv"), *extra], capture_output=True, text=True, timeout=60)
         assert done.returncode != 0 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_cli_adaptive_with_an_indifference_zone(openai_double, testbed, tmp_path):
+    openai_double.script = demo_sensitive_script(testbed)
+    small = tmp_path / "small.jsonl"
+    small.write_text("".join(SMALL_BUNDLED.read_text().splitlines(keepends=True)[:6]))
+    env = {**os.environ, "OPENAI_API_KEY": "test-key-not-a-secret"}
+    command = [sys.executable, "-m", "toolqual_utils.cli", "ice", str(small), "--model", "M",
+               "--base-url", openai_double.base_url, "--out", str(tmp_path / "a.csv"), "--cache", "none",
+               "--adaptive", "--k", "2", "--epsilon", "0.05"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "pooled_normal bound, epsilon 0.05" in done.stdout
+    table = read_table(tmp_path / "a.csv")
+    assert table["selected"].sum() == 2 and openai_double.hits <= 6 * len(testbed.queries)
+    bad = subprocess.run(command[:-1] + ["1.5"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert bad.returncode != 0 and "epsilon must be in [0, 1)" in bad.stderr and "Traceback" not in bad.stderr

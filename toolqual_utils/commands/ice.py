@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bound", choices=("pooled_normal", "bernstein", "hoeffding"), default="pooled_normal",
                         help="with --adaptive: confidence bound (default pooled_normal)")
     parser.add_argument("--seed", type=int, default=0, help="with --adaptive: seed of the query orders")
+    parser.add_argument("--epsilon", type=float, default=0.0,
+                        help="with --adaptive: indifference zone on the ICE scale; instances within it of the cut "
+                             "are not told apart, which saves generations (default 0 = exact)")
     parser.add_argument("--plan", action="store_true", help="print requests, cached, estimated tokens and cost; send nothing")
     parser.add_argument("--export-batch", metavar="FILE",
                         help="write OpenAI Batch API request files for the uncached requests and stop")
@@ -111,7 +114,11 @@ def run(args: argparse.Namespace) -> int:
         elif args.adaptive:
             if not args.replay:
                 require_key(client)
-            adaptive_config = AdaptiveConfig(goal=args.goal, k=args.k, bound=args.bound, seed=args.seed)
+            try:
+                adaptive_config = AdaptiveConfig(goal=args.goal, k=args.k, bound=args.bound, seed=args.seed,
+                                                 epsilon=args.epsilon)
+            except ValueError as exc:
+                raise ConfigError(f"--adaptive settings: {exc}") from None
             result = run_ice_adaptive(instances, testbed, client, adaptive_config, call_format=args.call_format,
                                       include_observations=args.observations, max_tokens=args.max_tokens,
                                       progress=sys.stderr.isatty())
@@ -139,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
           f"tokens {ledger['prompt_tokens']:,} in / {ledger['completion_tokens']:,} out"
           + (f", cost ${ledger['cost_usd']:.4f}" if ledger.get("cost_usd") else ""))
     if args.adaptive:
-        print(f"adaptive ({summary['goal']} {summary['k']}, {summary['bound']} bound): "
+        print(f"adaptive ({summary['goal']} {summary['k']}, {summary['bound']} bound, epsilon {summary['epsilon']:g}): "
               f"{summary['adaptive_generations']} generations vs {summary['full_generations']} for full ICE "
               f"({summary['saved_fraction']:.0%} saved, {summary['rounds']} rounds)")
     return 0

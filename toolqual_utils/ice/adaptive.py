@@ -28,8 +28,14 @@ Bounds on the full mean ``mu_i`` of instance i after ``m`` of its ``N`` queries 
     measures the resulting overlap with full ICE.
 
 Decision rule (goal ``top``; ``bottom`` works on ``1 − score``): instance i is **in** once fewer than K
-others can still beat it (``#{j: upper_j > lower_i} < K``) and **out** once at least K others surely
-beat it (``#{j: lower_j > upper_i} >= K``). Decided instances are not asked again. An instance whose
+others can still beat it by more than ``epsilon`` (``#{j: upper_j > lower_i + epsilon} < K``) and
+**out** once at least K others surely beat it by more than ``-epsilon`` (``#{j: lower_j > upper_i −
+epsilon} >= K``). With ``epsilon = 0`` (default) this is the exact rule; ``epsilon > 0`` is an
+indifference zone: instances whose full scores are within ``epsilon`` of each other near the cut are
+not told apart, so every selected instance is (when the bounds hold) within ``epsilon`` of the K-th
+best score, and fewer generations are spent on near-ties. The benchmark prints the price: overlap with
+full ICE and the score regret (mean full score of the full selection minus that of the adaptive one).
+Decided instances are not asked again. An instance whose
 queries are exhausted has an exact score. Finally the K selected are the ``in`` instances, then the
 best undecided by running mean (ties broken by input order).
 
@@ -71,6 +77,7 @@ class AdaptiveConfig:
         bound: ``"pooled_normal"`` | ``"hoeffding"`` | ``"bernstein"`` (see the module docstring).
         min_queries: queries every instance answers before any decision (>= 2 for a spread).
         sigma_floor: lower limit on the SD used by ``pooled_normal``.
+        epsilon: indifference zone on the ICE scale (0 = exact rule; see the module docstring).
         seed: seeds each instance's query order (with the instance id, so orders do not depend on
             the input order).
     """
@@ -82,6 +89,7 @@ class AdaptiveConfig:
     min_queries: int = 2
     sigma_floor: float = 0.05
     seed: int = 0
+    epsilon: float = 0.0
 
     def __post_init__(self) -> None:
         if self.goal not in ("top", "bottom"):
@@ -94,6 +102,8 @@ class AdaptiveConfig:
             raise ValueError(f"delta must be in (0, 1), not {self.delta}")
         if self.min_queries < 1:
             raise ValueError(f"min_queries must be at least 1, not {self.min_queries}")
+        if not 0.0 <= self.epsilon < 1.0:
+            raise ValueError(f"epsilon must be in [0, 1), not {self.epsilon}")
 
 
 @dataclass
@@ -190,6 +200,7 @@ def adaptive_select(
     delta_i = config.delta / max(1, n * n_queries)
     asked: list[tuple[str, int, float | None]] = []
     sign = 1.0 if config.goal == "top" else -1.0
+    eps = float(config.epsilon)
     rounds = 0
 
     def ask(pairs: list[tuple[str, int]]) -> None:
@@ -247,9 +258,9 @@ def adaptive_select(
                 continue
             others_high = np.delete(highs, index)
             others_low = np.delete(lows, index)
-            if int((others_high > lows[index]).sum()) < k:
+            if int((others_high > lows[index] + eps).sum()) < k:
                 decision[iid], decided_round[iid] = "in", rounds
-            elif int((others_low > highs[index]).sum()) >= k:
+            elif int((others_low > highs[index] - eps).sum()) >= k:
                 decision[iid], decided_round[iid] = "out", rounds
 
     def remaining(iid: str) -> int:

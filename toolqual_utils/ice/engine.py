@@ -225,7 +225,7 @@ def run_ice_adaptive(
     per_instance["selected"] = per_instance["instance_id"].map(decisions["selected"]).fillna(False).astype(bool)
     summary = summarise(per_query, per_instance, n_full=len(instances) * len(query_ids))
     summary.update(
-        goal=config.goal, k=config.k, bound=config.bound,
+        goal=config.goal, k=config.k, bound=config.bound, epsilon=config.epsilon,
         adaptive_generations=adaptive.n_generations, full_generations=adaptive.n_generations_full,
         generations_saved=adaptive.generations_saved, saved_fraction=adaptive.saved_fraction,
         rounds=adaptive.n_rounds,
