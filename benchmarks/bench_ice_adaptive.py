@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import pandas as pd
 
 from toolqual_utils.ice.adaptive import AdaptiveConfig, adaptive_select, full_selection, selection_overlap
