@@ -17,7 +17,6 @@ from toolqual_utils.ice.testbed import load_testbed
 from toolqual_utils.io import read_table
 from toolqual_utils.llm import LLMClient, LLMConfig
 from toolqual_utils.schema import ICE_COLUMNS, Instance
-from toolqual_utils.testing import Reply
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_BUNDLED = ROOT / "data" / "annotations" / "reference_dev_instances.jsonl"
