@@ -299,3 +299,27 @@ def test_live_endpoint_from_env_gives_a_client_config_without_the_key(monkeypatc
     config = LLMConfig(**endpoint, cache_path=None)
     assert (config.model, config.base_url) == ("target-model", None)
     assert config.token_limit_param == "max_completion_tokens" and config.send_temperature is False
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda text: text.encode("utf-8") + b"\xff\xfe broken\n", "not UTF-8"),
+    (lambda text: (text + "{not json\n").encode("utf-8"), "not valid JSON"),
+    (lambda text: (text + "[1, 2]\n").encode("utf-8"), "expected a JSON object"),
+])
+def test_damaged_queries_file_names_file_and_line(tmp_path, damage, message):
+    target = _copy_testbed(tmp_path)
+    queries = target / "queries.jsonl"
+    queries.write_bytes(damage(queries.read_text(encoding="utf-8")))
+    with pytest.raises(InputError, match=message) as caught:
+        load_testbed(target)
+    assert "queries.jsonl" in str(caught.value)
+
+
+def test_canonical_file_with_a_byte_order_mark_loads(tmp_path):
+    from toolqual_utils.io import read_instances
+
+    line = json.dumps({"id": "bom/1", "source": "bom", "instruction": "Say hi.", "tools": [], "calls": []})
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + line.encode("utf-8") + b"\n")
+    [instance] = read_instances(path, strict=True)
+    assert instance.id == "bom/1"

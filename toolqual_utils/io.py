@@ -37,15 +37,20 @@ class Reject:
         return asdict(self)
 
 
-def iter_canonical(path: str | os.PathLike[str]) -> Iterator[Instance | Reject]:
-    """Yield an :class:`Instance` or a :class:`Reject` for every non-blank line of a canonical JSONL file.
+def iter_jsonl_objects(
+    path: str | os.PathLike[str], *, not_utf8_hint: str = "re-encode it as UTF-8"
+) -> Iterator[tuple[int, dict[str, Any] | Reject]]:
+    """Stream a JSON Lines file: ``(line number, object)`` or ``(line number, Reject)`` per non-blank line.
+
+    A UTF-8 byte-order mark is tolerated. A line that is not JSON, or not a JSON object, is a
+    :class:`Reject` naming the file and line; the caller decides whether that stops the read.
 
     Raises:
-        InputError: the file is missing, empty or not UTF-8 (a per-line problem is a Reject instead).
+        InputError: the file is missing, or is not UTF-8 (with the byte offset and ``not_utf8_hint``).
     """
     path = Path(path)
     try:
-        handle = path.open("r", encoding="utf-8")
+        handle = path.open("r", encoding="utf-8-sig")
     except FileNotFoundError:
         raise InputError("no such file", file=str(path)) from None
     with handle:
@@ -55,23 +60,36 @@ def iter_canonical(path: str | os.PathLike[str]) -> Iterator[Instance | Reject]:
                     continue
                 where = f"line {line_no}"
                 try:
-                    record = json.loads(line)
+                    value = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    yield Reject(str(path), where, f"not valid JSON ({exc.msg} at column {exc.colno})")
+                    yield line_no, Reject(str(path), where, f"not valid JSON ({exc.msg} at column {exc.colno})")
                     continue
-                if not isinstance(record, dict):
-                    yield Reject(str(path), where, f"expected a JSON object, got {type(record).__name__}")
+                if not isinstance(value, dict):
+                    yield line_no, Reject(str(path), where, f"expected a JSON object, got {type(value).__name__}")
                     continue
-                try:
-                    yield parse_instance(record)
-                except ValidationError as exc:
-                    field, reason = describe_validation_error(exc)
-                    record_id = record.get("id") if isinstance(record.get("id"), str) else None
-                    yield Reject(str(path), where, reason, field=field, record_id=record_id)
+                yield line_no, value
         except UnicodeDecodeError as exc:
             raise InputError(
-                f"is not UTF-8 text (byte {exc.start}); canonical JSONL must be UTF-8", file=str(path)
+                f"is not UTF-8 text (undecodable byte at offset {exc.start}); {not_utf8_hint}", file=str(path)
             ) from None
+
+
+def iter_canonical(path: str | os.PathLike[str]) -> Iterator[Instance | Reject]:
+    """Yield an :class:`Instance` or a :class:`Reject` for every non-blank line of a canonical JSONL file.
+
+    Raises:
+        InputError: the file is missing or not UTF-8 (a per-line problem is a Reject instead).
+    """
+    for line_no, record in iter_jsonl_objects(path, not_utf8_hint="canonical JSONL must be UTF-8"):
+        if isinstance(record, Reject):
+            yield record
+            continue
+        try:
+            yield parse_instance(record)
+        except ValidationError as exc:
+            field, reason = describe_validation_error(exc)
+            record_id = record.get("id") if isinstance(record.get("id"), str) else None
+            yield Reject(str(path), f"line {line_no}", reason, field=field, record_id=record_id)
 
 
 def read_instances(path: str | os.PathLike[str], *, strict: bool = False) -> list[Instance]:

@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import InputError
+from ..io import Reject, iter_jsonl_objects
 from ..schema import ToolSpec, describe_validation_error
 
 #: The bundled test bed (relative to the project root).
@@ -167,16 +168,10 @@ def _load_queries(path: Path, tools: Mapping[str, ToolSpec]) -> list[TestQuery]:
         raise InputError("missing; expected one JSON object per line", file=str(path))
     queries: list[TestQuery] = []
     seen: set[str] = set()
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for line_no, record in iter_jsonl_objects(path, not_utf8_hint="test-bed files must be UTF-8"):
         where = f"line {line_no}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON ({exc.msg} at column {exc.colno})", file=str(path), record=where) from None
-        if not isinstance(record, dict):
-            raise InputError("expected a JSON object", file=str(path), record=where)
+        if isinstance(record, Reject):
+            raise InputError(record.reason, file=str(path), record=where)
         if isinstance(record.get("id"), str):
             where = f"{where} ({record['id']})"
         queries.append(_validate_query(record, tools, str(path), where))

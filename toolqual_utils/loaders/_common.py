@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from ..errors import InputError
 from ..io import Reject
+from ..io import iter_jsonl_objects as io_iter_jsonl_objects
 from ..schema import PSEUDO_CALLS, Instance, describe_validation_error
 
 #: Formats ``load`` understands, with the one-line description used in error messages.
@@ -203,32 +204,9 @@ def reject(file: Path, location: str, reason: str, *, field: str | None = None, 
 
 
 def iter_jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any] | Reject]]:
-    """Stream a JSON Lines file: (line number, object) or (line number, Reject) per non-blank line.
-
-    Raises:
-        InputError: the file is not UTF-8 (reported with the byte offset).
-    """
-    try:
-        with path.open("r", encoding="utf-8-sig") as handle:
-            for line_no, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                where = f"line {line_no}"
-                try:
-                    value = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield line_no, reject(path, where, f"not valid JSON ({exc.msg} at column {exc.colno})")
-                    continue
-                if not isinstance(value, dict):
-                    yield line_no, reject(path, where, f"expected a JSON object, got {type(value).__name__}")
-                    continue
-                yield line_no, value
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"is not UTF-8 text (undecodable byte at offset {exc.start}); re-encode it as UTF-8. "
-            + supported_formats_sentence(),
-            file=str(path),
-        ) from None
+    """Stream a JSON Lines file (see :func:`toolqual_utils.io.iter_jsonl_objects`); a file that is not
+    UTF-8 is reported with the byte offset and the supported formats."""
+    return io_iter_jsonl_objects(path, not_utf8_hint="re-encode it as UTF-8. " + supported_formats_sentence())
 
 
 def tool_record(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
