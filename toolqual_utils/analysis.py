@@ -21,7 +21,7 @@ import pandas as pd
 
 from .errors import ConfigError
 from .schema import CRITERIA, Instance
-from .tables import labels_wide
+from .tables import format_rate, labels_wide
 
 __all__ = [
     "instance_html", "as_wide_labels", "label_disagreements", "next_disagreement",
@@ -273,15 +273,6 @@ def verdict_status_counts(verdicts: pd.DataFrame) -> pd.DataFrame:
     return counts.loc[:, columns].reset_index(drop=True)
 
 
-def _interval_text(value: float, low: float, high: float, digits: int) -> str:
-    if pd.isna(value):
-        return "–"
-    text = f"{value:.{digits}f}"
-    if not (pd.isna(low) or pd.isna(high)):
-        text += f" ({low:.{digits}f}–{high:.{digits}f})"
-    return text
-
-
 def validation_display(table: pd.DataFrame, *, digits: int = 2) -> pd.DataFrame:
     """Table-4 layout with intervals: one row per group x criterion, cells ``"0.74 (0.60–0.85)"``.
 
@@ -298,7 +289,8 @@ def validation_display(table: pd.DataFrame, *, digits: int = 2) -> pd.DataFrame:
             "group": record["group"], "criterion": record["criterion_label"], "n": record["n"],
             "errors (reference)": record["support"],
             "TP/FP/FN/TN": f"{record['tp']}/{record['fp']}/{record['fn']}/{record['tn']}",
-            **{name: _interval_text(record[metric], record[f"{metric}_ci_low"], record[f"{metric}_ci_high"], digits)
+            **{name: format_rate(record[metric], record[f"{metric}_ci_low"], record[f"{metric}_ci_high"],
+                                     digits=digits, percent=False)
                for name, metric in (("accuracy", "accuracy"), ("precision", "precision"), ("recall", "recall"),
                                     ("F1", "f1"))},
             "unscored": record["n_unscored"],

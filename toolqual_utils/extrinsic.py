@@ -34,6 +34,7 @@ import pandas as pd
 from .errors import InputError
 from .io import read_table
 from .stats import IntervalMethod, mcnemar_test, paired_bootstrap_diff, proportion_interval, two_proportion_test
+from .tables import format_rate
 
 #: Folder of the paper's reference tables (``data/reference`` of the checkout).
 REFERENCE_DIR: Final = Path(__file__).resolve().parents[1] / "data" / "reference"
@@ -144,17 +145,6 @@ def read_outcomes(source: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame
     return frame
 
 
-def _fmt(rate: float, low: float, high: float, n: float) -> str:
-    if pd.isna(rate):
-        return "–"
-    text = f"{rate:.2f}"
-    if not (pd.isna(low) or pd.isna(high)):
-        text += f" ({low:.2f}–{high:.2f})"
-    if not pd.isna(n):
-        text += f" n={int(n)}"
-    return text
-
-
 def extrinsic_table(
     outcomes: pd.DataFrame | str | os.PathLike[str],
     *,
@@ -206,7 +196,7 @@ def extrinsic_table(
                          "n": n, "n_passed": rate * n if not pd.isna(n) else math.nan, "pass_rate": rate,
                          "ci_low": low, "ci_high": high, "ci_method": ci_method})
     table = pd.DataFrame(rows, columns=[c for c in EXTRINSIC_COLUMNS if c != "display"])
-    table["display"] = [_fmt(r, lo, hi, n) for r, lo, hi, n in
+    table["display"] = [format_rate(r, lo, hi, n, digits=2, percent=False) for r, lo, hi, n in
                         zip(table["pass_rate"], table["ci_low"], table["ci_high"], table["n"])]
     if order:
         rank = {name: i for i, name in enumerate(order)}

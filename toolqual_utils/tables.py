@@ -210,16 +210,20 @@ def _as_labels(frame: pd.DataFrame) -> pd.DataFrame:
 # --- Table 5: error rates --------------------------------------------------------------------------
 
 
-def format_rate(rate: float, low: float, high: float, n: int | None = None, *, digits: int = 1) -> str:
-    """``"17.5% (12.0–24.1) n=100"``; ``"–"`` when the rate is undefined (n = 0)."""
-    if rate is None or (isinstance(rate, float) and math.isnan(rate)):
-        return "–" if n is None else f"– n={n}"
-    text = f"{100 * rate:.{digits}f}%"
+def format_rate(rate: float, low: float, high: float, n: int | None = None, *, digits: int = 1,
+                percent: bool = True) -> str:
+    """``"17.5% (12.0–24.1) n=100"`` (``percent=False``: ``"0.17 (0.12–0.24) n=100"`` with ``digits=2``);
+    ``"–"`` when the value is undefined (n = 0). ``n`` None or NaN is left out."""
+    if n is not None and pd.isna(n):
+        n = None
+    n_text = "" if n is None else f" n={int(n)}"
+    if rate is None or pd.isna(rate):
+        return "–" + n_text
+    scale, unit = (100, "%") if percent else (1, "")
+    text = f"{scale * rate:.{digits}f}{unit}"
     if not (pd.isna(low) or pd.isna(high)):
-        text += f" ({100 * low:.{digits}f}–{100 * high:.{digits}f})"
-    if n is not None:
-        text += f" n={n}"
-    return text
+        text += f" ({scale * low:.{digits}f}–{scale * high:.{digits}f})"
+    return text + n_text
 
 
 def _group_keys(
