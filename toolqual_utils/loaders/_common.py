@@ -82,11 +82,16 @@ def read_text(path: Path) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(
-            f"is not UTF-8 text (undecodable byte at offset {exc.start}); re-encode it as UTF-8. "
-            + supported_formats_sentence(),
-            file=str(path),
-        ) from None
+        raise not_utf8(path, exc) from None
+
+
+def not_utf8(path: str | os.PathLike[str], exc: UnicodeDecodeError) -> InputError:
+    """The one-paragraph error for a source file that is not UTF-8 (byte offset and supported formats)."""
+    return InputError(f"is not UTF-8 text (undecodable byte at offset {exc.start}); {_not_utf8_hint()}", file=str(path))
+
+
+def _not_utf8_hint() -> str:
+    return "re-encode it as UTF-8. " + supported_formats_sentence()
 
 
 def probe_file(path: str | os.PathLike[str]) -> Probe:
@@ -125,11 +130,7 @@ def probe_file(path: str | os.PathLike[str]) -> Probe:
                 if n_lines >= PROBE_LINES:
                     break
     except UnicodeDecodeError as exc:
-        raise InputError(
-            f"is not UTF-8 text (undecodable byte at offset {exc.start}); re-encode it as UTF-8. "
-            + supported_formats_sentence(),
-            file=str(path),
-        ) from None
+        raise not_utf8(path, exc) from None
     if n_lines == 0:
         raise InputError("the file is empty (only blank lines). " + supported_formats_sentence(), file=str(path))
     if first_is_object or len(records) >= 2:
@@ -206,7 +207,7 @@ def reject(file: Path, location: str, reason: str, *, field: str | None = None, 
 def iter_jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any] | Reject]]:
     """Stream a JSON Lines file (see :func:`toolqual_utils.io.iter_jsonl_objects`); a file that is not
     UTF-8 is reported with the byte offset and the supported formats."""
-    return io_iter_jsonl_objects(path, not_utf8_hint="re-encode it as UTF-8. " + supported_formats_sentence())
+    return io_iter_jsonl_objects(path, not_utf8_hint=_not_utf8_hint())
 
 
 def tool_record(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
