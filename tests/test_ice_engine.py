@@ -195,3 +195,23 @@ def test_cli_adaptive_with_an_indifference_zone(openai_double, testbed, tmp_path
     assert table["selected"].sum() == 2 and openai_double.hits <= 6 * len(testbed.queries)
     bad = subprocess.run(command[:-1] + ["1.5"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert bad.returncode != 0 and "epsilon must be in [0, 1)" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_cli_rerun_from_the_cache_needs_no_key_even_for_a_remote_endpoint(openai_double, testbed, tmp_path, adaptive):
+    """The cache key ignores the base URL: a finished run replays against any endpoint without a key."""
+    openai_double.script = demo_sensitive_script(testbed)
+    small = tmp_path / "small.jsonl"
+    small.write_text("".join(SMALL_BUNDLED.read_text().splitlines(keepends=True)[:4]))
+    extra = ["--adaptive", "--k", "2"] if adaptive else []
+    common = [sys.executable, "-m", "toolqual_utils.cli", "ice", str(small), "--model", "M",
+              "--out", str(tmp_path / "x.csv"), "--cache", str(tmp_path / "c.sqlite"), *extra]
+    first = subprocess.run(common + ["--base-url", openai_double.base_url], capture_output=True, text=True,
+                           env={**os.environ, "OPENAI_API_KEY": "test-key-not-a-secret"}, cwd=tmp_path, timeout=120)
+    assert first.returncode == 0, first.stderr
+    hits = openai_double.hits
+    no_key = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "TOOLQUAL"))}
+    again = subprocess.run(common + ["--base-url", "https://api.example.invalid/v1"], capture_output=True,
+                           text=True, env=no_key, cwd=tmp_path, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert openai_double.hits == hits and "sent 0" in again.stdout
