@@ -1,12 +1,13 @@
 # toolqual: two commands do everything on a fresh clone.
 #   make reports   create .venv, install, run the main job on the bundled data, write reports/
-#   make test      create .venv if needed, install the browser, run every test
+#   make test      create .venv if needed, install the browser, run every test (what CI runs)
+#   make test-fast the edit-test loop: no browser, no notebook renders, no large inputs
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: reports test venv browser bench clean data
+.PHONY: reports test test-fast venv browser bench clean data
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +27,11 @@ reports: $(STAMP)
 test: $(STAMP) browser
 	$(PY) -m pytest -ra
 
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not browser and not slow"
+
 data: $(STAMP)
-	bash scripts/build_bundled_data.sh
+	PY=$(abspath $(PY)) bash scripts/build_bundled_data.sh
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

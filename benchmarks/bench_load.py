@@ -8,7 +8,7 @@ Wall time with ``time.perf_counter``; peak memory is the child's ``ru_maxrss`` f
 Input (built in a temporary folder, not timed):
 
 1. **JSON Lines of answer records** (the main figure): each line is one real ToolBench /
-   StableToolBench answer file (the 18 with a trajectory in ``../shared/data``, replicated round-robin
+   StableToolBench answer file (the 18 with a trajectory in ``data/sources``, replicated round-robin
    with new ``id`` s). The search tree (``tree``, ``compare_candidates``) and the earlier attempts in
    ``train_messages`` are left out: the loader never reads them, and with them the 125,000 records
    would be ~6.9 GB (55 KB each on average) -- that is not a file anyone would stream in 30 s, and the
@@ -34,15 +34,18 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+SOURCES = ROOT / "data" / "sources"
 TARGET_SECONDS = 30.0
 TARGET_BYTES = 2 * 1024**3
 
 
 def real_answer_files() -> list[Path]:
-    files = sorted((SHARED / "toolbench" / "data_example" / "answer").rglob("*.json"))
-    files += sorted((SHARED / "stabletoolbench" / "data_example" / "answer").rglob("*.json"))
-    return [f for f in files if json.loads(f.read_text(encoding="utf-8"))["answer_generation"].get("train_messages")]
+    files = sorted((SOURCES / "toolbench" / "data_example" / "answer").rglob("*.json"))
+    files += sorted((SOURCES / "stabletoolbench" / "data_example" / "answer").rglob("*.json"))
+    files = [f for f in files if json.loads(f.read_text(encoding="utf-8"))["answer_generation"].get("train_messages")]
+    if not files:
+        raise SystemExit(f"bench_load: no ToolBench answer files with a trajectory under {SOURCES}")
+    return files
 
 
 def trimmed_line_template(path: Path) -> tuple[str, str]:

@@ -1,9 +1,28 @@
-"""Shared pytest fixtures (kept minimal and generic)."""
+"""Shared paths and fixtures for the whole suite.
+
+Every test reads the repository's own files only (``data/``, ``data/sources/``, ``docs/``): a clone with
+nothing beside it must pass. Import the paths with ``from conftest import ROOT, DATA, SOURCES, ...``.
+"""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from toolqual_utils.testing import OpenAIDouble
+
+#: the repository root (the folder holding pyproject.toml)
+ROOT = Path(__file__).resolve().parents[1]
+#: bundled canonical data
+DATA = ROOT / "data"
+#: byte-for-byte copies of the upstream source files the bundled data is built from
+SOURCES = DATA / "sources"
+#: reference annotations (development splits) and the instances they label
+ANNOTATIONS = DATA / "annotations"
+#: the 35 instances of the first development split
+REFERENCE_INSTANCES = ANNOTATIONS / "reference_dev_instances.jsonl"
+#: the project's own documentation
+DOCS = ROOT / "docs"
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,8 +11,8 @@ from toolqual_utils import annotations as ann
 from toolqual_utils.errors import InputError
 from toolqual_utils.schema import CRITERIA
 from toolqual_utils.tables import validation_table
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "data" / "annotations"
 
 

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REFERENCE_INSTANCES, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT.parent / "shared" / "data" / "annotations" / "reference_dev_instances.jsonl"
+REFERENCE = REFERENCE_INSTANCES
 BUNDLED = sorted(p for p in (ROOT / "data").glob("*.jsonl") if not p.name.endswith(".rejects.jsonl"))
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

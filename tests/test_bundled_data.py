@@ -1,16 +1,16 @@
-"""The bundled data/ files are exactly what scripts/build_bundled_data.sh makes from ../shared/data."""
+"""The bundled data/ files are exactly what scripts/build_bundled_data.sh makes from data/sources/."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-from pathlib import Path
+import sys
 
 import pytest
 
 from toolqual_utils.io import read_instances
+from conftest import ROOT, SOURCES
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 BUNDLED = ("toolalpaca_eval", "toolalpaca_train_format", "toolbench_answers", "toolbench_queries",
            "seal_tools_dev", "bfcl")
 
@@ -18,8 +18,9 @@ BUNDLED = ("toolalpaca_eval", "toolalpaca_train_format", "toolbench_answers", "t
 @pytest.fixture(scope="module")
 def regenerated(tmp_path_factory):
     out = tmp_path_factory.mktemp("data")
-    result = subprocess.run(["bash", str(ROOT / "scripts" / "build_bundled_data.sh"), str(out), str(SHARED)],
-                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "build_bundled_data.sh"), str(out), str(SOURCES)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600,
+                            env={**os.environ, "PY": sys.executable})
     assert result.returncode == 0, result.stderr
     return out
 
@@ -58,3 +59,25 @@ def test_bundled_bfcl_covers_every_category_and_the_reference_instances():
             "live_multiple", "live_parallel", "live_parallel_multiple"} <= categories
     ids = {r["id"] for r in records}
     assert {"bfcl/live_multiple/live_multiple_372-134-17", "bfcl/multiple/multiple_75"} <= ids
+
+
+def test_build_script_refuses_to_guess_an_interpreter(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PY"}
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "build_bundled_data.sh"), str(tmp_path)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60, env=env)
+    assert result.returncode == 2 and "set PY" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_source_files_match_their_recorded_checksums():
+    import hashlib
+
+    sums = (SOURCES / "SHA256SUMS").read_text(encoding="utf-8").split("\n")
+    entries = [line.split(None, 1) for line in sums if line.strip()]
+    assert len(entries) >= 60
+    for digest, name in entries:
+        path = SOURCES / name.strip().removeprefix("./")
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, name
+    listed = {name.strip().removeprefix("./") for _, name in entries}
+    present = {str(p.relative_to(SOURCES)) for p in SOURCES.rglob("*") if p.is_file()}
+    assert present - listed == {"SHA256SUMS", "README.md"}

@@ -2,7 +2,6 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,14 +11,9 @@ from toolqual_utils.checks import (
 )
 from toolqual_utils.io import read_instances, read_table
 from toolqual_utils.schema import VERDICT_COLUMNS, Instance
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+from conftest import ANNOTATIONS
 
 
-def _annotations_dir() -> Path:
-    bundled = ROOT / "data" / "annotations"
-    return bundled if (bundled / "reference_dev_instances.jsonl").exists() else SHARED / "annotations"
 
 
 TOOLS = [
@@ -206,7 +200,7 @@ def test_flags_frame_is_one_row_per_instance():
 
 
 def test_reference_instances_load_and_check():
-    instances = read_instances(_annotations_dir() / "reference_dev_instances.jsonl")
+    instances = read_instances(ANNOTATIONS / "reference_dev_instances.jsonl")
     verdicts = run_checks(instances)
     assert len(verdicts) == len(instances) * len(RULE_CRITERIA)
     assert verdicts["status"].isin(["ok", "unscored:needs-model", "unscored:not_applicable"]).all()
@@ -227,7 +221,7 @@ def run_cli(*args, cwd=None):
 
 
 def test_check_command_writes_verdicts_and_findings(tmp_path):
-    data = _annotations_dir() / "reference_dev_instances.jsonl"
+    data = ANNOTATIONS / "reference_dev_instances.jsonl"
     out, findings = tmp_path / "v.parquet", tmp_path / "f.csv"
     result = run_cli(str(data), "--out", str(out), "--findings", str(findings))
     assert result.returncode == 0, result.stderr

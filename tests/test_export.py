@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import pytest
 
@@ -14,8 +13,8 @@ from toolqual_utils.io import read_instances
 from toolqual_utils.loaders import load
 from toolqual_utils.schema import PSEUDO_CALLS, Instance
 from toolqual_utils.selection import select
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "data" / "annotations" / "reference_dev_instances.jsonl"
 
 TOOL = {"name": "geocode", "description": "Find a place",

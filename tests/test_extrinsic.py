@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,9 +19,9 @@ from toolqual_utils.extrinsic import (
 from toolqual_utils.selection import RECIPES
 from toolqual_utils.stats import proportion_interval
 from toolqual_utils.tables import TABLE_CRITERIA
+from conftest import DOCS, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-METHOD = ROOT.parent / "shared" / "guides" / "METHOD.md"
+METHOD = DOCS / "method.md"
 
 
 def test_table6_toolalpaca_intervals_recomputed_with_wald_at_n_100():
@@ -56,7 +55,7 @@ def _method_table(number: int) -> list[list[str]]:
 
 
 def test_reference_csvs_match_the_method_guide():
-    # Table 6: every pass rate and interval as printed in METHOD.md
+    # Table 6: every pass rate and interval as printed in docs/method.md
     table6 = pd.read_csv(ROOT / "data" / "reference" / "table6_extrinsic.csv")
     for recipe, row in zip(RECIPES, _method_table(6)):
         tb_ci = [float(x) for x in re.findall(r"[\d.]+", row[3])]

@@ -13,7 +13,6 @@ Run ``pytest tests/test_heuristics.py -s`` to print the table. The floors assert
 claimed in the report, rounded down; a regression in any rule fails here. The reference set is small (35
 instances, 1-10 errors per criterion) and a hidden split exists, so the floors are modest on purpose.
 """
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -21,19 +20,14 @@ import pytest
 from toolqual_utils.heuristics import offline_verdicts, run_heuristics
 from toolqual_utils.io import read_instances
 from toolqual_utils.schema import CRITERIA, VERDICT_COLUMNS
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+from conftest import ANNOTATIONS
 
 
-def _annotations_dir() -> Path:
-    bundled = ROOT / "data" / "annotations"
-    return bundled if (bundled / "reference_dev_instances.jsonl").exists() else SHARED / "annotations"
 
 
 @pytest.fixture(scope="module")
 def reference_table():
-    folder = _annotations_dir()
+    folder = ANNOTATIONS
     instances = read_instances(folder / "reference_dev_instances.jsonl")
     labels = pd.read_csv(folder / "reference_dev.csv")
     gold = labels[labels["annotator"] == "adjudicated"].set_index("instance_id")
@@ -93,7 +87,7 @@ def test_undecidable_criteria_stay_unscored_rather_than_guess(reference_table):
 
 
 def test_offline_table_has_one_row_per_instance_and_criterion():
-    folder = _annotations_dir()
+    folder = ANNOTATIONS
     instances = read_instances(folder / "reference_dev_instances.jsonl")
     verdicts = offline_verdicts(instances)
     assert tuple(verdicts.columns) == VERDICT_COLUMNS

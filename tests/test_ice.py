@@ -6,7 +6,6 @@ import math
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,8 +20,8 @@ from toolqual_utils.ice.prompt import build_prompt, build_prompts, render_calls
 from toolqual_utils.ice.score import aggregate_instances, canonical_calls, similarity, strict_match, t_interval
 from toolqual_utils.ice.testbed import DEFAULT_TESTBED, load_testbed
 from toolqual_utils.schema import Instance
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +16,8 @@ from toolqual_utils.ice.testbed import load_testbed
 from toolqual_utils.io import read_table
 from toolqual_utils.llm import LLMClient, LLMConfig
 from toolqual_utils.schema import ICE_COLUMNS, Instance
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL_BUNDLED = ROOT / "data" / "annotations" / "reference_dev_instances.jsonl"
 
 

@@ -20,8 +20,8 @@ from toolqual_utils.cli import main
 from toolqual_utils.io import read_table, write_table
 from toolqual_utils.judge.scripted import ScriptedJudge
 from toolqual_utils.schema import CRITERIA
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 TOOLS = [
     {"name": "get_weather", "description": "Weather for a city",
      "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "day": {"type": "string"}},

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -21,8 +20,8 @@ from toolqual_utils.judge.summary import (
     sample_per_source,
 )
 from toolqual_utils.schema import VERDICT_COLUMNS, Instance
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _instances() -> list[Instance]:

@@ -26,8 +26,8 @@ import pytest
 from toolqual_utils.heuristics import offline_verdicts
 from toolqual_utils.io import read_instances, read_table
 from toolqual_utils.selection import filter_instances, selection_frame
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "05_filter_explorer.ipynb"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

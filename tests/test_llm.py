@@ -25,8 +25,8 @@ from toolqual_utils.llm import (
     request_body,
 )
 from toolqual_utils.testing import OpenAIDouble, Reply
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_requests(n: int, prompt_id: str = "test.v1", **kwargs) -> list[ChatRequest]:

@@ -7,11 +7,10 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 from toolqual_utils.testing import OpenAIDouble, Reply
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def post(double: OpenAIDouble, body: dict) -> tuple[int, dict, dict]:

@@ -14,9 +14,8 @@ from toolqual_utils.export import to_openai_record
 from toolqual_utils.loaders.toolalpaca import build_tools
 from toolqual_utils.loaders.toolbench import function_name, standardize
 from toolqual_utils.schema import PSEUDO_CALLS
+from conftest import ANNOTATIONS, ROOT, SOURCES
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 FIXTURES = ROOT / "tests" / "fixtures" / "loaders"
 
 
@@ -34,8 +33,8 @@ def _nonblank_lines(path: Path) -> int:
 @pytest.fixture(scope="module")
 def shared_instances():
     """Every instance loadable from the shared sources, by id (loaded once)."""
-    result = load([SHARED / "toolalpaca", SHARED / "toolbench", SHARED / "stabletoolbench", SHARED / "bfcl",
-                   SHARED / "seal_tools" / "dev.jsonl"])
+    result = load([SOURCES / "toolalpaca", SOURCES / "toolbench", SOURCES / "stabletoolbench", SOURCES / "bfcl",
+                   SOURCES / "seal_tools" / "dev.jsonl"])
     return {inst.id: inst for inst in result.instances}, result
 
 
@@ -43,7 +42,7 @@ def shared_instances():
 
 @pytest.mark.parametrize("name", ["eval_simulated.json", "eval_real.json"])
 def test_toolalpaca_eval_counts_match_instructions(name):
-    path = SHARED / "toolalpaca" / name
+    path = SOURCES / "toolalpaca" / name
     expected = sum(len(record["Instructions"]) for record in _json(path))
     result = load(path)
     assert len(result.instances) == expected and not result.rejects
@@ -52,7 +51,7 @@ def test_toolalpaca_eval_counts_match_instructions(name):
 
 @pytest.mark.parametrize("name", ["toolalpaca-7b-sim.json", "gpt-3.5-sim-old.json"])
 def test_toolalpaca_train_format_counts_split_runs_from_crashes(name):
-    path = SHARED / "toolalpaca" / "fork_octobrist" / name
+    path = SOURCES / "toolalpaca" / "fork_octobrist" / name
     instances = [inst for record in _json(path) for inst in record["Instances"]]
     crashed = sum("intermediate_steps" not in inst for inst in instances)
     result = load(path)
@@ -63,18 +62,18 @@ def test_toolalpaca_train_format_counts_split_runs_from_crashes(name):
 
 
 def test_toolbench_answer_counts_one_per_file_with_trajectory():
-    files = sorted((SHARED / "toolbench" / "data_example" / "answer").rglob("*.json"))
-    files += sorted((SHARED / "stabletoolbench" / "data_example" / "answer").rglob("*.json"))
+    files = sorted((SOURCES / "toolbench" / "data_example" / "answer").rglob("*.json"))
+    files += sorted((SOURCES / "stabletoolbench" / "data_example" / "answer").rglob("*.json"))
     with_trajectory = sum(bool(_json(f)["answer_generation"].get("train_messages")) for f in files)
-    result = load([SHARED / "toolbench" / "data_example" / "answer", SHARED / "stabletoolbench" / "data_example" / "answer"])
+    result = load([SOURCES / "toolbench" / "data_example" / "answer", SOURCES / "stabletoolbench" / "data_example" / "answer"])
     assert len(result.instances) == with_trajectory
     assert len(result.rejects) == len(files) - with_trajectory
     assert list(result.summary["n_read"]) == [1] * len(files)
 
 
 def test_toolbench_query_counts_match_list_lengths():
-    files = sorted((SHARED / "toolbench" / "data_example" / "instruction").glob("*.json"))
-    files += sorted((SHARED / "stabletoolbench" / "solvable_queries" / "test_instruction").glob("*.json"))
+    files = sorted((SOURCES / "toolbench" / "data_example" / "instruction").glob("*.json"))
+    files += sorted((SOURCES / "stabletoolbench" / "solvable_queries" / "test_instruction").glob("*.json"))
     expected = sum(len(_json(f)) for f in files)
     result = load(files)
     assert len(result.instances) == expected and not result.rejects
@@ -82,8 +81,8 @@ def test_toolbench_query_counts_match_list_lengths():
 
 
 def test_bfcl_counts_match_lines_per_file():
-    files = sorted((SHARED / "bfcl").glob("BFCL_v4_*.json"))
-    result = load(SHARED / "bfcl")
+    files = sorted((SOURCES / "bfcl").glob("BFCL_v4_*.json"))
+    result = load(SOURCES / "bfcl")
     assert not result.rejects
     by_file = dict(zip(result.summary["file"].map(lambda f: Path(f).name), result.summary["n_converted"]))
     assert by_file == {f.name: _nonblank_lines(f) for f in files}
@@ -91,15 +90,15 @@ def test_bfcl_counts_match_lines_per_file():
 
 @pytest.mark.parametrize("name", ["dev.jsonl", "test_in_domain.jsonl", "test_out_domain.jsonl"])
 def test_seal_tools_counts_match_lines(name):
-    path = SHARED / "seal_tools" / name
+    path = SOURCES / "seal_tools" / name
     result = load(path)
     assert len(result.instances) == _nonblank_lines(path) and not result.rejects
 
 
 def test_seal_tools_finetune_python_literals_agree_with_dev():
-    finetune = load(SHARED / "seal_tools" / "dataset_for_finetune" / "dev.json")
-    dev = {i.id.split("/")[-1]: i for i in load(SHARED / "seal_tools" / "dev.jsonl").instances}
-    assert len(finetune.instances) == len(_json(SHARED / "seal_tools" / "dataset_for_finetune" / "dev.json"))
+    finetune = load(SOURCES / "seal_tools" / "dataset_for_finetune" / "dev.json")
+    dev = {i.id.split("/")[-1]: i for i in load(SOURCES / "seal_tools" / "dev.jsonl").instances}
+    assert len(finetune.instances) == len(_json(SOURCES / "seal_tools" / "dataset_for_finetune" / "dev.json"))
     assert not finetune.rejects
     for inst in finetune.instances:
         twin = dev[inst.id.split("/")[-1]]
@@ -135,7 +134,7 @@ KNOWN_TOOLALPACA_SCHEMA_DIFFS = {
 
 
 def _reference_instances():
-    path = SHARED / "annotations" / "reference_dev_instances.jsonl"
+    path = ANNOTATIONS / "reference_dev_instances.jsonl"
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
@@ -198,28 +197,28 @@ def test_loader_reproduces_reference_instance(reference, shared_instances):
     ("bfcl/BFCL_v4_parallel.json", "bfcl"),
     ("seal_tools/dev.jsonl", "seal_tools"),
     ("seal_tools/dataset_for_finetune/dev.json", "seal_tools"),
-    ("annotations/reference_dev_instances.jsonl", "jsonl"),
+    ("../annotations/reference_dev_instances.jsonl", "jsonl"),
 ])
 def test_detect_format_by_content(relative, expected):
-    assert detect_format(SHARED / relative) == expected
+    assert detect_format(SOURCES / relative) == expected
 
 
 def test_detection_ignores_the_file_name(tmp_path):
     disguised = tmp_path / "notes.txt"
-    disguised.write_bytes((SHARED / "bfcl" / "BFCL_v4_irrelevance.json").read_bytes())
+    disguised.write_bytes((SOURCES / "bfcl" / "BFCL_v4_irrelevance.json").read_bytes())
     assert detect_format(disguised) == "bfcl"
 
 
 def test_companion_files_are_refused_with_a_pointer_to_the_main_file():
     with pytest.raises(InputError, match="possible_answer file"):
-        detect_format(SHARED / "bfcl" / "possible_answer" / "BFCL_v4_multiple.json")
+        detect_format(SOURCES / "bfcl" / "possible_answer" / "BFCL_v4_multiple.json")
     with pytest.raises(InputError, match="tool pool"):
-        detect_format(SHARED / "seal_tools" / "tool.jsonl")
+        detect_format(SOURCES / "seal_tools" / "tool.jsonl")
 
 
 def test_forced_format_must_match_the_content():
     with pytest.raises(InputError, match="does not look like the 'bfcl' format"):
-        load(SHARED / "seal_tools" / "dev.jsonl", format="bfcl")
+        load(SOURCES / "seal_tools" / "dev.jsonl", format="bfcl")
 
 
 # --- canonical and OpenAI chat ----------------------------------------------------------------------
@@ -283,7 +282,7 @@ def test_toolbench_finish_becomes_final_answer_and_pseudo_call(shared_instances)
 
 def test_toolbench_give_up_is_flagged_although_valid_data_is_true(shared_instances):
     by_id, _ = shared_instances
-    raw = _json(SHARED / "toolbench/data_example/answer/G2_answer/10_ChatGPT_DFS_woFilter_w2.json")
+    raw = _json(SOURCES / "toolbench/data_example/answer/G2_answer/10_ChatGPT_DFS_woFilter_w2.json")
     assert raw["answer_generation"]["valid_data"] is True and raw["answer_generation"]["finish_type"] == "give_up"
     inst = by_id["toolbench/G2/10"]
     assert inst.meta["give_up"] is True and inst.meta["valid_data"] is True
@@ -398,7 +397,7 @@ def test_bfcl_required_parameter_never_omitted_even_when_empty_is_listed_first(s
 def test_bfcl_irrelevance_has_empty_gold_calls(shared_instances):
     by_id, _ = shared_instances
     irrelevant = [i for i in by_id.values() if i.id.startswith("bfcl/irrelevance/")]
-    assert len(irrelevant) == _nonblank_lines(SHARED / "bfcl" / "BFCL_v4_irrelevance.json")
+    assert len(irrelevant) == _nonblank_lines(SOURCES / "bfcl" / "BFCL_v4_irrelevance.json")
     assert all(i.calls == [] and i.meta["bfcl_category"] == "irrelevance" for i in irrelevant)
 
 
@@ -441,7 +440,7 @@ def test_seal_tools_references_to_earlier_outputs_are_kept_and_noted(shared_inst
 
 
 def test_summary_counts_parse_failures_and_pseudo_calls():
-    result = load(SHARED / "toolalpaca" / "eval_simulated.json")
+    result = load(SOURCES / "toolalpaca" / "eval_simulated.json")
     row = result.summary.iloc[0]
     assert row["n_read"] == row["n_converted"] == 100 and row["n_rejected"] == 0
     assert row["n_parse_failures"] == sum(c.parse_failed for i in result.instances for c in i.calls)
@@ -463,7 +462,7 @@ def test_cli_load_of_eval_simulated_writes_exactly_100_instances(tmp_path):
 
     out = tmp_path / "x.jsonl"
     result = subprocess.run([sys.executable, "-m", "toolqual_utils.cli", "load",
-                             str(SHARED / "toolalpaca" / "eval_simulated.json"), "--out", str(out)],
+                             str(SOURCES / "toolalpaca" / "eval_simulated.json"), "--out", str(out)],
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     assert len(read_instances(out, strict=True)) == 100 == len(out.read_text().splitlines())

@@ -1,6 +1,5 @@
 """BFCL-style matching, each rule pinned on real BFCL instances from the bundled ``data/bfcl.jsonl``."""
 import copy
-from pathlib import Path
 
 import pytest
 
@@ -8,8 +7,8 @@ from toolqual_utils.io import read_instances
 from toolqual_utils.matching import (
     MatchResult, call_matches, calls_match, standardize_string, type_conforms, values_match,
 )
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 INSTANCES = read_instances(ROOT / "data" / "bfcl.jsonl")
 WITH_ANSWER = [i for i in INSTANCES if i.meta.get("bfcl_category") != "irrelevance"]
 

@@ -15,8 +15,8 @@ import nbformat
 import pytest
 
 from toolqual_utils.report import external_references
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 TOOLQUAL = Path(sys.executable).with_name("toolqual")
 NOTEBOOKS = ("02_error_rate_tables", "03_judge_validation", "05_filter_explorer", "06_selection_and_extrinsic")
 

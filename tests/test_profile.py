@@ -1,7 +1,6 @@
 """Profile tables of notebook 00 (toolqual_utils.profile) on tiny inline data and on the reference set."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -27,9 +26,9 @@ from toolqual_utils.profile import (
     tools_per_instance,
 )
 from toolqual_utils.schema import Instance
+from conftest import REFERENCE_INSTANCES
 
-ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT.parent / "shared" / "data" / "annotations" / "reference_dev_instances.jsonl"
+REFERENCE = REFERENCE_INSTANCES
 
 WEATHER = {
     "name": "get_weather",

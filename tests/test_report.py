@@ -17,8 +17,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from toolqual_utils import notebook as nb
 from toolqual_utils.errors import ConfigError
 from toolqual_utils.report import discover_notebooks, export_html, external_references, parameters_for
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 TOOLQUAL = Path(sys.executable).with_name("toolqual")
 XSS = "<script>alert(1)</script>"
 PLOTLY_BANNER = re.compile(r"plotly\.js v\d+\.\d+\.\d+")

@@ -1,6 +1,5 @@
 """The canonical record contract (DESIGN.md "Data contracts") and its DataFrame views."""
 import json
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -16,6 +15,7 @@ from toolqual_utils.schema import (
     parameters_frame,
     parse_instance,
 )
+from conftest import REFERENCE_INSTANCES
 
 WEATHER_TOOL = {
     "name": "get_weather",
@@ -136,7 +136,7 @@ def test_criteria_names_match_design():
 
 
 def test_reference_annotation_instances_follow_the_contract():
-    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "annotations" / "reference_dev_instances.jsonl"
+    path = REFERENCE_INSTANCES
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     instances = [Instance.model_validate(r) for r in records]
     assert len(instances) == 35

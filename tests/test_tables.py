@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,9 +23,8 @@ from toolqual_utils.tables import (
     validation_table,
     validation_wide,
 )
+from conftest import ANNOTATIONS
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 
 
 def verdict_rows(labels: dict[str, dict[str, object]], judge: str = "rules") -> pd.DataFrame:
@@ -158,7 +156,7 @@ def test_validation_table_hand_checked():
 
 
 def test_validation_bootstrap_is_seeded_and_needs_annotator_choice():
-    reference = pd.read_csv(SHARED / "annotations" / "reference_dev.csv")
+    reference = pd.read_csv(ANNOTATIONS / "reference_dev.csv")
     judge = reference.loc[reference["annotator"] == "annotator_a", ["instance_id", *CRITERIA]]
     first = validation_table(judge, reference, ci="bootstrap", n_resamples=200, seed=5)
     again = validation_table(judge, reference, ci="bootstrap", n_resamples=200, seed=5)

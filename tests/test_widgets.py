@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import html
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -22,9 +21,8 @@ from toolqual_utils.schema import CRITERIA, Call, Instance, ToolSpec
 from toolqual_utils.selection import filter_instances, selection_frame
 from toolqual_utils.tables import error_rate_table
 from toolqual_utils.widgets import Annotator, FilterExplorer
+from conftest import REFERENCE_INSTANCES
 
-ROOT = Path(__file__).resolve().parents[1]
-REFERENCE_INSTANCES = ROOT / "data" / "annotations" / "reference_dev_instances.jsonl"
 
 
 @pytest.fixture(scope="module")
