@@ -214,3 +214,24 @@ def test_cli_rerun_from_the_cache_needs_no_key_even_for_a_remote_endpoint(openai
                            text=True, env=no_key, cwd=tmp_path, timeout=120)
     assert again.returncode == 0, again.stderr
     assert openai_double.hits == hits and "sent 0" in again.stdout
+
+
+def test_cli_plan_needs_no_out_and_matches_the_notebook_estimate(testbed, tmp_path):
+    """`ice --plan` and notebook 04's plan table are the same estimator: same instances, same cost."""
+    from toolqual_utils.ice import views
+    from toolqual_utils.io import read_instances
+
+    small = tmp_path / "small.jsonl"
+    small.write_text("".join(SMALL_BUNDLED.read_text().splitlines(keepends=True)[:20]))
+    done = subprocess.run([sys.executable, "-m", "toolqual_utils.cli", "ice", str(small), "--model", "gpt-4o-mini",
+                           "--plan", "--price-in", "0.15", "--price-out", "0.6", "--cache", "none"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    table = views.cost_plan_table({"small.jsonl": read_instances(small)}, testbed, model="gpt-4o-mini",
+                                  price_per_1m_input=0.15, price_per_1m_output=0.6)
+    total = table.set_index("file").loc["total"]
+    assert f"~{int(total['est_prompt_tokens']):,} prompt + ~{int(total['est_completion_tokens']):,} completion" in done.stdout
+    assert f"cost ${total['est_cost_usd']:,.4f}" in done.stdout
+    missing_out = subprocess.run([sys.executable, "-m", "toolqual_utils.cli", "ice", str(small), "--model", "m"],
+                                 capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert missing_out.returncode == 2 and "--out FILE is needed" in missing_out.stderr

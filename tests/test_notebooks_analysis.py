@@ -63,7 +63,7 @@ def test_error_rate_page(rendered):
     page = rendered["02_error_rate_tables"]
     for text in ("Error rate per source and criterion", "Unscored verdicts per cell", "instruction correctness",
                  "overall correctness (any error)", "lower–upper bound", "Paper, Table 5", "ToolBench (paper)",
-                 "seal_tools", "stabletoolbench", "1,680 instances from 6 file(s)"):
+                 "seal_tools", "stabletoolbench", "Error rates of the bundled sample data: 1,680 instances from 6 files"):
         assert text in page, text
 
 

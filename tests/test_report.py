@@ -311,3 +311,75 @@ def test_rejects_files_finds_existing_siblings(tmp_path):
     for name in ("a.jsonl", "a.rejects.jsonl", "b.jsonl"):
         (tmp_path / name).write_text("")
     assert nb.rejects_files([tmp_path / "a.jsonl", tmp_path / "b.jsonl"]) == [tmp_path / "a.rejects.jsonl"]
+
+
+# --- reports on the user's own data --------------------------------------------------------------
+
+
+def _openai_chat_file(path: Path, n: int) -> Path:
+    """``n`` bundled instances written as an OpenAI chat fine-tuning file (what users bring)."""
+    from toolqual_utils.export import to_openai_record
+    from toolqual_utils.io import read_instances
+
+    instances = [i for i in read_instances(ROOT / "data" / "toolalpaca_eval.jsonl") if i.calls][:n]
+    path.write_text("".join(json.dumps(to_openai_record(i)) + "\n" for i in instances), encoding="utf-8")
+    return path
+
+
+def test_load_data_reads_any_supported_format_and_says_whose_data(tmp_path):
+    mine = _openai_chat_file(tmp_path / "mine.jsonl", 7)
+    data = nb.load_data(str(mine), root=ROOT)
+    assert len(data.instances) == 7 and data.files == [mine]
+    assert data.summary["format"].tolist() == ["openai"]
+    assert not data.is_bundled and data.description.startswith("your data: 7 instances from 1 file")
+    bundled = nb.load_data("data/*.jsonl", root=ROOT)
+    assert bundled.is_bundled and bundled.description.startswith("the bundled sample data")
+    assert sum(len(v) for v in bundled.by_file.values()) == len(bundled.instances) > 1000
+    # a folder and a list work too, each file once
+    both = nb.load_data([str(tmp_path), str(mine)], root=ROOT)
+    assert len(both.instances) == 7
+
+
+def test_load_data_refuses_nothing_to_analyse(tmp_path):
+    with pytest.raises(ConfigError, match="no file matches 'nothing/\\*.jsonl'"):
+        nb.load_data("nothing/*.jsonl", root=tmp_path)
+    unusable = tmp_path / "chat.jsonl"  # OpenAI chat records, none with a tool call or a user turn
+    unusable.write_text(json.dumps({"messages": [{"role": "system", "content": "hi"}]}) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        nb.load_data(str(unusable), root=tmp_path)
+    message = str(caught.value)
+    assert "hold no instance" in message and "chat.jsonl" in message and "1 rejected" in message
+    assert "toolqual load" in message
+
+
+def test_data_parameters_resolve_from_the_working_directory(tmp_path):
+    from toolqual_utils.errors import InputError
+    from toolqual_utils.report import data_parameters
+
+    (tmp_path / "x.jsonl").write_text("")
+    params = data_parameters(["x.jsonl", "more/*.jsonl"], cwd=tmp_path)
+    assert params["data_glob"] == [str(tmp_path / "x.jsonl"), str(tmp_path / "more" / "*.jsonl")]
+    assert params["example_data_path"] == "" and params["live_data_path"] == ""
+    with pytest.raises(InputError, match="missing.jsonl"):
+        data_parameters(["missing.jsonl"], cwd=tmp_path)
+
+
+@pytest.mark.slow
+def test_report_on_own_openai_chat_file_from_any_folder(tmp_path):
+    mine = _openai_chat_file(tmp_path / "mine.jsonl", 12)
+    result = _toolqual("report", "--data", "mine.jsonl", "--only", "00,02", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "out" / "00_load_and_profile.html").read_text(encoding="utf-8")
+    assert "your data: 12 instances from 1 file" in page and str(mine) in page
+    assert "toolalpaca_eval" not in page  # the bundled data is not what was profiled
+    rates = (tmp_path / "out" / "02_error_rate_tables.html").read_text(encoding="utf-8")
+    assert "Error rates of your data: 12 instances" in rates
+
+
+@pytest.mark.slow
+def test_report_with_no_instances_fails_naming_the_files(tmp_path):
+    result = _toolqual("report", "--data", "empty/*.jsonl", "--only", "00", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "no file matches" in result.stderr and "empty/*.jsonl" in result.stderr
+    index = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    assert "failed" in index and "no file matches" in index

@@ -246,3 +246,22 @@ def test_unscored_as_pass_never_passes_a_missing_call_sequence():
     assert kept["instance_id"].tolist() == ["s/a/1"]
     kept_instruction = filter_instances(frame, {"specificity": 1}, unscored_as_pass=True)
     assert kept_instruction["instance_id"].tolist() == ["s/a/1", "s/a/2"]
+
+
+def test_select_command_that_keeps_nothing_says_why_and_writes_nothing(tmp_path, capsys):
+    from toolqual_utils.checks import run_checks
+    from toolqual_utils.cli import main
+    from toolqual_utils.io import read_instances, write_table
+
+    data, _, _, _ = _reference_files(tmp_path)
+    rules = tmp_path / "rules.csv"  # offline verdicts only: solvability/sufficiency stay unscored for most
+    write_table(run_checks(read_instances(data)), rules)
+    out = tmp_path / "clean.jsonl"
+    status = main(["select", str(data), "--verdicts", str(rules), "--recipe", "high_instruction_seq", "--size", "5",
+                   "--out", str(out)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert status == 1 and not out.exists() and not (tmp_path / "clean.jsonl.manifest.json").exists()
+    assert "kept 0 of 35 instances" in err and "have an unscored one (excluded)" in err
+    assert "--unscored pass" in err and "toolqual judge" in err
+    assert main(["select", str(data), "--verdicts", str(rules), "--recipe", "high_instruction_seq", "--size", "5",
+                 "--out", str(out), "--unscored", "pass"]) == 0 and out.exists()

@@ -40,3 +40,9 @@ class InputError(ToolqualError):
 
 class ConfigError(ToolqualError):
     """A missing or contradictory setting (model, base URL, environment)."""
+
+
+class EmptyResultError(ToolqualError):
+    """A run that would produce nothing useful (e.g. a selection that keeps no instance); says why."""
+
+    exit_code = 1

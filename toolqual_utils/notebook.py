@@ -21,7 +21,8 @@ import os
 import platform
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +33,8 @@ __all__ = [
     "setup",
     "project_root",
     "data_files",
+    "load_data",
+    "LoadedData",
     "relative_path",
     "rejects_files",
     "show_table",
@@ -89,22 +92,35 @@ def _display_html(markup: str) -> None:
 # --- setup -----------------------------------------------------------------------------------------
 
 
+def _is_project_root(folder: Path) -> bool:
+    return (folder / "pyproject.toml").is_file() and (folder / "toolqual_utils").is_dir()
+
+
 def project_root(start: str | os.PathLike[str] | None = None) -> Path:
-    """The project root: ``$TOOLQUAL_ROOT`` if set, else the nearest folder upwards holding pyproject.toml.
+    """The toolqual project root (the checkout holding ``pyproject.toml``, ``toolqual_utils/`` and ``notebooks/``).
+
+    ``$TOOLQUAL_ROOT`` if set; else the nearest such folder from ``start`` (default: the working
+    directory) upwards; else the checkout this package was installed from (``pip install -e .``), so
+    ``toolqual report --data ~/my_data/x.jsonl`` works from any folder.
 
     Raises:
-        FileNotFoundError: no pyproject.toml in ``start`` (default: the working directory) or above.
+        ConfigError: none of these is a toolqual checkout.
     """
     env_root = os.environ.get("TOOLQUAL_ROOT")
     if env_root:
         return Path(env_root).resolve()
     here = Path(start or os.getcwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file():
+        if _is_project_root(folder):
             return folder
-    raise FileNotFoundError(
-        f"cannot find the toolqual project root: no pyproject.toml in {here} or above; "
-        "start Jupyter inside the project or set TOOLQUAL_ROOT"
+    installed = Path(__file__).resolve().parents[1]
+    if _is_project_root(installed):
+        return installed
+    from .errors import ConfigError
+
+    raise ConfigError(
+        f"cannot find the toolqual project (a folder with pyproject.toml and toolqual_utils/) in {here} or "
+        "above; run inside the checkout or set TOOLQUAL_ROOT to it"
     )
 
 
@@ -143,16 +159,142 @@ def _configure_plotly() -> None:
     pio.templates.default = "plotly_white"
 
 
-def data_files(pattern: str, root: str | os.PathLike[str] | None = None) -> list[Path]:
-    """Files matching a glob relative to the project root (or an absolute glob), sorted.
+#: The bundled sample data (what ``make reports`` profiles by default).
+BUNDLED_DATA_GLOB = "data/*.jsonl"
 
-    ``*.rejects.jsonl`` (records a loader could not convert) and ``*.tmp`` files never match.
-    Returns an empty list when nothing matches.
+
+def _patterns(data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
+    if isinstance(data, (str, os.PathLike)):
+        return [os.fspath(data)]
+    return [os.fspath(item) for item in data]
+
+
+def data_files(
+    pattern: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None = None
+) -> list[Path]:
+    """Files matching one glob, file or folder (or a list of them), relative to the project root or absolute.
+
+    A folder stands for every file under it (``toolqual load`` then keeps the ones in a supported
+    format). ``*.rejects.jsonl`` (records a loader could not convert) and ``*.tmp`` files never match.
+    Returns the files sorted within each pattern, each file once; an empty list when nothing matches.
     """
     base = Path(root) if root is not None else (_STATE["root"] or project_root())
-    # glob.glob, not Path.glob: an absolute pattern (a user's own folder) must work too
-    matches = sorted(Path(p) for p in _glob.glob(os.path.join(base, pattern), recursive=True) if os.path.isfile(p))
-    return [p for p in matches if not p.name.endswith((".rejects.jsonl", ".tmp"))]
+    found: dict[Path, None] = {}
+    for item in _patterns(pattern):
+        target = Path(item) if os.path.isabs(item) else base / item
+        if target.is_dir():
+            matches = sorted(p for p in target.rglob("*") if p.is_file())
+        else:
+            # glob.glob, not Path.glob: an absolute pattern (a user's own folder) must work too
+            matches = sorted(Path(p) for p in _glob.glob(str(target), recursive=True) if os.path.isfile(p))
+        for path in matches:
+            if not path.name.endswith((".rejects.jsonl", ".tmp")):
+                found.setdefault(path, None)
+    return list(found)
+
+
+@dataclass
+class LoadedData:
+    """What a notebook analyses: instances read through the loaders, with where they came from.
+
+    Attributes:
+        instances: every converted instance, file order then record order.
+        by_file: project-relative file name -> its instances (files that gave none are left out).
+        files: the files that matched, in order.
+        summary: the loaders' per-file table (``format``, ``n_read``, ``n_converted``, ``n_rejected``, ...).
+        rejects: records that could not be converted in this load, plus those listed in
+            ``X.rejects.jsonl`` files that ``toolqual load`` wrote next to canonical inputs, as one frame
+            per file (for :func:`toolqual_utils.profile.reject_summary`).
+        is_bundled: True when the data is exactly the bundled sample (``data/*.jsonl``).
+        patterns: the globs/paths as given.
+    """
+
+    instances: list[Any]
+    by_file: dict[str, list[Any]]
+    files: list[Path]
+    summary: pd.DataFrame
+    rejects: dict[str, pd.DataFrame] = field(default_factory=dict)
+    is_bundled: bool = True
+    patterns: list[str] = field(default_factory=list)
+
+    @property
+    def description(self) -> str:
+        """"the bundled sample data (…)" or "your data (…)", for the first lines of a report."""
+        n_files = len(self.files)
+        what = "the bundled sample data" if self.is_bundled else "your data"
+        names = ", ".join(relative_path(p) for p in self.files[:3]) + (", …" if n_files > 3 else "")
+        return f"{what}: {len(self.instances):,} instances from {n_files:,} file{'s' if n_files != 1 else ''} ({names})"
+
+
+def load_data(
+    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None = None
+) -> LoadedData:
+    """Read every file matching ``data`` through the loaders (any supported format, detected from content).
+
+    Args:
+        data: a glob, file or folder relative to the project root (or absolute), or a list of them: the
+            ``data_glob`` parameter of the notebooks, which ``toolqual report --data PATH…`` sets.
+        root: the project root (default: the one :func:`setup` found).
+
+    Returns:
+        :class:`LoadedData`.
+
+    Raises:
+        ConfigError: nothing matches, or the files hold no instance at all; the message names the
+            patterns or the files (with what the loaders made of each) and says what to do. A report
+            then fails visibly instead of rendering empty tables.
+        InputError: a file that is not in any supported format (one paragraph naming it).
+    """
+    from .errors import ConfigError
+    from .io import read_table
+    from .loaders import load
+
+    patterns = _patterns(data)
+    files = data_files(patterns, root)
+    if not files:
+        raise ConfigError(
+            f"no file matches {', '.join(repr(p) for p in patterns)} (relative to {_STATE['root'] or project_root()}). "
+            "Give existing files or folders, e.g. `toolqual report --data my_data/train.jsonl`; any supported "
+            "format works (see `toolqual load --help`)."
+        )
+    result = load(files)
+    by_file: dict[str, list[Any]] = {}
+    for instance, file in zip(result.instances, _instance_files(result)):
+        by_file.setdefault(relative_path(file), []).append(instance)
+    summary = result.summary.copy()
+    if len(summary):
+        summary["file"] = [relative_path(f) for f in summary["file"]]
+    rejects: dict[str, pd.DataFrame] = {}
+    if result.rejects:
+        frame = pd.DataFrame([r.to_record() for r in result.rejects])
+        for file, group in frame.groupby("file", sort=False):
+            rejects[relative_path(file)] = group.reset_index(drop=True)
+    for path in rejects_files([f for f in files if f.suffix == ".jsonl"]):
+        rejects[relative_path(path)] = read_table(path)
+    if not result.instances:
+        per_file = "; ".join(
+            f"{row.file}: {row.format}, {row.n_read} record(s) read, {row.n_rejected} rejected"
+            + (f" ({row.note})" if row.note else "")
+            for row in summary.itertuples()
+        ) or "no file in a supported format"
+        raise ConfigError(
+            f"the files matching {', '.join(repr(p) for p in patterns)} hold no instance ({per_file}). "
+            "Run `toolqual load FILE --out data.jsonl` on one of them to see each rejected record with its "
+            "reason, and check that the files are tool-use data in a supported format."
+        )
+    bundled = sorted(data_files(BUNDLED_DATA_GLOB, root))
+    return LoadedData(
+        instances=result.instances, by_file=by_file, files=files, summary=summary, rejects=rejects,
+        is_bundled=sorted(files) == bundled, patterns=patterns,
+    )
+
+
+def _instance_files(result: Any) -> list[str]:
+    """The file of each instance of a load result (the summary's counts, in order)."""
+    files: list[str] = []
+    for row in result.summary.itertuples():
+        files.extend([row.file] * int(row.n_converted))
+    return files
 
 
 def rejects_files(paths: list[Path]) -> list[Path]:

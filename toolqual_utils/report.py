@@ -281,6 +281,28 @@ def parameters_for(
     return chosen
 
 
+def data_parameters(paths: Sequence[str | os.PathLike[str]], cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The parameters that point every notebook at the user's own data (``toolqual report --data``).
+
+    Each path is made absolute from ``cwd`` (the user's shell, not the project root the notebooks run
+    in); globs are kept as patterns. Notebooks that take a single example file (04) then use the same data.
+
+    Raises:
+        InputError: a path without glob characters that does not exist.
+    """
+    from .errors import InputError
+
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    resolved: list[str] = []
+    for raw in paths:
+        path = Path(os.path.expanduser(os.fspath(raw)))
+        path = path if path.is_absolute() else base / path
+        if not any(ch in os.fspath(raw) for ch in "*?[") and not path.exists():
+            raise InputError("no such file or folder (given with --data)", file=os.fspath(raw))
+        resolved.append(os.fspath(path))
+    return {"data_glob": resolved, "example_data_path": "", "live_data_path": ""}
+
+
 def load_parameters_file(path: str | os.PathLike[str] | None) -> dict[str, Any]:
     """Read a YAML (or JSON) parameters file; None -> {}."""
     if path is None:

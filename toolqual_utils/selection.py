@@ -361,10 +361,18 @@ def select(
             thresholds["unscored"] = unscored
             block = frame[list(needed)]
             n_unscored = int((block.isna().any(axis=1) & ~block.eq(0).any(axis=1)).sum())
+            n_error = int(block.eq(0).any(axis=1).sum())
+            thresholds["n_with_error"] = n_error
+            thresholds["n_unscored_no_error"] = n_unscored
             candidates = filter_instances(frame, {c: 1 for c in needed}, unscored_as_pass=(unscored == "pass"))
             if n_unscored:
                 verb = "counted as holding" if unscored == "pass" else "excluded"
                 notes.append(f"{n_unscored} instance(s) with an unscored needed criterion and no error were {verb}")
+            if candidates.empty and n_pool:
+                notes.append(
+                    f"no instance qualifies: {n_error} of {n_pool} have an error on a needed criterion and "
+                    f"{n_unscored} have an unscored one ({'counted as holding' if unscored == 'pass' else 'excluded'})"
+                )
         if recipe in _ICE_RECIPES:
             with_score = candidates.loc[candidates["ice_score"].notna()]
             if len(with_score) < len(candidates):

@@ -29,7 +29,7 @@ inside or outside the top (bottom) K. The key is read from OPENAI_API_KEY, or fr
 --api-key-env names (never an option).
 
 examples:
-  toolqual ice data/annotations/reference_dev_instances.jsonl --model gpt-4o-mini --plan --out ice.csv
+  toolqual ice data/annotations/reference_dev_instances.jsonl --model gpt-4o-mini --plan --price-in 0.15 --price-out 0.6
   toolqual ice data.jsonl --model Qwen2.5-7B-Instruct --base-url http://localhost:8000/v1 --out ice.csv
   toolqual ice data.jsonl --model M --adaptive --goal top --k 200 --out ice_top.csv
 """
@@ -37,8 +37,9 @@ examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", nargs="+", metavar="DATA.jsonl", help="canonical JSONL file(s)")
-    parser.add_argument("--out", required=True, metavar="FILE",
-                        help="per-instance table; format from the extension: " + ", ".join(TABLE_FORMATS))
+    parser.add_argument("--out", metavar="FILE",
+                        help="per-instance table (needed unless --plan or --export-batch); format from the "
+                             "extension: " + ", ".join(TABLE_FORMATS))
     parser.add_argument("--model", required=True, help="target model name sent to the endpoint")
     add_endpoint_arguments(parser, max_tokens=512, max_tokens_help="answer length limit (default 512)")
     parser.add_argument("--testbed", metavar="DIR", help="test-bed directory (default: bundled data/ice_testbed/v1)")
@@ -56,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --adaptive: indifference zone on the ICE scale; instances within it of the cut "
                              "are not told apart, which saves generations (default 0 = exact)")
     parser.add_argument("--plan", action="store_true", help="print requests, cached, estimated tokens and cost; send nothing")
+    parser.add_argument("--answer-tokens", type=int, default=None, metavar="N",
+                        help="with --plan: completion tokens assumed per answer (default 120, as notebook 04)")
     parser.add_argument("--export-batch", metavar="FILE",
                         help="write OpenAI Batch API request files for the uncached requests and stop")
     parser.add_argument("--import-batch", nargs="+", metavar="FILE",
@@ -70,7 +73,9 @@ def queries_path(out: str | os.PathLike) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    if Path(args.out).suffix.lower() not in TABLE_FORMATS:
+    if not args.out and not (args.plan or args.export_batch):
+        raise InputError("--out FILE is needed to write the scores (only --plan and --export-batch run without it)")
+    if args.out and Path(args.out).suffix.lower() not in TABLE_FORMATS:
         raise InputError(f"--out must end in one of {', '.join(TABLE_FORMATS)}, got {args.out!r}")
     if args.adaptive and not args.k:
         raise ConfigError("--adaptive needs --k (the size of the top or bottom bucket to select).")
@@ -80,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     check_endpoint_arguments(args)
 
     from ..ice.adaptive import AdaptiveConfig
-    from ..ice.engine import assemble, build_requests, run_ice, run_ice_adaptive
+    from ..ice.engine import PLAN_ANSWER_TOKENS, assemble, build_requests, plan_cost, run_ice, run_ice_adaptive
     from ..ice.testbed import load_testbed
     from ..llm import LLMClient
 
@@ -95,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
               f"{len(testbed.queries)} queries of test bed {testbed.version} -> {len(requests)} requests "
               f"({args.call_format} format)")
         if args.plan:
-            plan = client.plan(requests)
-            cost = "unknown (give --price-in/--price-out)" if plan.est_cost_usd is None else f"${plan.est_cost_usd:.2f}"
+            plan = plan_cost(client, requests, answer_tokens=args.answer_tokens or PLAN_ANSWER_TOKENS)
+            cost = "unknown (give --price-in/--price-out)" if plan.est_cost_usd is None else f"${plan.est_cost_usd:,.4f}"
             print(f"plan: {plan.n_requests} requests, {plan.n_cached} cached, {plan.n_to_send} to send; "
                   f"~{plan.est_prompt_tokens:,} prompt + ~{plan.est_completion_tokens:,} completion tokens; cost {cost}")
             if args.adaptive:

@@ -12,15 +12,25 @@ self-contained (plotly.js inlined, no CDN). <out>/index.html lists every report 
 run time; executed notebooks go to <out>/_work/. Exits 1 if any notebook failed (the others and the
 index are still written).
 
+Your own data: --data PATH... points every report at your files (any format `toolqual load` reads,
+detected from content; files, folders or quoted globs). A report whose data holds no instance fails
+with a message naming the files.
+
 A parameters file (YAML) may set parameters for every notebook that declares them, or per notebook:
     max_examples: 3
     "00": {data_glob: "my_data/*.jsonl"}
 Secrets never go in parameters: they come from the environment (OPENAI_API_KEY, TOOLQUAL_*).
+
+examples:
+  toolqual report                                   # the bundled sample data (what `make reports` runs)
+  toolqual report --data my_data/train.jsonl        # your own file
+  toolqual report --data my_data/ --only 00,01,02   # a folder, some reports
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="reports", help="output folder (default: reports/)")
+    parser.add_argument("--out", default=None,
+                        help="output folder, relative to the working directory (default: the project's reports/)")
     parser.add_argument("--notebooks", default="notebooks", help="notebook folder (default: notebooks/)")
     parser.add_argument(
         "--only", default=None,
@@ -30,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=float, default=None, metavar="S",
         help="seconds a single cell may run before the notebook counts as failed (default: no limit)",
     )
+    parser.add_argument(
+        "--data", nargs="+", default=None, metavar="PATH",
+        help="your data: files, folders or quoted globs in any supported format (default: the bundled data/*.jsonl)",
+    )
     parser.add_argument("--parameters-file", default=None, metavar="FILE", help="YAML parameters (see above)")
     parser.add_argument("--root", default=None, help=argparse.SUPPRESS)
 
@@ -38,14 +52,17 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..notebook import project_root
-    from ..report import load_parameters_file, render_reports
+    from ..report import data_parameters, load_parameters_file, render_reports
 
     root = Path(args.root).resolve() if args.root else project_root()
     only = args.only.split(",") if args.only else None
     parameters = load_parameters_file(args.parameters_file)
+    if args.data:
+        parameters = {**parameters, **data_parameters(args.data)}
+    out = Path(args.out).resolve() if args.out else root / "reports"
     runs = render_reports(
         root,
-        args.out,
+        out,
         args.notebooks,
         only=only,
         parameters=parameters,
@@ -53,8 +70,7 @@ def run(args: argparse.Namespace) -> int:
         progress=lambda message: print(message, file=sys.stderr, flush=True),
     )
     failed = [r for r in runs if r.status != "ok"]
-    out_hint = args.out.rstrip("/")
-    print(f"{len(runs) - len(failed)} of {len(runs)} reports rendered; index: {out_hint}/index.html")
+    print(f"{len(runs) - len(failed)} of {len(runs)} reports rendered; index: {out / 'index.html'}")
     if failed:
         print(
             "failed: " + "; ".join(f"{r.name} ({r.error})" for r in failed),

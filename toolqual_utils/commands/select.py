@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import EmptyResultError, InputError
 from ..export import EXPORT_FORMATS, export_selection, manifest_path
 from ..io import read_instances, read_table
 from ..selection import RECIPE_LABELS, RECIPES, select
@@ -98,6 +98,25 @@ def _read_ice(path: str | None, target_model: str | None) -> pd.DataFrame | None
     return frame
 
 
+def _empty_selection_message(args: argparse.Namespace, selection) -> str:
+    """Why a recipe kept nothing, and what to do about it (nothing is written in that case)."""
+    advice = []
+    if selection.thresholds.get("n_unscored_no_error") and args.unscored == "exclude":
+        advice.append("score the open criteria with `toolqual judge` (solvability and sufficiency need a model), "
+                      "or add --unscored pass to count unscored criteria as holding")
+    if selection.thresholds.get("n_with_error") and selection.thresholds.get("n_with_error") == selection.n_pool:
+        advice.append("every instance has an error on a needed criterion: try --recipe high_instruction, "
+                      "or look at the errors first (`toolqual check`, notebook 01)")
+    if args.recipe in ("low_ice", "high_ice", "high_instruction_seq_ice") and not selection.thresholds.get("ice_order"):
+        advice.append("give ICE scores with --ice (from `toolqual ice`)")
+    reasons = [n for n in selection.notes if n.startswith(("no instance qualifies", "pool restricted"))]
+    reasons = reasons or [n for n in selection.notes if not n.startswith("only 0 of")] or ["no instance qualified"]
+    notes = "; ".join(reasons)
+    todo = (" To get a subset: " + "; ".join(advice) + ".") if advice else ""
+    return (f"recipe {args.recipe} kept 0 of {selection.n_pool} instances ({notes}); nothing was written to "
+            f"{args.out}.{todo}")
+
+
 def run(args: argparse.Namespace) -> int:
     instances = read_instances(args.data, strict=True)
     if not instances:
@@ -115,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(str(exc).split(": ", 1)[-1], field=option) from None
     except ValueError as exc:  # bad labels inside a verdict file
         raise InputError(str(exc), file=", ".join(args.verdicts or [args.data])) from None
+    if selection.n_selected == 0:
+        raise EmptyResultError(_empty_selection_message(args, selection))
     source_files = [args.data, *(args.verdicts or []), *([args.ice] if args.ice else [])]
     options = {key: value for key, value in vars(args).items() if not key.startswith("_") and key != "command"}
     manifest = export_selection(

@@ -34,6 +34,8 @@ QUERY_COLUMNS: Final = (
 )
 #: Generation limit of an ICE answer (a call list for a test query is short).
 DEFAULT_MAX_TOKENS: Final = 512
+#: Completion tokens per answer that cost plans assume (a test query's call list is about 120 tokens).
+PLAN_ANSWER_TOKENS: Final = 120
 
 
 @dataclass
@@ -78,6 +80,16 @@ def build_requests(
     """All prompts and their client requests, instance-major (instances without gold calls skipped)."""
     prompts = build_prompts(instances, testbed, call_format, include_observations=include_observations)
     return prompts, [to_chat_request(p, max_tokens=max_tokens) for p in prompts]
+
+
+def plan_cost(client: LLMClient, requests: Sequence[ChatRequest], *, answer_tokens: int = PLAN_ANSWER_TOKENS):
+    """The one ICE cost estimate (``toolqual ice --plan`` and notebook 04 both use it).
+
+    Prompt tokens from the request text (characters / 4), ``answer_tokens`` per answer (capped by
+    ``max_tokens``); requests already in the client's cache are counted as cached, not as cost.
+    Returns the client's :class:`toolqual_utils.llm.CostPlan`.
+    """
+    return client.plan(requests, expected_output_tokens=answer_tokens)
 
 
 def score_result(prompt: IcePrompt, result: ChatResult, testbed: TestBed, target_model: str,

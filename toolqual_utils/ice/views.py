@@ -74,15 +74,16 @@ def cost_plan_table(
     call_format: str = "json",
     price_per_1m_input: float | None = None,
     price_per_1m_output: float | None = None,
-    expected_output_tokens: int = 120,
+    expected_output_tokens: int | None = None,
 ) -> pd.DataFrame:
     """One row per file (+ a total row): instances, requests, estimated tokens and cost of full ICE.
 
-    Nothing is sent: :meth:`LLMClient.plan` counts characters / 4 per request (no cache consulted).
-    ``est_cost_usd`` is NaN when no prices are given.
+    Nothing is sent and no cache is consulted; the estimate is :func:`toolqual_utils.ice.engine.plan_cost`,
+    the same as ``toolqual ice --plan`` (``expected_output_tokens`` defaults to its
+    ``PLAN_ANSWER_TOKENS``). ``est_cost_usd`` is NaN when no prices are given.
     """
     from ..llm import LLMClient, LLMConfig
-    from .engine import build_requests
+    from .engine import PLAN_ANSWER_TOKENS, build_requests, plan_cost
 
     prices = None
     if price_per_1m_input is not None and price_per_1m_output is not None:
@@ -91,7 +92,7 @@ def cost_plan_table(
     rows = []
     for name, instances in instances_by_file.items():
         _, requests = build_requests(instances, testbed, call_format)  # type: ignore[arg-type]
-        plan = client.plan(requests, expected_output_tokens=expected_output_tokens)
+        plan = plan_cost(client, requests, answer_tokens=expected_output_tokens or PLAN_ANSWER_TOKENS)
         rows.append({
             "file": name, "n_instances": len(instances),
             "n_with_gold_calls": sum(inst.calls is not None for inst in instances),
