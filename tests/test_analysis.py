@@ -111,9 +111,9 @@ def test_recipe_availability_names_the_missing_input():
 
 
 def test_output_folder_and_manifest_table(tmp_path):
-    made = analysis.output_folder("", prefix="tq_test_")
-    assert made.is_dir() and made.name.startswith("tq_test_")
-    made.rmdir()
+    made = analysis.output_folder("", root=tmp_path)
+    assert made == tmp_path / "reports" / "exports" and made.is_dir()
+    assert analysis.output_folder("out/x", root=tmp_path) == tmp_path / "out" / "x"
     assert analysis.output_folder(tmp_path / "a" / "b") == tmp_path / "a" / "b" and (tmp_path / "a" / "b").is_dir()
     table = analysis.manifest_table({"ids": [f"id{k}" for k in range(8)], "seed": 0, "notes": ["x"], "shortfall": None},
                                     max_ids=3)

@@ -106,3 +106,58 @@ def test_index_opens_and_links_the_report(rendered):
     seen = _open(rendered / "index.html")
     assert seen["console_errors"] == [] and seen["blocked"] == [] and seen["failed"] == []
     assert "00_load_and_profile.html" in seen["links"]
+
+
+CJK_TEXT = ("查询北京明天的天气", "서울 날씨를 알려줘")
+
+
+@pytest.fixture(scope="module")
+def rendered_cjk(tmp_path_factory) -> Path:
+    """Notebook 00 on two instances written in Chinese and Korean (users' data is not all English)."""
+    _chromium()
+    data = tmp_path_factory.mktemp("cjk_data") / "cjk.jsonl"
+    tool = {"name": "get_weather", "description": "天气 / 날씨",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+    records = [{"id": f"cjk/x/{k}", "source": "cjk", "instruction": text, "tools": [tool],
+                "calls": [{"name": "get_weather", "arguments": {"city": city}}]}
+               for k, (text, city) in enumerate(zip(CJK_TEXT, ("北京", "서울")))]
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    out = tmp_path_factory.mktemp("cjk_reports")
+    env = {k: v for k, v in os.environ.items() if k != "TOOLQUAL_ROOT"}
+    result = subprocess.run([str(Path(sys.executable).with_name("toolqual")), "report", "--only", "00",
+                             "--data", str(data), "--out", str(out)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 0, result.stderr
+    return out / "00_load_and_profile.html"
+
+
+def test_chinese_and_korean_text_is_drawn_with_real_glyphs(rendered_cjk):
+    """Without a CJK font chromium draws every such character as the same empty box ("tofu")."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(rendered_cjk.as_uri(), wait_until="load")
+            text = page.inner_text("body")
+            glyphs = page.evaluate(
+                """(chars) => {
+                    const cell = document.querySelector('table.tq-table td') || document.body;
+                    const family = getComputedStyle(cell).fontFamily;
+                    const canvas = document.createElement('canvas');
+                    canvas.width = 64; canvas.height = 64;
+                    const ctx = canvas.getContext('2d');
+                    return chars.map((ch) => {
+                        ctx.clearRect(0, 0, 64, 64);
+                        ctx.font = `48px ${family}`;
+                        ctx.fillText(ch, 4, 52);
+                        return Array.from(ctx.getImageData(0, 0, 64, 64).data).join(',');
+                    });
+                }""",
+                ["北", "京", "서", "울"],
+            )
+        finally:
+            browser.close()
+    assert all(t in text for t in CJK_TEXT)
+    assert len(set(glyphs)) == 4, "CJK characters are drawn as identical boxes: no CJK font (scripts/install_browser.sh)"

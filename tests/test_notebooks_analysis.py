@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -23,6 +24,7 @@ NOTEBOOKS = ("02_error_rate_tables", "03_judge_validation", "05_filter_explorer"
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
+    temp_exports_before = set(Path(tempfile.gettempdir()).glob("toolqual_export_*"))
     out = tmp_path_factory.mktemp("reports")
     env = {k: v for k, v in os.environ.items() if k != "TOOLQUAL_ROOT"}
     result = subprocess.run([str(TOOLQUAL), "report", "--only", "02,03,05,06", "--out", str(out), "--timeout", "240"],
@@ -30,6 +32,8 @@ def rendered(tmp_path_factory):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     # kernels are reached over Unix sockets: no TCP port, and no ipykernel warning per notebook
     assert "running over TCP" not in result.stderr, result.stderr[-2000:]
+    # nothing left behind in the system temp folder
+    assert set(Path(tempfile.gettempdir()).glob("toolqual_export_*")) <= temp_exports_before
     return {name: (out / f"{name}.html").read_text(encoding="utf-8") for name in NOTEBOOKS} | {"_out": out}
 
 
@@ -102,3 +106,4 @@ def test_selection_and_extrinsic_page(rendered):
     assert written, "the export example wrote nothing"
     note = json.dumps(written[0]["data"])
     assert "high_instruction_seq.openai.jsonl" in note and str(ROOT / "data") not in note
+    assert str(ROOT / "reports" / "exports") in note  # where the user finds it (not committed), never a temp folder

@@ -124,3 +124,12 @@ def test_pure_module_imports_no_heavy_libraries(module):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [], f"toolqual_utils.{module} pulls these in"
+
+
+def test_license_is_an_spdx_string_so_installs_print_no_deprecation_warning():
+    """`license = {text = ...}` made setuptools print a deprecation warning (twice) on every install."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["license"] == "Apache-2.0"
+    setuptools_req = [r for r in project["build-system"]["requires"] if r.startswith("setuptools")]
+    assert setuptools_req == ["setuptools>=77"]  # the first release that reads SPDX license strings
+    assert (ROOT / "LICENSE").read_text(encoding="utf-8").lstrip().startswith("Apache License")

@@ -220,6 +220,7 @@ def repo_render(tmp_path_factory):
 def test_report_renders_notebook_00_self_contained(repo_render):
     out, result = repo_render
     assert result.returncode == 0, result.stderr
+    assert "KeyboardInterrupt" not in result.stderr and "ERROR" not in result.stderr
     page_path = out / "00_load_and_profile.html"
     assert page_path.is_file()
     page = page_path.read_text(encoding="utf-8")
@@ -383,3 +384,17 @@ def test_report_with_no_instances_fails_naming_the_files(tmp_path):
     assert "no file matches" in result.stderr and "empty/*.jsonl" in result.stderr
     index = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
     assert "failed" in index and "no file matches" in index
+
+
+def test_report_kernels_are_not_interrupted_on_shutdown():
+    """A finished notebook's kernel gets a shutdown request, not SIGINT first (which made a good render
+    print "KeyboardInterrupt caught in kernel"); interrupts outside shutdown still go through."""
+    import asyncio
+
+    from toolqual_utils.report import _ipc_kernel_manager_class
+
+    manager = _ipc_kernel_manager_class()()
+    with pytest.raises(RuntimeError, match="No kernel is running"):
+        asyncio.run(manager._async_interrupt_kernel())  # not shutting down: the normal path
+    manager.shutting_down = True
+    asyncio.run(manager._async_interrupt_kernel())  # shutting down: skipped, nothing raised

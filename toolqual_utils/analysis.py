@@ -357,14 +357,19 @@ def recipe_availability(frame: pd.DataFrame, *, size: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["recipe", "recipe_label", "available", "reason"])
 
 
-def output_folder(path: str | os.PathLike[str] | None, *, prefix: str = "toolqual_") -> Path:
-    """The folder a notebook writes example outputs to: ``path`` (created) or, when empty, a new
-    temporary folder (so rendering a report never writes into the project's ``data/``)."""
-    import tempfile
+#: Where notebooks write their example exports (relative to the project root; not committed).
+EXPORTS_DIR = "reports/exports"
 
-    if path is None or str(path).strip() == "":
-        return Path(tempfile.mkdtemp(prefix=prefix))
-    folder = Path(path)
+
+def output_folder(path: str | os.PathLike[str] | None, *, root: str | os.PathLike[str] | None = None) -> Path:
+    """The folder a notebook writes example outputs to, created if needed.
+
+    ``path`` relative to ``root`` (the project root; default the working directory, which notebooks set
+    to the root) or absolute; empty means :data:`EXPORTS_DIR`. Never a temporary folder: what a report
+    writes stays where the user will find it, and never in ``data/``.
+    """
+    chosen = Path(str(path).strip() or EXPORTS_DIR) if path is not None else Path(EXPORTS_DIR)
+    folder = chosen if chosen.is_absolute() else Path(root or os.getcwd()) / chosen
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

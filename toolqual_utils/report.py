@@ -47,6 +47,14 @@ def _ipc_kernel_manager_class():
             kwargs.setdefault("transport", "ipc")
             super().__init__(**kwargs)
 
+        async def _async_interrupt_kernel(self) -> None:
+            # jupyter_client interrupts (SIGINT) every kernel before asking it to shut down; a kernel
+            # that is still flushing its last reply then logs "KeyboardInterrupt caught in kernel" on
+            # a good render. A finished notebook has nothing to interrupt: skip it while shutting down.
+            if getattr(self, "shutting_down", False):
+                return
+            await super()._async_interrupt_kernel()
+
     return IPCKernelManager
 WORK_DIR = "_work"
 
