@@ -78,7 +78,7 @@ def test_live_run_then_plan_shows_everything_cached(openai_double, tmp_path):
     assert set(verdicts["status"]) == {"ok"}
     bad = verdicts[verdicts.instance_id == "cli/t/2"].set_index("criterion")["label"]
     assert bad["coherence"] == 0 and bad["sufficiency"] == 0 and bad["solvability"] == 1
-    assert set(verdicts[verdicts.judge == "double-judge"]["prompt_id"]) == {"judge_combined.v1"}
+    assert set(verdicts[verdicts.judge == "double-judge"]["prompt_id"]) == {"judge_combined.v2"}
     calls = read_table(calls_out)
     assert calls["n_requests"].tolist() == [1] * 8
     assert "1.00 per instance" in proc.stdout

@@ -56,9 +56,10 @@ def _rules(rows) -> pd.DataFrame:
 
 
 def test_combined_run_verdicts_calls_per_instance_and_ledger(openai_double, tmp_path):
+    """v1: the engine settles a one-sentence instruction and arguments found in the instruction itself."""
     script = ScriptedJudge(policy=lambda instruction, criterion: not ("famous" in instruction and criterion == "specificity"))
     openai_double.script = script
-    run = judge(_instances(), _config(openai_double, tmp_path), progress=False)
+    run = judge(_instances(), _config(openai_double, tmp_path), progress=False, prompt_version=1)
     verdicts = run.verdicts
     assert list(verdicts.columns) == list(VERDICT_COLUMNS)
     assert len(verdicts) == 3 * len(CRITERIA)
@@ -76,6 +77,28 @@ def test_combined_run_verdicts_calls_per_instance_and_ledger(openai_double, tmp_
     assert c.loc["specificity", "prompt_id"] == "judge_combined.v1"
     assert run.ledger.loc[0, "n_sent"] == openai_double.hits
     assert run.summary()["n_requests"] == openai_double.hits
+
+
+def test_v2_asks_what_v1_settled_in_code_and_decides_from_structured_answers(openai_double, tmp_path):
+    """v2 asks coherence of a one-sentence instruction (it can glue two requests) and the alignment of
+    arguments found in the instruction (a found word can still be a placeholder); labels come from parts."""
+    def policy(instruction, criterion):
+        return not ("famous" in instruction and criterion in ("specificity", "sufficiency"))
+
+    script = ScriptedJudge(policy=policy)
+    openai_double.script = script
+    run = judge(_instances(), _config(openai_double, tmp_path), progress=False, combine_heuristics=False)
+    verdicts = run.verdicts.set_index(["instance_id", "criterion"])
+    asked = dict(script.asked)
+    assert {"coherence", "parameter_alignment"} <= set(asked["Translate hello into French."])
+    assert verdicts.loc[("t/b", "coherence"), "judge"] == "double-judge"
+    assert verdicts.loc[("t/b", "parameter_alignment"), "prompt_id"] == "judge_combined.v2"
+    assert verdicts.loc[("t/c", "specificity"), "label"] == 0 and verdicts.loc[("t/c", "sufficiency"), "label"] == 0
+    assert "#missing" in verdicts.loc[("t/c", "specificity"), "rationale"]
+    assert "no call aimed at" in verdicts.loc[("t/c", "sufficiency"), "rationale"]
+    evidence = verdicts.loc[("t/c", "sufficiency"), "evidence"]
+    assert evidence == [{"check": "sufficiency", "request": "the request", "solvable": True, "served_by": []}]
+    assert set(verdicts["status"]) == {"ok"}
 
 
 def test_rules_decided_criteria_are_not_sent(openai_double, tmp_path):
@@ -142,7 +165,7 @@ def test_unscored_statuses_are_never_pass_or_fail(openai_double, tmp_path, reply
     (row,) = run.verdicts.to_dict("records")
     assert row["status"] == status
     assert pd.isna(row["label"])
-    assert row["judge"] == "double-judge" and row["prompt_id"] == "judge_combined.v1"
+    assert row["judge"] == "double-judge" and row["prompt_id"] == "judge_combined.v2"
     if status == "unscored:parse_error":
         assert reply.content in row["rationale"]  # raw reply kept
         assert row["evidence"][0]["raw_reply"] == reply.content
@@ -151,7 +174,8 @@ def test_unscored_statuses_are_never_pass_or_fail(openai_double, tmp_path, reply
 def test_per_criterion_mode_one_request_per_undecided_criterion(openai_double, tmp_path):
     openai_double.script = ScriptedJudge()
     instances = _instances()
-    run = judge(instances, _config(openai_double, tmp_path), mode="per_criterion", progress=False)
+    run = judge(instances, _config(openai_double, tmp_path), mode="per_criterion", progress=False, prompt_version=1,
+                combine_heuristics=False)
     names = sorted(body["response_format"]["json_schema"]["name"] for body in openai_double.bodies)
     assert all(name.endswith("_v1") and not name.startswith("judge_combined") for name in names)
     calls = run.calls_per_instance.set_index("instance_id")["n_requests"]
@@ -160,6 +184,18 @@ def test_per_criterion_mode_one_request_per_undecided_criterion(openai_double, t
     for instance_id, n in model_rows.items():
         assert calls[instance_id] == n
     assert calls["t/b"] == 4  # coherence and parameter alignment were settled in code
+
+
+def test_per_criterion_mode_v2_asks_the_combined_prompt_one_criterion_at_a_time(openai_double, tmp_path):
+    openai_double.script = ScriptedJudge()
+    run = judge(_instances(), _config(openai_double, tmp_path), mode="per_criterion", progress=False)
+    for body in openai_double.bodies:
+        assert body["response_format"]["json_schema"]["name"] == "judge_combined_v2"
+        combined, criteria = asked_criteria(body)
+        assert combined and len(criteria) == 1
+    calls = run.calls_per_instance.set_index("instance_id")["n_requests"]
+    assert calls.sum() == openai_double.hits and calls["t/b"] == 6  # v2 settles nothing of t/b in code
+    assert set(run.model_verdicts["status"]) == {"ok"}
 
 
 def test_replay_misses_are_not_cached_and_hits_are_free(openai_double, tmp_path):
@@ -193,3 +229,21 @@ def test_same_requests_give_same_cache_keys_across_builds(tmp_path):
 
     assert [cache_key("m", r) for r in first] == [cache_key("m", r) for r in second]
     client.close()
+
+
+def test_offline_coherence_heuristic_overrides_a_model_coherent_and_keeps_its_view(openai_double, tmp_path):
+    """Requests served by unrelated tool groups (weather, translation) are glued: the offline heuristic's
+    error stands over a model's "coherent", and the model's answer stays in the evidence."""
+    openai_double.script = ScriptedJudge()  # the scripted "model" finds everything coherent
+    glued = _inst("t/g", "Tell me the weather in Oslo. Also translate goodbye into German.",
+                  [{"name": "get_weather", "arguments": {"city": "Oslo"}},
+                   {"name": "translate", "arguments": {"text": "goodbye", "target": "German"}}])
+    run = judge([glued], _config(openai_double, tmp_path), criteria=["coherence"], progress=False)
+    (row,) = run.verdicts.to_dict("records")
+    assert row["label"] == 0 and row["judge"] == "heuristic" and row["prompt_id"] == "heuristics.v2"
+    assert "the model double-judge found the requests related" in row["rationale"]
+    assert row["evidence"][-1]["check"] == "model_answer" and row["evidence"][-1]["label"] == 1
+    assert run.model_verdicts.iloc[0]["label"] == 1  # the model's own row is kept as it answered
+    off = judge([glued], _config(openai_double, tmp_path), criteria=["coherence"], progress=False,
+                combine_heuristics=False)
+    assert off.verdicts.iloc[0]["label"] == 1 and off.verdicts.iloc[0]["judge"] == "double-judge"

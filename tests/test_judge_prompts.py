@@ -111,19 +111,26 @@ def test_injection_instance_is_fenced_in_every_request(mode):
 
 
 def test_prompt_ids_and_schema_travel_with_requests():
-    combined = build_requests([_instance("Find the weather in Paris.")], mode="combined")
+    combined = build_requests([_instance("Find the weather in Paris.")], mode="combined", prompt_version=1)
     assert [r.prompt_id for r in combined] == ["judge_combined.v1"]
     schema = combined[0].response_schema
     assert schema["strict"] is True and schema["name"] == "judge_combined_v1"
     per = build_requests([_instance("Find the weather in Paris. Then tell me if I need an umbrella.")],
-                         mode="per_criterion")
+                         mode="per_criterion", prompt_version=1)
     assert {r.prompt_id for r in per} == {f"{c}.v1" for c in CRITERIA}
     assert all(r.custom_id.startswith("t/inj/1::") for r in per)
+    # v2 is the default; per-criterion mode asks the combined v2 prompt one criterion at a time
+    v2 = build_requests([_instance("Find the weather in Paris.")], mode="combined")
+    assert [r.prompt_id for r in v2] == ["judge_combined.v2"] and v2[0].response_schema["name"] == "judge_combined_v2"
+    per2 = build_requests([_instance("Find the weather in Paris. Then tell me if I need an umbrella.")],
+                          mode="per_criterion")
+    assert {r.prompt_id for r in per2} == {"judge_combined.v2"}
+    assert sorted(r.custom_id.split("::")[1] for r in per2) == sorted(CRITERIA)
 
 
 def test_coherence_pairs_and_specificity_parameters_are_rendered():
     instance = _instance("Find the weather in Paris. Also, e.g. tomorrow, tell me about Rome!\nThanks")
-    context = build_context(instance)
+    context = build_context(instance, version=1)
     assert split_sentences(instance.instruction) == [
         "Find the weather in Paris.", "Also, e.g. tomorrow, tell me about Rome!", "Thanks",
     ]

@@ -107,7 +107,7 @@ def test_model_section_live_then_replay_with_the_double(openai_double, tmp_path)
     env = {"TOOLQUAL_JUDGE_MODEL": "double-not-a-model", "TOOLQUAL_BASE_URL": openai_double.base_url}
     live = model_judge_section(instances, None, cache_path=cache, sample_size_per_source=1, environ=env)
     assert live.status == "live" and openai_double.hits == 2
-    assert live.judge_models == ["double-not-a-model"] and live.prompt_ids == ["judge_combined.v1"]
+    assert live.judge_models == ["double-not-a-model"] and live.prompt_ids == ["judge_combined.v2"]
     replay = model_judge_section(instances, None, cache_path=cache, sample_size_per_source=1,
                                  environ={"TOOLQUAL_JUDGE_MODEL": "double-not-a-model", "TOOLQUAL_JUDGE_REPLAY": "1"})
     assert replay.status == "replay" and openai_double.hits == 2

@@ -16,9 +16,13 @@ HELP = "model-judge verdicts for the six criteria (rules first; live with cache,
 DESCRIPTION = """\
 Judge canonical instances on the six intrinsic criteria. The deterministic checks run first (in-process,
 or read from --rules FILE); a criterion they decide is not sent to the model unless --recheck. Criteria the
-judge can settle in code (one-sentence instruction, every argument found in the instruction, no gold calls)
-are not sent either. The rest go to an OpenAI-compatible model through a persistent cache: a killed run
-resumes without paying twice, and --replay answers from the cache only (offline).
+judge can settle in code (no gold calls, no parameter to fill, a required argument absent) are not sent
+either. The rest go to an OpenAI-compatible model through a persistent cache: a killed run resumes
+without paying twice, and --replay answers from the cache only (offline).
+
+Prompts: v2 (default) follows docs/annotation_guide.md, rulings included; v1 is the first version, kept
+unchanged (the bundled real-model answers in data/judge_runs/ are v1). The offline coherence heuristic
+overrides a model's "coherent" for requests served by unrelated tool groups (--no-heuristics: off).
 
 Secrets come only from the environment: the API key from OPENAI_API_KEY (or the variable named by
 --api-key-env); the endpoint from --base-url, else TOOLQUAL_BASE_URL, else OPENAI_BASE_URL, else OpenAI.
@@ -42,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=["combined", "per-criterion"], default="combined",
                         help="one request per instance asking the undecided criteria (default), or one request "
                         "per criterion with its own prompt")
+    parser.add_argument("--prompt-version", choices=["v1", "v2"], default="v2",
+                        help="judge prompt version (default v2, which follows the annotation guide's rulings)")
+    parser.add_argument("--no-heuristics", action="store_true",
+                        help="do not let the offline coherence heuristic override a model's 'coherent'")
     parser.add_argument("--criteria", nargs="+", metavar="CRITERION",
                         help="criteria to judge (default all six): " + ", ".join(CRITERIA))
     rules = parser.add_mutually_exclusive_group()
@@ -109,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     criteria = _criteria(args.criteria)
     rules, rules_source = _rule_verdicts(args, instances)
     mode = "per_criterion" if args.mode == "per-criterion" else "combined"
-    plan = plan_judging(instances, criteria, mode, rules, args.recheck, max_tokens=args.max_tokens)
+    plan = plan_judging(instances, criteria, mode, rules, args.recheck, max_tokens=args.max_tokens,
+                        prompt_version=int(args.prompt_version[1:]), combine_heuristics=not args.no_heuristics)
 
     client = LLMClient(llm_config(args))
     try:

@@ -15,6 +15,14 @@
   user named): it goes to the model with ``found_in_earlier_output: true``;
 - the text blocks (instruction, tools, calls) exactly as they are fenced into prompts.
 
+That is the v1 settlement (``build_context(instance, version=1)``), kept as it was so the bundled v1
+requests and answers stay matched. The v2 settlement (``version=2``) settles in code only what cannot be
+wrong — credentials (by name or a redacted value), empty optional values (nothing passed) and absent
+required parameters (errors) — and sends every other argument to the model with hints
+(``found_in_instruction``, ``documented_default``, ``found_in_earlier_output``): a value found in the
+instruction can still be a placeholder ("lake" for "the lake") or contradict the request (limit 50 for
+"the first 50 excluding the first 10"), and only the model sees constraints the calls drop.
+
 Pure module: standard library, pydantic models from ``toolqual_utils.schema``.
 """
 from __future__ import annotations
@@ -56,9 +64,54 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
+#: More credential names (v2 settlement and the shared decision code): access_key, secret_key, api_token...
+_CREDENTIAL_NAME_MORE = re.compile(
+    r"^(access|secret|private|consumer|master)[-_]?key$|^(api|session|refresh|id|bot)[-_]?token$|"
+    r"^(client|consumer|app)[-_]?secret$",
+    re.IGNORECASE,
+)
+#: Argument values that are credentials whatever the parameter is called (the bundled ToolAlpaca
+#: eval_real file redacts live keys to this literal).
+CREDENTIAL_VALUES: Final = frozenset({"<REDACTED_CREDENTIAL>"})
+_DOCUMENTED_DEFAULT = re.compile(
+    r"\bdefaults?(?:\s+value)?(?:\s+is|\s+to|\s*:|\s*=)\s*[\"'`]?(?P<value>[^\"'`)\].;,]+)", re.IGNORECASE
+)
+
+
 def is_credential(argument: str) -> bool:
-    """True for argument names that carry credentials (API keys, tokens, passwords): exempt."""
+    """True for argument names that carry credentials (API keys, tokens, passwords): exempt (v1 list)."""
     return bool(_CREDENTIAL_NAME.match(argument.strip()))
+
+
+def is_credential_argument(argument: str, value: Any = None) -> bool:
+    """True when an argument is a credential by its name (the v1 list and more: ``access_key``,
+    ``api_token``, ...) or by its value (``<REDACTED_CREDENTIAL>``). Credentials never need grounding."""
+    name = argument.strip()
+    if _CREDENTIAL_NAME.match(name) or _CREDENTIAL_NAME_MORE.match(name):
+        return True
+    return isinstance(value, str) and value.strip() in CREDENTIAL_VALUES
+
+
+def is_empty_value(value: Any) -> bool:
+    """None, "", [] or {}: passing it is passing nothing."""
+    return value is None or value == "" or value == [] or value == {}
+
+
+def documented_default(spec: Mapping[str, Any] | Any) -> Any:
+    """A parameter's documented default: the schema's ``default``, else one its description states
+    ("default is 30", "defaults to 'en'", "Default: 1"); None when there is none."""
+    if not isinstance(spec, Mapping):
+        return None
+    if "default" in spec:
+        return spec["default"]
+    match = _DOCUMENTED_DEFAULT.search(str(spec.get("description") or ""))
+    return match.group("value").strip() if match else None
+
+
+def equals_documented_default(spec: Mapping[str, Any] | Any, value: Any) -> bool:
+    """True when ``value`` equals the parameter's documented default (normalised text comparison)."""
+    default = documented_default(spec)
+    return default is not None and not is_empty_value(value) and normalise(default) == normalise(value)
 
 
 def normalise(value: Any) -> str:
@@ -159,6 +212,8 @@ class ArgumentCheck:
     value: Any
     settled_by: str | None
     in_earlier_output: bool = False
+    in_instruction: bool = False       # v2 hint: the value occurs in the instruction or earlier turns
+    is_documented_default: bool = False  # v2 hint: equals the schema's or the description's default
 
     @property
     def key(self) -> tuple[int, str]:
@@ -188,6 +243,9 @@ class InstanceContext:
     argument_checks: tuple[ArgumentCheck, ...]
     tools_text: str
     calls_text: str
+    version: int = 1
+    dialogue_text: str = ""
+    call_indices: tuple[int, ...] = ()   # indices of the API calls (pseudo-calls left out)
 
     @property
     def sentence_pairs(self) -> list[tuple[str, str]]:
@@ -220,6 +278,10 @@ class InstanceContext:
                 "argument": arg.argument,
                 "value": _truncate(arg.value, VALUE_LIMIT),
             }
+            if self.version >= 2 and arg.in_instruction:
+                row["found_in_instruction"] = True
+            if self.version >= 2 and arg.is_documented_default:
+                row["documented_default"] = True
             if arg.in_earlier_output:
                 row["found_in_earlier_output"] = True
             if arg.argument == "*":
@@ -228,6 +290,18 @@ class InstanceContext:
         return json_lines(rows)
 
     def scope_note(self) -> str:
+        if self.version >= 2:
+            if self.needed_tools_known:
+                return (
+                    "The list holds the parameters of the tools the reference calls use that must be filled: "
+                    "those the schema requires, or, when a schema marks nothing required, those a reference "
+                    "call passes (why_listed says which; such a parameter may well be optional: then "
+                    "#not_needed unless the user asked about it)."
+                )
+            return (
+                "No reference calls are known: the list holds the required parameters of every offered tool; "
+                "write #not_needed for every parameter of a tool the instruction does not need."
+            )
         if self.needed_tools_known:
             return (
                 "The listed parameters belong to the tools that the reference solution calls; give a value "
@@ -314,6 +388,72 @@ def _required_parameters(instance: Instance) -> tuple[tuple[RequiredParameter, .
     return tuple(params), False
 
 
+def dialogue_turns(instance: Instance) -> list[dict[str, Any]]:
+    """The earlier turns of a multi-turn instance as plain dicts (empty for single-turn data)."""
+    turns = getattr(instance, "context", None) or []
+    rows = []
+    for turn in turns:
+        if hasattr(turn, "model_dump"):
+            turn = turn.model_dump(exclude_none=True)
+        if isinstance(turn, Mapping):
+            rows.append({k: v for k, v in turn.items() if v not in (None, "", [], {})})
+    return rows
+
+
+def _dialogue_text(instance: Instance) -> str:
+    turns = dialogue_turns(instance)
+    if not turns:
+        return "(none: the instruction is the whole conversation)"
+    return json_lines(_truncate(turns, OBSERVATION_LIMIT))
+
+
+def _dialogue_words(instance: Instance) -> list[str]:
+    words: list[str] = []
+    for turn in dialogue_turns(instance):
+        words += _words(json.dumps(turn, ensure_ascii=False))
+    return words
+
+
+def _argument_checks_v2(instance: Instance) -> tuple[ArgumentCheck, ...]:
+    """v2: settle only credentials, empty optional values and absent required parameters; hint the rest."""
+    if not instance.calls:
+        return ()
+    stated_words = _words(instance.instruction) + _dialogue_words(instance)
+    checks: list[ArgumentCheck] = []
+    earlier_words: list[str] = []
+    for index, call in enumerate(instance.calls):
+        if call.is_pseudo:
+            continue
+        tool = instance.tool(call.name)
+        properties = tool.properties if tool is not None else {}
+        required = set(tool.required) if tool is not None else set()
+        if call.parse_failed:
+            checks.append(ArgumentCheck(index, call.name, "*", call.raw_arguments, None))
+        else:
+            arguments = call.arguments or {}
+            for name, value in arguments.items():
+                spec = properties.get(name, {})
+                spec = spec if isinstance(spec, Mapping) else {}
+                if is_credential_argument(name, value):
+                    settled = "credential"
+                elif is_empty_value(value):
+                    settled = "required_missing" if name in required else "empty_optional"
+                else:
+                    settled = None
+                checks.append(ArgumentCheck(
+                    index, call.name, name, value, settled,
+                    in_earlier_output=bool(earlier_words) and found_in(value, earlier_words),
+                    in_instruction=found_in(value, stated_words),
+                    is_documented_default=equals_documented_default(spec, value),
+                ))
+            for name in sorted(required - set(arguments)):
+                if not is_credential_argument(name):
+                    checks.append(ArgumentCheck(index, call.name, name, None, "required_missing"))
+        if call.observation:
+            earlier_words = earlier_words + _words(call.observation)
+    return tuple(checks)
+
+
 def _argument_checks(instance: Instance) -> tuple[ArgumentCheck, ...]:
     if not instance.calls:
         return ()
@@ -344,7 +484,8 @@ def _argument_checks(instance: Instance) -> tuple[ArgumentCheck, ...]:
                     settled = "schema_default"
                 else:
                     settled = None
-                checks.append(ArgumentCheck(index, call.name, name, value, settled, in_earlier))
+                checks.append(ArgumentCheck(index, call.name, name, value, settled, in_earlier,
+                                            is_documented_default=equals_documented_default(spec, value)))
             if tool is not None:
                 for name in tool.required:
                     if name not in arguments and not is_credential(name):
@@ -354,8 +495,15 @@ def _argument_checks(instance: Instance) -> tuple[ArgumentCheck, ...]:
     return tuple(checks)
 
 
-def build_context(instance: Instance) -> InstanceContext:
-    """Derive the :class:`InstanceContext` of one instance (pure; no model involved)."""
+def build_context(instance: Instance, version: int = 1) -> InstanceContext:
+    """Derive the :class:`InstanceContext` of one instance (pure; no model involved).
+
+    Args:
+        instance: a canonical instance.
+        version: the prompt version it is built for: 1 (the v1 settlement, unchanged) or 2.
+    """
+    if version not in (1, 2):
+        raise ValueError(f"no judge context for prompt version {version}")
     required, known = _required_parameters(instance)
     return InstanceContext(
         instance_id=instance.id,
@@ -365,7 +513,10 @@ def build_context(instance: Instance) -> InstanceContext:
         sentences=tuple(split_sentences(instance.instruction)),
         required_parameters=required,
         needed_tools_known=known,
-        argument_checks=_argument_checks(instance),
+        argument_checks=_argument_checks(instance) if version == 1 else _argument_checks_v2(instance),
         tools_text=_tools_text(instance),
         calls_text=_calls_text(instance),
+        version=version,
+        dialogue_text=_dialogue_text(instance),
+        call_indices=tuple(i for i, c in enumerate(instance.calls or []) if not c.is_pseudo),
     )

@@ -13,10 +13,18 @@ Layers, in the order they decide (the ``judge`` column of the verdict table says
    argument is found in the instruction / schema default / is a credential (aligned) or a required
    parameter is absent (error).
 3. **Model** (``judge=<model name>``), through :class:`toolqual_utils.llm.LLMClient` (cache, retries,
-   ledger). ``mode="combined"``: one ``judge_combined.v1`` request per instance that asks ONLY the
+   ledger). ``mode="combined"``: one ``judge_combined.v<N>`` request per instance that asks ONLY the
    criteria still undecided (its JSON schema requires exactly those keys); an instance with nothing
-   left to ask is not sent at all. ``mode="per_criterion"``: one request per undecided criterion with
-   the criterion's own prompt (``specificity.v1`` …).
+   left to ask is not sent at all. ``mode="per_criterion"``: one request per undecided criterion (v1:
+   the criterion's own prompt ``specificity.v1`` …; v2: ``judge_combined.v2`` asking that one criterion).
+4. **Offline heuristic, combined** (``judge="heuristic"``): where the offline layer is more reliable than
+   a model — coherence of requests glued together from unrelated tool groups — a model verdict
+   "coherent" is overridden when the heuristic found disconnected requests (the model's answer is kept
+   in the evidence). ``combine_heuristics=False`` turns this off.
+
+Prompt versions: v2 (``judge_combined.v2``, the default) follows the annotation guide's rulings and asks
+structured parts per request/argument/call; v1 (``judge_combined.v1`` and the per-criterion v1 prompts)
+is kept unchanged so the bundled v1 answers stay matched to their requests.
 
 Statuses: the client's ``unscored:refusal|truncated|api_error|not_cached`` pass through; a reply that
 does not validate is ``unscored:parse_error`` with the raw reply kept in ``rationale`` and
@@ -37,16 +45,28 @@ from ..llm import ChatRequest, ChatResult, LLMClient, LLMConfig
 from ..schema import CRITERIA, VERDICT_COLUMNS, Instance
 from .context import InstanceContext, build_context
 from .decide import ENGINE_PROMPT_ID, Decision, decide, pre_decide
-from .parse import ParseFailure, parse_answer, parse_combined, response_schema
+from .parse import ParseFailure, parse_answer, parse_combined, prompt_version, response_schema
 from .prompts import load_prompt
 
 JudgeMode = Literal["combined", "per_criterion"]
 MODES: Final = ("combined", "per_criterion")
 
-COMBINED_PROMPT_ID: Final = "judge_combined.v1"
+#: Prompt versions the engine can render and decide; the default is the newest.
+PROMPT_VERSIONS: Final = (1, 2)
+DEFAULT_PROMPT_VERSION: Final = 2
+COMBINED_PROMPT_ID: Final = "judge_combined.v1"  # the v1 id (kept for callers that name it)
 PER_CRITERION_PROMPT_IDS: Final[Mapping[str, str]] = {c: f"{c}.v1" for c in CRITERIA}
-#: completion token limits (a longer answer is ``unscored:truncated``)
+#: completion token limits (a longer answer is ``unscored:truncated``); v2 answers are structured and longer
 DEFAULT_MAX_TOKENS: Final[Mapping[str, int]] = {"combined": 3000, "per_criterion": 1500}
+DEFAULT_MAX_TOKENS_V2: Final[Mapping[str, int]] = {"combined": 4000, "per_criterion": 1500}
+
+
+def combined_prompt_id(version: int = DEFAULT_PROMPT_VERSION) -> str:
+    """``judge_combined.v<version>`` (raises for a version the engine does not know)."""
+    if version not in PROMPT_VERSIONS:
+        raise InputError(f"unknown judge prompt version {version}; use one of "
+                         + ", ".join(f"v{v}" for v in PROMPT_VERSIONS), field="prompt_version")
+    return f"judge_combined.v{version}"
 RAW_REPLY_LIMIT: Final = 4000
 
 CALLS_COLUMNS: Final = (
@@ -84,6 +104,8 @@ class JudgePlan:
     rule_rows: dict[tuple[str, str], dict[str, Any]]
     contexts: dict[str, InstanceContext]
     recheck: bool = False
+    heuristic_rows: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    lenient: bool = False  # parse replies leniently (JSON found in free text): --response-format none
 
     @property
     def requests(self) -> list[ChatRequest]:
@@ -197,52 +219,50 @@ def _decided_rule_rows(rule_verdicts: pd.DataFrame | None) -> dict[tuple[str, st
 # --- rendering ----------------------------------------------------------------------------------------
 
 
-def _section_values(context: InstanceContext, criterion: str) -> tuple[dict[str, str], dict[str, str]]:
-    """(data, params) of a criterion's own slots."""
-    if criterion == "specificity":
-        return {"required_parameters": context.required_parameters_text()}, {"scope_note": context.scope_note()}
-    if criterion == "coherence":
-        return {"sentence_pairs": context.sentence_pairs_text()}, {}
-    if criterion == "parameter_alignment":
-        return {"arguments": context.arguments_text()}, {}
-    return {}, {}
+def _data_values(context: InstanceContext) -> dict[str, str]:
+    """Every DATA block a judge prompt may fence, by slot name (a template takes the ones it declares)."""
+    return {
+        "instruction": context.instruction,
+        "dialogue": context.dialogue_text,
+        "tools": context.tools_text,
+        "calls": context.calls_text,
+        "required_parameters": context.required_parameters_text(),
+        "sentence_pairs": context.sentence_pairs_text(),
+        "arguments": context.arguments_text(),
+    }
 
 
-_BASE_DATA: Final[Mapping[str, tuple[str, ...]]] = {
-    "specificity": ("instruction", "tools"),
-    "coherence": ("instruction",),
-    "solvability": ("instruction", "tools"),
-    "parameter_alignment": ("instruction", "tools", "calls"),
-    "sufficiency": ("instruction", "tools", "calls"),
-    "minimality": ("instruction", "calls"),
-}
-
-
-def _base_data(context: InstanceContext) -> dict[str, str]:
-    return {"instruction": context.instruction, "tools": context.tools_text, "calls": context.calls_text}
+def _fill(slots: frozenset[str], data: Mapping[str, str], params: Mapping[str, str]) -> tuple[dict, dict]:
+    return ({k: v for k, v in data.items() if k in slots}, {k: v for k, v in params.items() if k in slots})
 
 
 def render_messages(
     context: InstanceContext, criteria: Sequence[str], mode: JudgeMode, prompt_id: str | None = None
 ) -> tuple[dict[str, str], ...]:
-    """The chat messages asking ``criteria`` about one instance (dataset text fenced as DATA)."""
-    base = _base_data(context)
-    if mode == "combined":
-        template = load_prompt(prompt_id or COMBINED_PROMPT_ID)
+    """The chat messages asking ``criteria`` about one instance (dataset text fenced as DATA).
+
+    A combined prompt (``judge_combined.v<N>``) renders one task section per criterion; in v2 that is
+    also how one criterion is asked in per-criterion mode. The v1 per-criterion prompts are their own files.
+    """
+    data = _data_values(context)
+    params = {"scope_note": context.scope_note()}
+    pid = prompt_id or (combined_prompt_id(context.version) if mode == "combined" or context.version >= 2
+                        else PER_CRITERION_PROMPT_IDS[criteria[0]])
+    template = load_prompt(pid)
+    if pid.startswith("judge_combined."):
         tasks = []
         for number, criterion in enumerate(criteria, start=1):
-            data, params = _section_values(context, criterion)
-            text = template.render_section(f"task:{criterion}", data=data, params=params)
+            section = f"task:{criterion}"
+            section_data, section_params = _fill(template.section_slots(section), data, params)
+            text = template.render_section(section, data=section_data, params=section_params)
             tasks.append(f"{number}. {text}")
+        base_data, _ = _fill(template.slots, data, {})
         return template.render(
-            data=base,
+            data=base_data,
             params={"tasks": "\n\n".join(tasks), "criteria_keys": ", ".join(f'"{c}"' for c in criteria)},
         )
-    (criterion,) = criteria
-    template = load_prompt(prompt_id or PER_CRITERION_PROMPT_IDS[criterion])
-    data, params = _section_values(context, criterion)
-    data.update({k: base[k] for k in _BASE_DATA[criterion]})
-    return template.render(data=data, params=params)
+    section_data, section_params = _fill(template.slots, data, params)
+    return template.render(data=section_data, params=section_params)
 
 
 def custom_id_for(instance_id: str, criterion: str | None) -> str:
@@ -270,6 +290,8 @@ def plan_judging(
     *,
     max_tokens: int | None = None,
     prompt_id: str | None = None,
+    prompt_version: int = DEFAULT_PROMPT_VERSION,
+    combine_heuristics: bool = True,
 ) -> JudgePlan:
     """Decide what can be decided without a model and build the requests for the rest.
 
@@ -279,21 +301,30 @@ def plan_judging(
         mode: ``"combined"`` (one request per instance, undecided criteria only) or ``"per_criterion"``.
         rule_verdicts: verdict table from ``toolqual_utils.checks.run_checks`` (or None).
         recheck: also send criteria that rules decided.
-        max_tokens: completion limit per request (default: ``DEFAULT_MAX_TOKENS[mode]``).
-        prompt_id: override the prompt version (combined mode: e.g. ``"judge_combined.v2"``).
+        max_tokens: completion limit per request (default: ``DEFAULT_MAX_TOKENS[mode]``, v2 its own).
+        prompt_id: override the combined prompt (e.g. ``"judge_combined.v1"``); its version wins.
+        prompt_version: 2 (default: the annotation guide's rulings) or 1 (the first prompts, kept as
+            they were).
+        combine_heuristics: override a model's "coherent" where the offline heuristic found
+            disconnected requests (see the module docstring).
 
     Returns:
         A :class:`JudgePlan`. Empty input gives an empty plan.
     """
     instances = list(instances)
     criteria = _check_inputs(instances, criteria, mode)
+    version = prompt_version_of(prompt_id) if prompt_id else prompt_version
+    combined_id = prompt_id or combined_prompt_id(version)
     decided = _decided_rule_rows(rule_verdicts)
-    limit = max_tokens if max_tokens is not None else DEFAULT_MAX_TOKENS[mode]
+    limit = max_tokens if max_tokens is not None else (DEFAULT_MAX_TOKENS_V2 if version >= 2 else DEFAULT_MAX_TOKENS)[mode]
     planned: list[PlannedRequest] = []
     fixed: list[dict[str, Any]] = []
     contexts: dict[str, InstanceContext] = {}
+    heuristic_rows: dict[tuple[str, str], dict[str, Any]] = {}
+    if combine_heuristics and "coherence" in criteria:
+        heuristic_rows = _heuristic_coherence_errors(instances)
     for instance in instances:
-        context = build_context(instance)
+        context = build_context(instance, version)
         contexts[instance.id] = context
         ask: list[str] = []
         for criterion in criteria:
@@ -309,7 +340,7 @@ def plan_judging(
         if not ask:
             continue
         if mode == "combined":
-            pid = prompt_id or COMBINED_PROMPT_ID
+            pid = combined_id
             request = ChatRequest(
                 custom_id=custom_id_for(instance.id, None),
                 messages=render_messages(context, ask, "combined", pid),
@@ -320,7 +351,7 @@ def plan_judging(
             planned.append(PlannedRequest(request, instance.id, tuple(ask)))
         else:
             for criterion in ask:
-                pid = PER_CRITERION_PROMPT_IDS[criterion]
+                pid = combined_id if version >= 2 else PER_CRITERION_PROMPT_IDS[criterion]
                 request = ChatRequest(
                     custom_id=custom_id_for(instance.id, criterion),
                     messages=render_messages(context, [criterion], "per_criterion", pid),
@@ -330,7 +361,35 @@ def plan_judging(
                 )
                 planned.append(PlannedRequest(request, instance.id, (criterion,)))
     rule_rows = {k: v for k, v in decided.items() if k[0] in contexts and k[1] in criteria}
-    return JudgePlan(mode, criteria, [i.id for i in instances], planned, fixed, rule_rows, contexts, recheck)
+    return JudgePlan(mode, criteria, [i.id for i in instances], planned, fixed, rule_rows, contexts, recheck,
+                     heuristic_rows=heuristic_rows)
+
+
+def prompt_version_of(prompt_id: str) -> int:
+    """The version of a judge prompt id, checked against what the engine knows."""
+    try:
+        version = prompt_version(prompt_id)
+    except ValueError as exc:
+        raise InputError(str(exc), field="prompt_id") from None
+    if version not in PROMPT_VERSIONS:
+        combined_prompt_id(version)  # raises with the known versions
+    return version
+
+
+def _heuristic_coherence_errors(instances: Sequence[Instance]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Offline coherence errors (disconnected requests) by (instance id, "coherence")."""
+    from ..heuristics import run_heuristics
+
+    rows = run_heuristics(instances)
+    if rows.empty:
+        return {}
+    errors = rows.loc[(rows["criterion"] == "coherence") & (rows["status"] == "ok") & (rows["label"] == 0)]
+    out = {}
+    for row in errors.to_dict("records"):
+        row["label"] = 0
+        row["evidence"] = _evidence_list(row.get("evidence"))
+        out[(str(row["instance_id"]), "coherence")] = {c: row.get(c) for c in VERDICT_COLUMNS}
+    return out
 
 
 def build_requests(
@@ -375,12 +434,13 @@ def _rows_for_result(plan: JudgePlan, item: PlannedRequest, result: ChatResult, 
             _model_row(item.instance_id, c, judge_model, prompt_id, None, result.status, reason, evidence)
             for c in item.criteria
         ]
-    if plan.mode == "combined":
-        parsed = parse_combined(result.text, item.criteria)
+    version = prompt_version(prompt_id)
+    if prompt_id.startswith("judge_combined."):
+        parsed = parse_combined(result.text, item.criteria, version, lenient=plan.lenient)
     else:
         (criterion,) = item.criteria
         try:
-            parsed = {criterion: parse_answer(criterion, result.text)}
+            parsed = {criterion: parse_answer(criterion, result.text, version, lenient=plan.lenient)}
         except ParseFailure as failure:
             parsed = {criterion: failure}
     rows = []
@@ -405,6 +465,17 @@ def _rows_for_result(plan: JudgePlan, item: PlannedRequest, result: ChatResult, 
             )
         )
     return rows
+
+
+def _heuristic_override(heuristic: dict[str, Any], model_row: dict[str, Any]) -> dict[str, Any]:
+    """The offline heuristic's coherence error replaces a model's "coherent" (the model's view kept)."""
+    row = dict(heuristic)
+    row["rationale"] = (f"{heuristic['rationale']} (offline heuristic; the model {model_row['judge']} found the "
+                        f"requests related: {model_row['rationale']})")
+    row["evidence"] = [*heuristic["evidence"], {"check": "model_answer", "judge": model_row["judge"],
+                                                "prompt_id": model_row["prompt_id"], "label": 1,
+                                                "rationale": model_row["rationale"]}]
+    return row
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -448,6 +519,11 @@ def collect_verdicts(
             by_key[key] = rule_row  # the re-check failed: the rules decision stands
         else:
             by_key[key] = row
+    for key, heuristic in plan.heuristic_rows.items():
+        current = by_key.get(key)
+        if current is not None and current["status"] == "ok" and current["label"] == 1 and \
+                current["judge"] not in ("rules", "heuristic"):
+            by_key[key] = _heuristic_override(heuristic, current)
     merged = [by_key[(i, c)] for i in plan.instance_ids for c in plan.criteria if (i, c) in by_key]
 
     fixed_judges: dict[str, dict[str, int]] = {}
@@ -494,6 +570,8 @@ def judge(
     client: LLMClient | None = None,
     progress: bool = True,
     max_tokens: int | None = None,
+    prompt_version: int = DEFAULT_PROMPT_VERSION,
+    combine_heuristics: bool = True,
 ) -> JudgeRun:
     """Judge instances on the intrinsic criteria: rules first, then the model (cached) for the rest.
 
@@ -507,12 +585,15 @@ def judge(
         client: reuse an existing client (its ledger accumulates); default a new one from ``config``.
         progress: show a progress bar.
         max_tokens: completion limit per request.
+        prompt_version: 2 (default) or 1.
+        combine_heuristics: let the offline coherence heuristic override a model's "coherent".
 
     Returns:
         :class:`JudgeRun`. Labels: 1 holds, 0 error, None unscored (see ``status``). Empty input ->
         empty frames with their columns.
     """
-    plan = plan_judging(instances, criteria, mode, rule_verdicts, recheck, max_tokens=max_tokens)
+    plan = plan_judging(instances, criteria, mode, rule_verdicts, recheck, max_tokens=max_tokens,
+                        prompt_version=prompt_version, combine_heuristics=combine_heuristics)
     own_client = client is None
     client = client or LLMClient(config)
     try:
@@ -534,6 +615,8 @@ def judge_from_batch(
     *,
     client: LLMClient | None = None,
     max_tokens: int | None = None,
+    prompt_version: int = DEFAULT_PROMPT_VERSION,
+    combine_heuristics: bool = True,
 ) -> JudgeRun:
     """Verdicts from OpenAI Batch result files (same planning, parsing and cache as :func:`judge`).
 
@@ -541,7 +624,8 @@ def judge_from_batch(
     cache, so a later ``mode="replay"`` run serves them. Requests missing from the result files are
     served from the cache when there, else ``unscored:api_error``.
     """
-    plan = plan_judging(instances, criteria, mode, rule_verdicts, recheck, max_tokens=max_tokens)
+    plan = plan_judging(instances, criteria, mode, rule_verdicts, recheck, max_tokens=max_tokens,
+                        prompt_version=prompt_version, combine_heuristics=combine_heuristics)
     own_client = client is None
     client = client or LLMClient(config)
     try:

@@ -1,4 +1,8 @@
-"""Strict parsing of judge replies: one pydantic model per prompt, and the JSON schemas sent with them.
+"""Strict parsing of judge replies: one pydantic model per prompt version, and the JSON schemas sent with them.
+
+Two answer formats: v1 (``judge_combined.v1`` and the per-criterion ``<criterion>.v1`` prompts: extraction,
+sentence pairs, extract-then-compare, yes/no questions) and v2 (``judge_combined.v2``: structured parts
+per request / argument / call that the decision code turns into labels; see :mod:`.decide`).
 
 A reply either validates against its model or is a :class:`ParseFailure` — which the engine records
 as ``unscored:parse_error`` with the raw reply kept; it is never counted as pass or fail.
@@ -25,6 +29,18 @@ from ..schema import CRITERIA
 MISSING: Final = "#missing"
 CREDENTIAL: Final = "#credential"
 NOT_NEEDED: Final = "#not_needed"
+#: v2 parameter_alignment sources; every one but "unsupported" supports the value.
+SOURCES: Final = ("stated", "earlier_output", "inferred", "default", "credential", "unsupported")
+UNSUPPORTED: Final = "unsupported"
+NONE: Final = "none"
+
+
+def prompt_version(prompt_id: str) -> int:
+    """The version number of a prompt id (``"judge_combined.v2"`` -> 2)."""
+    match = re.search(r"\.v(\d+)$", prompt_id)
+    if not match:
+        raise ValueError(f"bad prompt id {prompt_id!r}; expected '<name>.v<N>'")
+    return int(match.group(1))
 
 
 class ParseFailure(Exception):
@@ -95,6 +111,106 @@ ANSWER_MODELS: Final[Mapping[str, type[_Answer]]] = {
     "minimality": DirectAnswer,
 }
 
+
+# --- v2 answers ---------------------------------------------------------------------------------------
+
+
+class ExtractionV2(_Strict):
+    tool: str
+    parameter: str
+    values: list[str]
+
+
+class SpecificityAnswerV2(_Answer):
+    """v2: the stated value(s) of each listed parameter, or #missing / #not_needed / #credential."""
+
+    extractions: list[ExtractionV2]
+
+
+class RequestPair(_Strict):
+    index: int
+    common_goal: bool
+
+
+class CoherenceAnswerV2(_Answer):
+    """v2: the user's requests, and for each consecutive pair whether they share a common goal."""
+
+    requests: list[str]
+    pairs: list[RequestPair]
+
+
+class RequestTool(_Strict):
+    request: str
+    tool: str
+
+
+class SolvabilityAnswerV2(_Answer):
+    """v2: the listed tool that provides each request's capability, or "none"."""
+
+    requests: list[RequestTool]
+
+
+class ArgumentSource(_Strict):
+    call_index: int
+    argument: str
+    source: Literal["stated", "earlier_output", "inferred", "default", "credential", "unsupported"]
+    user_value: str
+
+
+class DroppedConstraint(_Strict):
+    call_index: int
+    constraint: str
+
+
+class ParameterAlignmentAnswerV2(_Answer):
+    """v2: where each argument's value comes from, and the stated constraints the calls drop."""
+
+    arguments: list[ArgumentSource]
+    dropped: list[DroppedConstraint]
+
+
+class RequestService(_Strict):
+    request: str
+    solvable: bool
+    served_by: list[int]
+
+
+class SufficiencyAnswerV2(_Answer):
+    """v2: the calls aimed at each request (solvable requests only count)."""
+
+    requests: list[RequestService]
+
+
+class CallUse(_Strict):
+    index: int
+    serves: str
+    needless_repeat: bool
+
+
+class MinimalityAnswerV2(_Answer):
+    """v2: what each call serves ("none" = nothing) and whether it is a needless identical repeat."""
+
+    calls: list[CallUse]
+
+
+ANSWER_MODELS_V2: Final[Mapping[str, type[_Answer]]] = {
+    "specificity": SpecificityAnswerV2,
+    "coherence": CoherenceAnswerV2,
+    "solvability": SolvabilityAnswerV2,
+    "parameter_alignment": ParameterAlignmentAnswerV2,
+    "sufficiency": SufficiencyAnswerV2,
+    "minimality": MinimalityAnswerV2,
+}
+
+
+def answer_models(version: int = 1) -> Mapping[str, type[_Answer]]:
+    """The answer models of a prompt version (1 or 2)."""
+    if version == 1:
+        return ANSWER_MODELS
+    if version == 2:
+        return ANSWER_MODELS_V2
+    raise ValueError(f"no judge answer format for prompt version {version}")
+
 # --- JSON schemas (OpenAI strict structured outputs: every key required, no extra keys) ----------------
 
 
@@ -143,6 +259,40 @@ _ANSWER_SCHEMAS: Final[Mapping[str, dict[str, Any]]] = {
 }
 
 
+_ARGUMENT_SOURCE: Final = {"type": "string", "enum": list(SOURCES)}
+_ANSWER_SCHEMAS_V2: Final[Mapping[str, dict[str, Any]]] = {
+    "specificity": _obj(
+        {"rationale": _STR, "extractions": _arr(_obj({"tool": _STR, "parameter": _STR, "values": _arr(_STR)}))}
+    ),
+    "coherence": _obj(
+        {"rationale": _STR, "requests": _arr(_STR), "pairs": _arr(_obj({"index": _INT, "common_goal": _BOOL}))}
+    ),
+    "solvability": _obj({"rationale": _STR, "requests": _arr(_obj({"request": _STR, "tool": _STR}))}),
+    "parameter_alignment": _obj(
+        {
+            "rationale": _STR,
+            "arguments": _arr(
+                _obj({"call_index": _INT, "argument": _STR, "source": _ARGUMENT_SOURCE, "user_value": _STR})
+            ),
+            "dropped": _arr(_obj({"call_index": _INT, "constraint": _STR})),
+        }
+    ),
+    "sufficiency": _obj(
+        {
+            "rationale": _STR,
+            "requests": _arr(_obj({"request": _STR, "solvable": _BOOL, "served_by": _arr(_INT)})),
+        }
+    ),
+    "minimality": _obj(
+        {"rationale": _STR, "calls": _arr(_obj({"index": _INT, "serves": _STR, "needless_repeat": _BOOL}))}
+    ),
+}
+
+
+def _schemas(version: int) -> Mapping[str, dict[str, Any]]:
+    return _ANSWER_SCHEMAS if version == 1 else _ANSWER_SCHEMAS_V2
+
+
 def _check_criteria(criteria: Iterable[str]) -> list[str]:
     criteria = list(criteria)
     unknown = [c for c in criteria if c not in CRITERIA]
@@ -153,23 +303,31 @@ def _check_criteria(criteria: Iterable[str]) -> list[str]:
     return criteria
 
 
-def answer_schema(criterion: str) -> dict[str, Any]:
-    """The JSON schema of one per-criterion answer (a fresh copy)."""
+def answer_schema(criterion: str, version: int = 1) -> dict[str, Any]:
+    """The JSON schema of one criterion's answer object (a fresh copy)."""
     _check_criteria([criterion])
-    return json.loads(json.dumps(_ANSWER_SCHEMAS[criterion]))
+    return json.loads(json.dumps(_schemas(version)[criterion]))
 
 
-def combined_schema(criteria: Iterable[str]) -> dict[str, Any]:
+def combined_schema(criteria: Iterable[str], version: int = 1) -> dict[str, Any]:
     """The JSON schema of a combined answer asking exactly ``criteria`` (in canonical order)."""
     asked = set(_check_criteria(criteria))
-    return _obj({c: answer_schema(c) for c in CRITERIA if c in asked})
+    return _obj({c: answer_schema(c, version) for c in CRITERIA if c in asked})
 
 
 def response_schema(prompt_id: str, criteria: Iterable[str]) -> dict[str, Any]:
-    """The ``response_format`` json_schema object: ``{"name", "strict", "schema"}``."""
+    """The ``response_format`` json_schema object: ``{"name", "strict", "schema"}``.
+
+    Combined prompts answer one object keyed by criterion (v2 prompts always do, also when asked one
+    criterion in per-criterion mode); the v1 per-criterion prompts answer the bare criterion object.
+    """
     name = re.sub(r"[^a-zA-Z0-9_-]", "_", prompt_id)
     criteria = list(criteria)
-    schema = combined_schema(criteria) if prompt_id.startswith("judge_combined.") else answer_schema(criteria[0])
+    version = prompt_version(prompt_id)
+    if prompt_id.startswith("judge_combined."):
+        schema = combined_schema(criteria, version)
+    else:
+        schema = answer_schema(criteria[0], version)
     return {"name": name, "strict": True, "schema": schema}
 
 
@@ -178,8 +336,32 @@ def response_schema(prompt_id: str, criteria: Iterable[str]) -> dict[str, Any]:
 _CODE_FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n(?P<body>.*)\n\s*```\s*$", re.DOTALL)
 
 
-def decode_json_object(text: str | None) -> dict[str, Any]:
-    """The JSON object a reply holds. Raises :class:`ParseFailure` for anything else."""
+def find_json_object(text: str) -> dict[str, Any] | None:
+    """The first JSON object embedded in free text (prose or a code fence around it), or None.
+
+    Tries every ``{`` in order and keeps the first position from which a whole JSON object decodes, so
+    braces inside the surrounding prose do not matter as long as the answer object itself is valid.
+    """
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    while start != -1:
+        try:
+            value, _ = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, dict):
+            return value
+        start = text.find("{", start + 1)
+    return None
+
+
+def decode_json_object(text: str | None, *, lenient: bool = False) -> dict[str, Any]:
+    """The JSON object a reply holds. Raises :class:`ParseFailure` for anything else.
+
+    Strict by default (one JSON object, a single surrounding code fence tolerated). ``lenient=True`` is
+    for servers asked without structured output (``--response-format none``): the first JSON object
+    found anywhere in the reply is taken, prose around it is ignored.
+    """
     if text is None or not text.strip():
         raise ParseFailure("empty reply")
     body = text
@@ -189,7 +371,11 @@ def decode_json_object(text: str | None) -> dict[str, Any]:
     try:
         value = json.loads(body)
     except json.JSONDecodeError as exc:
-        raise ParseFailure(f"reply is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        found = find_json_object(text) if lenient else None
+        if found is None:
+            where = "no JSON object in the reply" if lenient else "reply is not valid JSON"
+            raise ParseFailure(f"{where} ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        value = found
     if not isinstance(value, dict):
         raise ParseFailure(f"reply is JSON {type(value).__name__}, expected an object")
     return value
@@ -204,29 +390,32 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(problems) + more
 
 
-def validate_answer(criterion: str, value: Any) -> _Answer:
-    """Validate one criterion's answer object. Raises :class:`ParseFailure`."""
-    model = ANSWER_MODELS[criterion]
+def validate_answer(criterion: str, value: Any, version: int = 1) -> _Answer:
+    """Validate one criterion's answer object against its prompt version. Raises :class:`ParseFailure`."""
+    model = answer_models(version)[criterion]
     try:
         return model.model_validate(value)
     except ValidationError as exc:
         raise ParseFailure(f"{criterion} answer does not match the schema: {_describe(exc)}") from None
 
 
-def parse_answer(criterion: str, text: str | None) -> _Answer:
-    """Parse a per-criterion reply into its model. Raises :class:`ParseFailure`."""
-    return validate_answer(criterion, decode_json_object(text))
+def parse_answer(criterion: str, text: str | None, version: int = 1, *, lenient: bool = False) -> _Answer:
+    """Parse a per-criterion (v1) reply into its model. Raises :class:`ParseFailure`."""
+    return validate_answer(criterion, decode_json_object(text, lenient=lenient), version)
 
 
-def parse_combined(text: str | None, criteria: Iterable[str]) -> dict[str, _Answer | ParseFailure]:
+def parse_combined(
+    text: str | None, criteria: Iterable[str], version: int = 1, *, lenient: bool = False
+) -> dict[str, _Answer | ParseFailure]:
     """Parse a combined reply: ``{criterion: answer model | ParseFailure}`` for every asked criterion.
 
     A reply that is not a JSON object makes every criterion a failure; otherwise each criterion is
-    validated on its own (a missing key is a failure of that criterion only).
+    validated on its own (a missing key is a failure of that criterion only; keys of criteria not asked
+    are ignored).
     """
     criteria = _check_criteria(criteria)
     try:
-        value = decode_json_object(text)
+        value = decode_json_object(text, lenient=lenient)
     except ParseFailure as failure:
         return {c: failure for c in criteria}
     parsed: dict[str, _Answer | ParseFailure] = {}
@@ -235,7 +424,7 @@ def parse_combined(text: str | None, criteria: Iterable[str]) -> dict[str, _Answ
             parsed[criterion] = ParseFailure(f"combined reply has no '{criterion}' key")
             continue
         try:
-            parsed[criterion] = validate_answer(criterion, value[criterion])
+            parsed[criterion] = validate_answer(criterion, value[criterion], version)
         except ParseFailure as failure:
             parsed[criterion] = failure
     return parsed
