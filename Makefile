@@ -32,6 +32,7 @@ test-fast: $(STAMP)
 
 data: $(STAMP)
 	PY=$(abspath $(PY)) bash scripts/build_bundled_data.sh
+	PY=$(abspath $(PY)) bash scripts/import_judge_runs.sh
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

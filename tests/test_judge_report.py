@@ -96,6 +96,24 @@ def test_model_section_from_file_names_the_model_from_the_file(tmp_path):
     assert "judge_combined.v1" in section.description
 
 
+def test_model_section_bundled_run_comes_after_the_environment_and_covers_only_reported_instances(tmp_path):
+    path = write_table(_verdicts(), tmp_path / "bundled.csv")
+    section = model_judge_section(_instances(), None, bundled_verdicts_path=str(path), environ={},
+                                  cache_path=str(tmp_path / "none.sqlite"))
+    assert section.status == "bundled_run" and "not labels" in section.description
+    assert set(section.verdicts["instance_id"]) <= {i.id for i in _instances()}
+    # a report on other data never shows these verdicts
+    other = [Instance.model_validate({"id": "mine/x/1", "source": "mine", "instruction": "Hi.", "tools": [],
+                                      "calls": None})]
+    elsewhere = model_judge_section(other, None, bundled_verdicts_path=str(path), environ={},
+                                    cache_path=str(tmp_path / "none.sqlite"))
+    assert elsewhere.status == "not_configured" and elsewhere.verdicts is None
+    # an explicit file restricted the same way, and it says how many it covers
+    some = model_judge_section(_instances()[:2], None, judge_verdicts_path=str(path), environ={})
+    assert set(some.verdicts["instance_id"]) <= {i.id for i in _instances()[:2]}
+    assert "of the 2 instances of this report" in some.description
+
+
 def test_model_section_live_then_replay_with_the_double(openai_double, tmp_path):
     openai_double.script = ScriptedJudge()
     instances = [

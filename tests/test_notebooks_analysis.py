@@ -19,7 +19,8 @@ from toolqual_utils.report import external_references
 from conftest import ROOT
 
 TOOLQUAL = Path(sys.executable).with_name("toolqual")
-NOTEBOOKS = ("02_error_rate_tables", "03_judge_validation", "05_filter_explorer", "06_selection_and_extrinsic")
+NOTEBOOKS = ("01_criterion_scoring", "02_error_rate_tables", "03_judge_validation", "04_ice_scores",
+             "05_filter_explorer", "06_selection_and_extrinsic")
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def rendered(tmp_path_factory):
     temp_exports_before = set(Path(tempfile.gettempdir()).glob("toolqual_export_*"))
     out = tmp_path_factory.mktemp("reports")
     env = {k: v for k, v in os.environ.items() if k != "TOOLQUAL_ROOT"}
-    result = subprocess.run([str(TOOLQUAL), "report", "--only", "02,03,05,06", "--out", str(out), "--timeout", "240"],
+    result = subprocess.run([str(TOOLQUAL), "report", "--only", "01,02,03,04,05,06", "--out", str(out), "--timeout", "240"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     # kernels are reached over Unix sockets: no TCP port, and no ipykernel warning per notebook
@@ -67,7 +68,20 @@ def test_error_rate_page(rendered):
     page = rendered["02_error_rate_tables"]
     for text in ("Error rate per source and criterion", "Unscored verdicts per cell", "instruction correctness",
                  "overall correctness (any error)", "lower–upper bound", "Paper, Table 5", "ToolBench (paper)",
-                 "seal_tools", "stabletoolbench", "Error rates of the bundled sample data: 1,680 instances from 6 files"):
+                 "seal_tools", "stabletoolbench", "Error rates of the bundled sample data: 1,680 instances from 6 files",
+                 # the bundled real model run beside the offline judge on the same instances, and the paper
+                 "Model judge, on the instances it judged", "strong-judge · judge_combined.v1",
+                 "model judge vs offline judge on the same 130 instances", "ChatGPT, full training set"):
+        assert text in page, text
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_criterion_scoring_page_shows_the_bundled_model_run_labelled(rendered):
+    page = rendered["01_criterion_scoring"]
+    for text in ("Bundled real-model verdicts (one model's recorded answers, not labels)",
+                 "130 of the 1,680 instances of this report", "on the 130 instances the model judged",
+                 "model judge (strong-judge · judge_combined.v1)", "ToolAlpaca (paper)", "Errors with the judge"):
         assert text in page, text
 
 
@@ -75,8 +89,15 @@ def test_error_rate_page(rendered):
 @pytest.mark.timeout(600)
 def test_judge_validation_page(rendered):
     page = rendered["03_judge_validation"]
-    for text in ("Judge vs adjudicated labels", "Paper, Table 4", "Agreement cells", "Agreement: annotator_a vs annotator_b",
-                 "toolalpaca/eval_simulated/Apache Superset#6", "in-sample", "kappa", "pabak"):
+    for text in ("vs adjudicated labels", "Paper, Table 4", "Agreement cells", "Agreement: annotator_a vs annotator_b",
+                 "toolalpaca/eval_simulated/Apache Superset#6", "in-sample", "kappa", "pabak",
+                 # the bundled real model run, labelled as such, on both development splits
+                 "165 annotated instances", "strong-judge · judge_combined.v1", "one real model's answers",
+                 # per source dataset, as the paper reports them, and F1 per prompt version and split
+                 "F1 per source and criterion", "seal_tools", "toolalpaca-train-format",
+                 "per judge and development split", "reference_dev2",
+                 # the disagreements with both reasons side by side
+                 "disagreements with the annotators", "annotators_note"):
         assert text in page, text
 
 

@@ -21,13 +21,14 @@ import pandas as pd
 
 from .errors import ConfigError
 from .schema import CRITERIA, Instance
-from .tables import format_rate, labels_wide
+from .tables import CRITERION_LABELS, TABLE_CRITERIA, error_rate_table, format_rate, labels_wide, source_of, validation_table
 
 __all__ = [
     "instance_html", "as_wide_labels", "label_disagreements", "next_disagreement",
     "KEPT_COLUMNS", "filter_counts", "kept_table", "verdicts_of",
-    "optional_file", "verdict_status_counts", "validation_display", "error_rate_bounds",
-    "recipe_availability", "output_folder", "manifest_table",
+    "optional_file", "optional_files", "verdict_status_counts", "validation_display", "error_rate_bounds",
+    "recipe_availability", "output_folder", "manifest_table", "judge_label", "reference_notes",
+    "f1_by_judge", "judge_mistakes", "error_rates_compared",
 ]
 
 _MAX_OBSERVATION_CHARS = 1500
@@ -248,6 +249,165 @@ def optional_file(path: str | os.PathLike[str] | None, parameter: str) -> Path |
     if not resolved.is_file():
         raise ConfigError(f"{parameter} = {str(path)!r}: no such file (paths are relative to the project root)")
     return resolved
+
+
+def optional_files(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+                   parameter: str) -> list[Path]:
+    """A notebook parameter naming one file or a list of files (empty entries skipped), each checked.
+
+    Raises:
+        ConfigError: a named file does not exist (names the parameter and the path).
+    """
+    if paths is None:
+        return []
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    return [found for item in items if (found := optional_file(item, parameter)) is not None]
+
+
+_OFFLINE_JUDGES = frozenset({"rules", "heuristic", "engine"})
+
+
+def judge_label(verdicts: pd.DataFrame) -> str:
+    """Who a verdict table's labels come from: ``"<model> · <prompt id>"`` for a model-judge run (rules,
+    engine and heuristic rows decided the rest), else ``"offline judge (rules + heuristics)"``."""
+    if verdicts is None or len(verdicts) == 0:
+        return "no verdicts"
+    judges = verdicts["judge"].astype(str)
+    model_rows = verdicts.loc[~judges.isin(_OFFLINE_JUDGES)]
+    if model_rows.empty:
+        return "offline judge (rules + heuristics)"
+    models = ", ".join(sorted(model_rows["judge"].astype(str).unique()))
+    prompts = ", ".join(sorted(model_rows["prompt_id"].astype(str).unique()))
+    return f"{models} · {prompts}"
+
+
+def reference_notes(annotations: pd.DataFrame, *, annotator: str = "adjudicated") -> pd.Series:
+    """The annotators' note per instance: the ``annotator`` row's note, else the first other non-empty one."""
+    if annotations is None or len(annotations) == 0 or "note" not in annotations.columns:
+        return pd.Series(dtype=object)
+    frame = annotations.assign(_first=(annotations["annotator"] != annotator).astype(int))
+    frame = frame.loc[frame["note"].fillna("").astype(str).str.strip() != ""]
+    return frame.sort_values("_first", kind="stable").drop_duplicates("instance_id").set_index("instance_id")["note"]
+
+
+def f1_by_judge(
+    runs: dict[str, pd.DataFrame], annotations: pd.DataFrame, *, annotator: str = "adjudicated",
+    split_column: str = "file",
+) -> pd.DataFrame:
+    """F1 per criterion for each verdict table on each development split (error = positive class).
+
+    Args:
+        runs: name -> verdict table (a model-judge run, or the offline judge's verdicts).
+        annotations: reference labels from :func:`toolqual_utils.annotations.read_annotations`; the split
+            of an instance is the stem of the file its labels came from (``split_column``).
+
+    Returns:
+        One row per run x split: ``judge`` (:func:`judge_label`), ``run``, ``split``, ``n``, then the F1 of
+        each criterion (two decimals; "–" when undefined). Splits without verdicts are left out.
+    """
+    splits = annotations[split_column].map(lambda f: Path(str(f)).stem) if split_column in annotations else None
+    rows = []
+    for name, verdicts in runs.items():
+        for split in (sorted(splits.unique()) if splits is not None else ["all"]):
+            part = annotations if splits is None else annotations.loc[splits == split]
+            ids = set(part["instance_id"])
+            judged = verdicts.loc[verdicts["instance_id"].isin(ids)]
+            if judged.empty:
+                continue
+            table = validation_table(judged, part, annotator=annotator).set_index("criterion")
+            row = {"judge": judge_label(judged), "run": name, "split": split, "n": int(judged["instance_id"].nunique())}
+            for criterion in CRITERIA:
+                value = table.at[criterion, "f1"]
+                row[criterion] = "–" if pd.isna(value) else f"{value:.2f}"
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["judge", "run", "split", "n", *CRITERIA])
+
+
+def judge_mistakes(
+    verdicts: pd.DataFrame, annotations: pd.DataFrame, *, annotator: str = "adjudicated",
+    criteria: Sequence[str] = CRITERIA,
+) -> pd.DataFrame:
+    """The judge's false alarms and misses beside the annotators' reasons, one row per instance x criterion.
+
+    Returns:
+        ``instance_id, source, criterion, outcome`` (``FP`` = the judge flagged an error the annotators did
+        not, ``FN`` = it missed one), ``decided_by`` (model name, rules, engine or heuristic),
+        ``judge_rationale``, ``annotators_note``; sorted by criterion then instance. Empty when they agree.
+    """
+    columns = ["instance_id", "source", "criterion", "outcome", "decided_by", "judge_rationale", "annotators_note"]
+    if verdicts is None or len(verdicts) == 0:
+        return pd.DataFrame(columns=columns)
+    reference = annotations.loc[annotations["annotator"] == annotator].drop_duplicates("instance_id", keep="last")
+    truth = reference.set_index("instance_id")
+    notes = reference_notes(annotations, annotator=annotator)
+    labels = pd.to_numeric(verdicts["label"].astype(object), errors="coerce")
+    rows = []
+    for record, label in zip(verdicts.to_dict("records"), labels):
+        criterion, instance_id = record["criterion"], record["instance_id"]
+        if criterion not in criteria or instance_id not in truth.index or pd.isna(label):
+            continue
+        true_value = truth.at[instance_id, criterion]
+        if pd.isna(true_value) or int(true_value) == int(label):
+            continue
+        rows.append({
+            "instance_id": instance_id, "source": source_of(instance_id), "criterion": criterion,
+            "outcome": "FP" if int(label) == 0 else "FN", "decided_by": record.get("judge", ""),
+            "judge_rationale": record.get("rationale", ""), "annotators_note": notes.get(instance_id, ""),
+        })
+    order = {c: i for i, c in enumerate(criteria)}
+    frame = pd.DataFrame(rows, columns=columns)
+    if frame.empty:
+        return frame
+    frame["_order"] = frame["criterion"].map(order)
+    return frame.sort_values(["_order", "instance_id"], kind="stable").drop(columns="_order").reset_index(drop=True)
+
+
+def error_rates_compared(
+    judged: dict[str, pd.DataFrame], instances: Sequence[Instance], *, instance_ids: Iterable[str] | None = None,
+    paper_table5: pd.DataFrame | None = None, by: str = "source", method: str = "wilson",
+) -> pd.DataFrame:
+    """Table 5 cells of several judges on the SAME instances, side by side, plus the paper's rows.
+
+    Args:
+        judged: judge label -> verdict table.
+        instances: the instances (groups come from them).
+        instance_ids: compare on these instances only (e.g. the sample a model judged); default all.
+        paper_table5: the paper's Table 5 (``extrinsic.read_reference_table(5)``), shown as its own rows.
+
+    Returns:
+        One row per group x judge (paper rows last): ``group, judge, n_instances`` and one column per
+        criterion in ``TABLE_CRITERIA`` order (human headers) with ``"rate (low–high) n=scored"``; "–"
+        where nothing was scored.
+    """
+    labels = list(judged)
+    if not labels:
+        return pd.DataFrame(columns=["group", "judge", "n_instances"])
+    covered = {i.id for i in instances} if instance_ids is None else set(map(str, instance_ids))
+    pool = [instance for instance in instances if instance.id in covered]
+    rows = []
+    for label in labels:
+        verdicts = judged[label]
+        verdicts = verdicts.loc[verdicts["instance_id"].astype(str).isin(covered)]
+        table = error_rate_table(verdicts, pool, by=by, method=method, include_total=True)
+        for group, part in table.groupby("group", sort=False):
+            cells = part.set_index("criterion")
+            row = {"group": group, "judge": label, "n_instances": int(part["n_instances"].iloc[0])}
+            for criterion in TABLE_CRITERIA:
+                row[CRITERION_LABELS[criterion]] = cells.at[criterion, "display"] if cells.at[criterion, "n"] else "–"
+            rows.append(row)
+    frame = pd.DataFrame(rows)
+    frame["_all"] = frame["group"].eq("all")
+    frame = frame.sort_values(["_all", "group"], kind="stable").drop(columns="_all")
+    if paper_table5 is not None and len(paper_table5):
+        for group, part in paper_table5.groupby("group", sort=False):
+            cells = part.set_index("criterion")["error_rate"]
+            row = {"group": f"{group} (paper)", "judge": "ChatGPT, full training set (reference only)",
+                   "n_instances": int(part["n_instances"].iloc[0])}
+            for criterion in TABLE_CRITERIA:
+                row[CRITERION_LABELS[criterion]] = f"{cells[criterion] * 100:.1f}%" if criterion in cells else "–"
+            rows.append(row)
+            frame = pd.concat([frame, pd.DataFrame([row])], ignore_index=True)
+    return frame.reset_index(drop=True)
 
 
 def verdict_status_counts(verdicts: pd.DataFrame) -> pd.DataFrame:

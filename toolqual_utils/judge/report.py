@@ -9,7 +9,12 @@ Order of sources (:func:`model_judge_section`):
    ``OPENAI_BASE_URL`` pointing at a local server, the judge runs live (through the cache); with
    ``TOOLQUAL_JUDGE_REPLAY=1`` it answers from the cache only (offline; misses are
    ``unscored:not_cached``).
-3. Otherwise nothing runs and :attr:`ModelJudgeSection.message` says exactly what to set.
+3. ``bundled_verdicts_path``: the bundled real-model verdicts (``data/judge_runs/``), shown for the
+   instances they cover, labelled as one real model's answers to the prompt version they name.
+4. Otherwise nothing runs and :attr:`ModelJudgeSection.message` says exactly what to set.
+
+Verdicts from a file are restricted to the instances being reported; a file that covers none of them is
+skipped (with a note), so a report on your own data never shows another dataset's verdicts.
 
 Secrets are only ever read by :mod:`toolqual_utils.llm`; this module checks whether variables are SET
 and names them, never shows their values.
@@ -28,7 +33,7 @@ from ..llm import is_local_url
 from ..schema import CRITERIA, Instance
 from .summary import judge_identity, read_verdicts, sample_per_source
 
-SectionStatus = Literal["verdicts_file", "live", "replay", "not_configured"]
+SectionStatus = Literal["verdicts_file", "bundled_run", "live", "replay", "not_configured"]
 
 
 @dataclass
@@ -67,6 +72,24 @@ def how_to_configure(cache_path: str) -> str:
     )
 
 
+def _from_file(path: str, instances: Sequence[Instance], status: SectionStatus, what: str) -> ModelJudgeSection:
+    """Verdicts of a file restricted to the reported instances (no verdicts + a note when it covers none)."""
+    verdicts = read_verdicts(path)
+    ids = {instance.id for instance in instances}
+    verdicts = verdicts.loc[verdicts["instance_id"].astype(str).isin(ids)].reset_index(drop=True)
+    if verdicts.empty:
+        return ModelJudgeSection(status, message=f"The verdicts in {path} cover none of the instances of this report.")
+    identity = judge_identity(verdicts)
+    models = ", ".join(identity["judge_models"]) or "no model (rules only)"
+    n_covered = verdicts["instance_id"].nunique()
+    return ModelJudgeSection(
+        status, verdicts,
+        f"{what} {path}: judge model(s) {models}; prompt ids {', '.join(identity['prompt_ids']) or '-'}; "
+        f"{n_covered:,} of the {len(ids):,} instances of this report.",
+        judge_models=identity["judge_models"], prompt_ids=identity["prompt_ids"],
+    )
+
+
 def environment_mode(environ: Mapping[str, str], cache_path: str) -> tuple[SectionStatus, str | None]:
     """(``live`` | ``replay`` | ``not_configured``, model name) from the environment."""
     model = (environ.get("TOOLQUAL_JUDGE_MODEL") or "").strip() or None
@@ -93,6 +116,7 @@ def model_judge_section(
     criteria: Sequence[str] = CRITERIA,
     environ: Mapping[str, str] | None = None,
     progress: bool = False,
+    bundled_verdicts_path: str = "",
 ) -> ModelJudgeSection:
     """Model verdicts for the report, from a file, a live/replayed run, or nothing (see module doc).
 
@@ -100,17 +124,17 @@ def model_judge_section(
     verdicts first, so the report's cost is bounded and a replay asks exactly what the live run asked.
     """
     if judge_verdicts_path:
-        verdicts = read_verdicts(judge_verdicts_path)
-        identity = judge_identity(verdicts)
-        models = ", ".join(identity["judge_models"]) or "no model (rules only)"
-        return ModelJudgeSection(
-            "verdicts_file", verdicts,
-            f"Verdicts read from {judge_verdicts_path}: judge model(s) {models}; prompt ids "
-            f"{', '.join(identity['prompt_ids']) or '-'}.",
-            judge_models=identity["judge_models"], prompt_ids=identity["prompt_ids"],
-        )
+        section = _from_file(judge_verdicts_path, instances, "verdicts_file", "Verdicts read from")
+        if section.verdicts is not None:
+            return section
+        return ModelJudgeSection("not_configured", message=section.message)
     environ = os.environ if environ is None else environ
     status, model = environment_mode(environ, cache_path)
+    if status == "not_configured" and bundled_verdicts_path and Path(bundled_verdicts_path).is_file():
+        section = _from_file(bundled_verdicts_path, instances, "bundled_run",
+                             "Bundled real-model verdicts (one model's recorded answers, not labels) from")
+        if section.verdicts is not None:
+            return section
     if status == "not_configured":
         message = how_to_configure(cache_path)
         if model:
