@@ -1,4 +1,4 @@
-"""The canonical record contract (DESIGN.md "Data contracts") and its DataFrame views."""
+"""The canonical record contract (docs/format.md) and its DataFrame views."""
 import json
 
 import pytest

@@ -1,6 +1,6 @@
 """Deterministic checks of the gold call sequence, and the rule verdicts they imply.
 
-Each check is tied to one intrinsic criterion (METHOD.md, ANNOTATION_GUIDE.md) and leaves evidence: which
+Each check is tied to one intrinsic criterion (docs/method.md, docs/annotation_guide.md) and leaves evidence: which
 check, which call, which argument, which value, what was expected. A finding has a *severity*:
 
 - ``error``: the rule is reliable on its own; the criterion gets label 0 (status ``ok``, "decided").

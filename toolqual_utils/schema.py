@@ -1,6 +1,6 @@
 """Canonical records for tool-use instances, and their DataFrame views.
 
-The contract (DESIGN.md, "Data contracts"): one JSON object per line::
+The contract (explained for users in docs/format.md): one JSON object per line::
 
     {"id": str, "source": str, "instruction": str,
      "tools": [{"name": str, "description": str,
@@ -133,7 +133,7 @@ class Instance(_Record):
         return None
 
     def to_record(self) -> dict[str, Any]:
-        """The canonical JSON object (key order as in DESIGN.md)."""
+        """The canonical JSON object (key order as in docs/format.md)."""
         return self.model_dump(mode="json")
 
 

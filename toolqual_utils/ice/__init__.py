@@ -1,5 +1,5 @@
 """ICE (in-context evaluation): score each instance by how well it teaches a target model, as the only
-demonstration, to solve a fixed hand-made test bed (METHOD.md, "ICE").
+demonstration, to solve a fixed hand-made test bed (docs/method.md, "ICE: value as a one-shot teacher").
 
 Public names are re-exported here; see the submodules for details:
 :mod:`.testbed` (load/validate), :mod:`.prompt` (requests), :mod:`.parse` (answers), :mod:`.score`

@@ -1,4 +1,4 @@
-"""Canonical toolqual JSON Lines (the format ``toolqual load`` writes; DESIGN.md "Data contracts").
+"""Canonical toolqual JSON Lines (the format ``toolqual load`` writes; described in docs/format.md).
 
 One ``{"id", "source", "instruction", "tools", "calls", "final_answer", "meta"}`` object per line, read
 with :func:`toolqual_utils.io.iter_canonical`: every line is validated against the pydantic schema and a
