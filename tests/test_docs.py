@@ -320,6 +320,15 @@ def test_format_page_names_the_fields_columns_and_statuses_the_code_has():
         assert f"`{status}`" in text, f"status {status} is not described"
 
 
+def test_format_page_documents_every_meta_key_of_the_bundled_data():
+    documented = set()
+    for row in _table_cells(FORMAT.read_text(encoding="utf-8"), "key"):
+        documented.update(re.findall(r"`([a-z_]+)`", row[0]))
+    used = {key for record in known_instances().values() for key in record["meta"]}
+    assert used, "no meta keys found in the bundled data"
+    assert used <= documented, f"docs/format.md does not describe meta keys {sorted(used - documented)}"
+
+
 def test_format_page_has_a_loading_example_for_every_source_format():
     from toolqual_utils.loaders import FORMATS, load
 
