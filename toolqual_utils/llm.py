@@ -33,6 +33,11 @@ through :class:`LLMClient`:
 * **Batch files.** :meth:`LLMClient.export_batch` writes OpenAI Batch API request files (also runnable
   with ``vllm run-batch``); :meth:`LLMClient.import_batch` reads the result files back and fills the
   cache, so a following live or replay run reuses the answers.
+* **Text completions.** A :class:`CompletionRequest` (plain-text prompt, stop sequences) goes to
+  ``/v1/completions`` instead of ``/v1/chat/completions``, for base models without a chat template
+  (vLLM refuses chat requests for those). Same cache (its key is distinct from any chat request's),
+  retries, ledger, replay and Batch files (``"url": "/v1/completions"``; one endpoint per file). The
+  answer text comes back in :attr:`ChatResult.text`; ``tool_calls`` is always ``None``.
 
 Example:
     >>> cfg = LLMConfig(model="gpt-4o-mini", mode="replay", cache_path=None)
@@ -54,7 +59,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from typing import Any, Iterable, Literal, Mapping, Sequence, Union
 from urllib.parse import urlparse
 
 from toolqual_utils.errors import ConfigError, InputError
@@ -62,6 +67,7 @@ from toolqual_utils.errors import ConfigError, InputError
 __all__ = [
     "LLMConfig",
     "ChatRequest",
+    "CompletionRequest",
     "ChatResult",
     "CostPlan",
     "Ledger",
@@ -69,6 +75,7 @@ __all__ = [
     "ResponseCache",
     "request_body",
     "cache_key",
+    "completion_body",
     "is_local_url",
     "wire_options_from_env",
     "TOKEN_LIMIT_PARAMS",
@@ -165,6 +172,8 @@ class ChatRequest:
             (use that to set ``"strict": True``).
         tools: OpenAI tool definitions (``{"type": "function", "function": {...}}``).
         sample_index: index of a repeated sample of the same prompt (part of the cache key).
+        tool_choice: ``"auto"``, ``"none"`` or ``"required"``, sent with ``tools``; ``None`` = not sent (the
+            server's default). Part of the cache key only when set, so existing keys are unchanged.
     """
 
     custom_id: str
@@ -175,6 +184,35 @@ class ChatRequest:
     response_schema: dict | None = None
     tools: tuple[dict, ...] | None = None
     sample_index: int = 0
+    tool_choice: str | None = None
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """One text-completion request (``/v1/completions``), for base models without a chat template.
+
+    Attributes:
+        custom_id: caller's id, echoed in the result (also the Batch API ``custom_id``).
+        prompt: the whole prompt text; the model continues it.
+        prompt_id: prompt template id and version (part of the cache key).
+        stop: stop sequences (the server cuts the answer before the first one); ``None`` = not sent.
+        temperature: sampling temperature; ``None`` = not sent.
+        max_tokens: completion token limit, always sent as ``max_tokens`` (the completions API has no
+            other name for it); ``None`` = server default.
+        sample_index: index of a repeated sample of the same prompt (part of the cache key).
+    """
+
+    custom_id: str
+    prompt: str
+    prompt_id: str
+    stop: tuple[str, ...] | None = None
+    temperature: float | None = 0.0
+    max_tokens: int | None = None
+    sample_index: int = 0
+
+
+#: Either kind of request the client sends.
+AnyRequest = Union[ChatRequest, CompletionRequest]
 
 
 @dataclass
@@ -353,11 +391,14 @@ def _schema_name(prompt_id: str) -> str:
     return name[:64]
 
 
-def request_body(model: str, request: ChatRequest, token_limit_param: TokenLimitParam = "max_tokens") -> dict:
-    """The exact chat-completions JSON body sent for ``request`` (live, and in Batch files).
+def request_body(model: str, request: AnyRequest, token_limit_param: TokenLimitParam = "max_tokens") -> dict:
+    """The exact JSON body sent for ``request`` (live, and in Batch files).
 
-    ``token_limit_param`` names the field that carries ``request.max_tokens`` (see :class:`LLMConfig`).
+    ``token_limit_param`` names the field that carries ``request.max_tokens`` of a chat request (see
+    :class:`LLMConfig`); a :class:`CompletionRequest` gets :func:`completion_body`.
     """
+    if isinstance(request, CompletionRequest):
+        return completion_body(model, request)
     body: dict[str, Any] = {
         "model": model,
         "messages": [dict(m) for m in request.messages],
@@ -378,11 +419,15 @@ def request_body(model: str, request: ChatRequest, token_limit_param: TokenLimit
         body["response_format"] = {"type": "json_schema", "json_schema": json_schema}
     if request.tools is not None:
         body["tools"] = [dict(t) for t in request.tools]
+    if request.tool_choice is not None:
+        body["tool_choice"] = request.tool_choice
     return body
 
 
-def cache_key(model: str, request: ChatRequest) -> str:
+def cache_key(model: str, request: AnyRequest) -> str:
     """sha256 hex of everything that changes the answer (not base URL, timeouts or concurrency)."""
+    if isinstance(request, CompletionRequest):
+        return _completion_cache_key(model, request)
     payload = {
         "v": _CACHE_SCHEMA_VERSION,
         "model": model,
@@ -394,20 +439,79 @@ def cache_key(model: str, request: ChatRequest) -> str:
         "prompt_id": request.prompt_id,
         "sample_index": request.sample_index,
     }
+    if request.tool_choice is not None:
+        payload["tool_choice"] = request.tool_choice
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _validate_requests(requests: Sequence[ChatRequest]) -> list[ChatRequest]:
+def _validate_requests(requests: Sequence[AnyRequest]) -> list[AnyRequest]:
     requests = list(requests)
     for index, request in enumerate(requests):
+        if isinstance(request, CompletionRequest):
+            if not isinstance(request.prompt, str) or not request.prompt:
+                raise InputError("a completion request needs a non-empty prompt text", record=request.custom_id,
+                                 field="prompt")
+            continue
         if not isinstance(request, ChatRequest):
             raise InputError(
-                f"expected a ChatRequest, got {type(request).__name__}", record=index, field="requests"
+                f"expected a ChatRequest or CompletionRequest, got {type(request).__name__}", record=index,
+                field="requests"
             )
         if not request.messages:
             raise InputError("a chat request needs at least one message", record=request.custom_id, field="messages")
     return requests
+
+
+# ---------------------------------------------------------------------------------------------- completions
+def completion_body(model: str, request: CompletionRequest) -> dict:
+    """The exact ``/v1/completions`` JSON body sent for ``request`` (live, and in Batch files)."""
+    body: dict[str, Any] = {"model": model, "prompt": request.prompt}
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.max_tokens is not None:
+        body["max_tokens"] = request.max_tokens
+    if request.stop:
+        body["stop"] = list(request.stop)
+    return body
+
+
+def _completion_cache_key(model: str, request: CompletionRequest) -> str:
+    """Cache key of a completion request: its own payload shape (``"api": "completions"``), so it can never
+    equal a chat request's key."""
+    payload = {
+        "v": _CACHE_SCHEMA_VERSION,
+        "api": "completions",
+        "model": model,
+        "prompt": request.prompt,
+        "stop": list(request.stop) if request.stop else None,
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+        "prompt_id": request.prompt_id,
+        "sample_index": request.sample_index,
+    }
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _batch_url(request: AnyRequest) -> str:
+    return "/v1/completions" if isinstance(request, CompletionRequest) else "/v1/chat/completions"
+
+
+def _result_from_completion_choice(custom_id: str, choice: dict, prompt_tokens: int,
+                                   completion_tokens: int) -> ChatResult:
+    """Classify the first choice of a text-completion body (``{"text", "finish_reason"}``)."""
+    text = choice.get("text")
+    finish_reason = choice.get("finish_reason")
+    status, error = STATUS_OK, None
+    if not isinstance(text, str):
+        status, error, text = STATUS_API_ERROR, f"completion choice has no text (finish_reason={finish_reason})", None
+    elif finish_reason == "content_filter":
+        status, error = STATUS_REFUSAL, "finish_reason=content_filter"
+    elif finish_reason == "length":
+        status, error = STATUS_TRUNCATED, "finish_reason=length: the answer hit max_tokens"
+    return ChatResult(custom_id=custom_id, status=status, text=text, tool_calls=None, finish_reason=finish_reason,
+                      prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cached=False, error=error)
 
 
 # ---------------------------------------------------------------------------------------------- parsing
@@ -438,6 +542,8 @@ def _result_from_body(custom_id: str, body: Any) -> ChatResult:
         result.prompt_tokens, result.completion_tokens = prompt_tokens, completion_tokens
         return result
     choice = choices[0]
+    if "message" not in choice and "text" in choice:
+        return _result_from_completion_choice(custom_id, choice, prompt_tokens, completion_tokens)
     message = choice.get("message") or {}
     finish_reason = choice.get("finish_reason")
     text = message.get("content")
@@ -671,7 +777,7 @@ class LLMClient:
             kwargs["http_client"] = openai.DefaultAsyncHttpxClient(limits=limits)
         return openai.AsyncOpenAI(**kwargs)
 
-    def _prepare(self, requests: Sequence[ChatRequest]) -> list[ChatRequest]:
+    def _prepare(self, requests: Sequence[AnyRequest]) -> list[AnyRequest]:
         """Validated requests, as this client sends them (temperature dropped when not to be sent)."""
         requests = _validate_requests(requests)
         if not self.config.send_temperature:
@@ -679,7 +785,7 @@ class LLMClient:
         return requests
 
     # ------------------------------------------------------------------ completion
-    async def acomplete(self, requests: Sequence[ChatRequest], *, progress: bool = True) -> list[ChatResult]:
+    async def acomplete(self, requests: Sequence[AnyRequest], *, progress: bool = True) -> list[ChatResult]:
         """Answer ``requests`` (cache first; in live mode send the rest). Results in request order.
 
         Never raises for a failed request: it comes back unscored with ``error`` set. Raises
@@ -745,7 +851,8 @@ class LLMClient:
                 await sdk.close()
         return [r for r in results if r is not None]
 
-    async def _send(self, sdk, request: ChatRequest, api_key: str) -> ChatResult:
+    async def _send(self, sdk, request: AnyRequest, api_key: str) -> ChatResult:
+        path = "/completions" if isinstance(request, CompletionRequest) else "/chat/completions"
         for attempt in (1, 2):
             sent_param = self.token_limit_param
             body = request_body(self.config.model, request, sent_param)
@@ -754,11 +861,13 @@ class LLMClient:
                 # same retries, Retry-After, timeouts and error classes as ``chat.completions.create``, but
                 # the exact JSON body goes out as built (no per-request TypedDict transform) and the answer
                 # is read as plain JSON (no pydantic model) — that overhead matters at hundreds of req/s.
-                response = await sdk.post("/chat/completions", body=body, cast_to=_http_response_class())
+                response = await sdk.post(path, body=body, cast_to=_http_response_class())
                 data = json.loads(response.content)
                 break
             except Exception as exc:  # noqa: BLE001 - every failure becomes an unscored result
-                other = _other_token_param(exc, sent_param) if request.max_tokens is not None else None
+                other = None
+                if isinstance(request, ChatRequest) and request.max_tokens is not None:
+                    other = _other_token_param(exc, sent_param)
                 if attempt == 1 and other is not None:
                     if self.token_limit_param == sent_param:
                         self.token_limit_param = other
@@ -771,7 +880,7 @@ class LLMClient:
             result.error = _redact(result.error, api_key)
         return result
 
-    def complete(self, requests: Sequence[ChatRequest], *, progress: bool = True) -> list[ChatResult]:
+    def complete(self, requests: Sequence[AnyRequest], *, progress: bool = True) -> list[ChatResult]:
         """Synchronous :meth:`acomplete`; works in plain scripts and inside a running event loop.
 
         Inside a running loop (a Jupyter kernel), the work runs on a worker thread with its own event
@@ -785,7 +894,16 @@ class LLMClient:
         return _run_in_worker_thread(lambda: self.acomplete(requests, progress=progress))
 
     # ------------------------------------------------------------------ planning
-    def plan(self, requests: Sequence[ChatRequest], *, expected_output_tokens: int = 256) -> CostPlan:
+    def in_cache(self, requests: Sequence[AnyRequest]) -> list[bool]:
+        """For each request, whether the cache holds an answer now (nothing is sent or counted)."""
+        requests = self._prepare(requests)
+        if self.cache is None:
+            return [False] * len(requests)
+        keys = [cache_key(self.config.model, r) for r in requests]
+        stored = self.cache.get_many(keys)
+        return [key in stored for key in keys]
+
+    def plan(self, requests: Sequence[AnyRequest], *, expected_output_tokens: int = 256) -> CostPlan:
         """Estimate what answering ``requests`` would send and cost (nothing is sent).
 
         Prompt tokens are estimated as characters of the JSON request (messages, tools, response
@@ -808,7 +926,8 @@ class LLMClient:
             seen.add(key)
             n_to_send += 1
             body = request_body(model, request, self.token_limit_param)
-            prompt_chars += len(json.dumps({k: body[k] for k in ("messages", "tools", "response_format") if k in body}))
+            prompt_chars += len(json.dumps({k: body[k] for k in ("messages", "tools", "response_format", "prompt")
+                                            if k in body}))
             expected = expected_output_tokens
             if request.max_tokens is not None:
                 expected = min(expected, request.max_tokens)
@@ -824,7 +943,7 @@ class LLMClient:
     # ------------------------------------------------------------------ batch files
     def export_batch(
         self,
-        requests: Sequence[ChatRequest],
+        requests: Sequence[AnyRequest],
         path: str | os.PathLike,
         *,
         max_per_file: int = 50_000,
@@ -832,8 +951,9 @@ class LLMClient:
     ) -> list[Path]:
         """Write OpenAI Batch API request files for ``requests`` (also runnable by ``vllm run-batch``).
 
-        One line per request: ``{"custom_id", "method": "POST", "url": "/v1/chat/completions",
-        "body": <the exact live request body>}``. Requests already answered in the cache are skipped
+        One line per request: ``{"custom_id", "method": "POST", "url": "/v1/chat/completions"`` (or
+        ``"/v1/completions"`` for :class:`CompletionRequest`; one kind per call), ``"body": <the exact live
+        request body>}``. Requests already answered in the cache are skipped
         unless ``include_cached``. If more than ``max_per_file`` lines are to be written, they are split
         into ``<stem>-000<suffix>``, ``<stem>-001<suffix>``, … next to ``path``; otherwise ``path`` itself
         is written.
@@ -856,6 +976,9 @@ class LLMClient:
                     field="custom_id",
                 )
             seen.add(request.custom_id)
+        if len({_batch_url(r) for r in requests}) > 1:
+            raise InputError("chat and completion requests cannot share a Batch file (the Batch API takes one "
+                             "endpoint per file); export them separately", field="requests")
         model = self.config.model
         if not include_cached and self.cache is not None:
             stored = self.cache.get_many(cache_key(model, r) for r in requests)
@@ -877,14 +1000,14 @@ class LLMClient:
                     line = {
                         "custom_id": request.custom_id,
                         "method": "POST",
-                        "url": "/v1/chat/completions",
+                        "url": _batch_url(request),
                         "body": request_body(model, request, self.token_limit_param),
                     }
                     handle.write(json.dumps(line, ensure_ascii=False) + "\n")
         return targets
 
     def import_batch(
-        self, result_paths: Sequence[str | os.PathLike] | str | os.PathLike, requests: Sequence[ChatRequest]
+        self, result_paths: Sequence[str | os.PathLike] | str | os.PathLike, requests: Sequence[AnyRequest]
     ) -> list[ChatResult]:
         """Read Batch API result files back into results for ``requests`` (in request order).
 

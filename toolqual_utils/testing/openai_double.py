@@ -1,7 +1,9 @@
 """A local OpenAI-compatible HTTP server for tests and benchmarks — a TEST DOUBLE, not a model.
 
 :class:`OpenAIDouble` listens on ``127.0.0.1`` (random port) and answers
-``POST /v1/chat/completions`` (and ``GET /v1/models``) with scripted :class:`Reply` objects, so the real
+``POST /v1/chat/completions``, ``POST /v1/completions`` (text completions: ``content`` becomes the
+choice's ``text``, cut before the first of the request's ``stop`` sequences, as servers do) and
+``GET /v1/models`` with scripted :class:`Reply` objects, so the real
 client code (``toolqual_utils.llm`` driving the real ``openai`` SDK over real HTTP) can be tested for
 retries, timeouts, refusals, truncation, malformed bodies and throughput without any model or network.
 Its answers are whatever the test scripted: they must never be presented as a model's judgement.
@@ -18,8 +20,9 @@ Example:
 ``script`` may be:
     * a :class:`Reply` — the same reply to every request;
     * a list of replies — consumed in order, the last one repeats once the list is used up;
-    * a callable ``(body: dict) -> Reply`` — called once per chat request with the parsed JSON body
-      (called on the server thread; keep it quick and thread-safe).
+    * a callable ``(body: dict) -> Reply`` — called once per request with the parsed JSON body (a chat
+      body has ``messages``, a completion body has ``prompt``; called on the server thread; keep it
+      quick and thread-safe).
 
 Run standalone (e.g. so a benchmark's server does not share the client's interpreter)::
 
@@ -107,12 +110,13 @@ class OpenAIDouble:
     Attributes:
         base_url: ``http://127.0.0.1:<port>/v1`` once started.
         script: what to answer (a :class:`Reply`, a list of replies, or a callable).
-        hits: number of chat-completion requests received (every retry counts).
-        bodies: parsed JSON bodies of the chat requests received, in arrival order (the raw text when
+        hits: number of chat and text completion requests received (every retry counts).
+        bodies: parsed JSON bodies of the requests received, in arrival order (the raw text when
             a body was not valid JSON).
-        request_headers: the headers of each chat request (lower-cased names), in arrival order.
-        in_flight: chat requests received and not yet answered.
-        max_in_flight: the most chat requests ever in flight at once (since start or :meth:`reset`).
+        paths: the route of each of those requests (``"/v1/chat/completions"`` or ``"/v1/completions"``).
+        request_headers: the headers of each request (lower-cased names), in arrival order.
+        in_flight: requests received and not yet answered.
+        max_in_flight: the most requests ever in flight at once (since start or :meth:`reset`).
     """
 
     def __init__(self, script: Script | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -121,6 +125,7 @@ class OpenAIDouble:
         self.port = port
         self.hits = 0
         self.bodies: list[Any] = []
+        self.paths: list[str] = []
         self.request_headers: list[dict[str, str]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -171,6 +176,7 @@ class OpenAIDouble:
         with self._lock:
             self.hits = 0
             self.bodies = []
+            self.paths = []
             self.request_headers = []
             self.max_in_flight = self.in_flight
             self._script_pos = 0
@@ -267,7 +273,8 @@ class OpenAIDouble:
             }
             await self._send(writer, 200, {}, json.dumps(data).encode())
             return
-        if method != "POST" or not path.endswith("/chat/completions"):
+        is_chat = path.endswith("/chat/completions")
+        if method != "POST" or not (is_chat or path.endswith("/completions")):
             await self._send(writer, 404, {}, _error_body(404, f"OpenAIDouble has no route {method} {path}"))
             return
         try:
@@ -277,6 +284,7 @@ class OpenAIDouble:
         with self._lock:
             self.hits += 1
             self.bodies.append(parsed)
+            self.paths.append("/v1/chat/completions" if is_chat else "/v1/completions")
             self.request_headers.append(headers)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -285,12 +293,12 @@ class OpenAIDouble:
             except Exception as exc:  # noqa: BLE001 - a broken script answers 500, visibly
                 reply = Reply(status=500, content=f"OpenAIDouble script raised {type(exc).__name__}: {exc}")
         try:
-            await self._answer(writer, reply, parsed)
+            await self._answer(writer, reply, parsed, chat=is_chat)
         finally:
             with self._lock:
                 self.in_flight -= 1
 
-    async def _answer(self, writer: asyncio.StreamWriter, reply: Reply, parsed: Any) -> None:
+    async def _answer(self, writer: asyncio.StreamWriter, reply: Reply, parsed: Any, *, chat: bool = True) -> None:
         n = next(self._counter)
         if reply.delay_s > 0:
             await asyncio.sleep(reply.delay_s)
@@ -300,7 +308,12 @@ class OpenAIDouble:
             await self._send(writer, reply.status, reply.headers, _error_body(reply.status, reply.content))
         else:
             model = parsed.get("model", "double-model") if isinstance(parsed, dict) else "double-model"
-            await self._send(writer, 200, reply.headers, json.dumps(_completion(reply, model, n)).encode())
+            if chat:
+                data = _completion(reply, model, n)
+            else:
+                stop = parsed.get("stop") if isinstance(parsed, dict) else None
+                data = _text_completion(reply, model, n, stop)
+            await self._send(writer, 200, reply.headers, json.dumps(data).encode())
 
     def _next_reply(self, body: Any) -> Reply:
         script = self.script
@@ -359,6 +372,29 @@ def _completion(reply: Reply, model: str, n: int) -> dict:
         "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason, "logprobs": None}],
+        "usage": {
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+        },
+    }
+
+
+def _text_completion(reply: Reply, model: str, n: int, stop: Any) -> dict:
+    """A ``/v1/completions`` body: ``content`` as the text, cut before the first stop sequence."""
+    text = reply.content or ""
+    finish_reason = reply.finish_reason
+    stops = [stop] if isinstance(stop, str) else [s for s in (stop or []) if isinstance(s, str) and s]
+    cuts = [text.find(s) for s in stops if s in text]
+    if cuts:
+        text = text[: min(cuts)]
+        finish_reason = "stop"
+    return {
+        "id": f"cmpl-double-{n}",
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "text": text, "finish_reason": finish_reason, "logprobs": None}],
         "usage": {
             "prompt_tokens": reply.prompt_tokens,
             "completion_tokens": reply.completion_tokens,
