@@ -235,3 +235,46 @@ def test_cli_plan_needs_no_out_and_matches_the_notebook_estimate(testbed, tmp_pa
     missing_out = subprocess.run([sys.executable, "-m", "toolqual_utils.cli", "ice", str(small), "--model", "m"],
                                  capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert missing_out.returncode == 2 and "--out FILE is needed" in missing_out.stderr
+
+
+@pytest.mark.parametrize("call_format", ["json", "react"])
+def test_completions_api_scores_like_chat(openai_double, testbed, call_format):
+    openai_double.script = demo_sensitive_script(testbed)
+    run = run_ice([GOOD, BAD, GARBLE, NO_GOLD], testbed, _client(openai_double), call_format=call_format,
+                  progress=False, api="completions")
+    n_queries = len(testbed.queries)
+    assert openai_double.paths == ["/v1/completions"] * (3 * n_queries)
+    body = openai_double.bodies[0]
+    assert "messages" not in body and body["stop"] == ["\n###"] and body["prompt"].endswith("### Answer\n")
+    assert body["prompt"].count("### Request\n") == 2  # the demonstration, then the test query
+    table = run.per_instance.set_index("instance_id")
+    assert table.loc["t/good", "ice_score"] == 1.0 and table.loc["t/good", "strict_score"] == 1.0
+    assert table.loc["t/bad", "ice_score"] == pytest.approx(_expected_bad_score(testbed))
+    assert table.loc["t/garble", "n_parse_errors"] == n_queries
+    assert table.loc["t/nogold", "status"] == "unscored:no_gold_calls"
+    assert set(run.per_query["prompt_id"]) == {f"ice_completion_{call_format}.v1"}
+
+
+def test_completions_api_refuses_the_tools_format(testbed):
+    with pytest.raises(ValueError, match="needs the chat API"):
+        build_requests([GOOD], testbed, "tools", api="completions")
+
+
+def test_cli_ice_completions_against_the_double(openai_double, testbed, tmp_path):
+    openai_double.script = demo_sensitive_script(testbed)
+    small = tmp_path / "small.jsonl"
+    small.write_text("".join(SMALL_BUNDLED.read_text().splitlines(keepends=True)[:2]))
+    out = tmp_path / "base.csv"
+    env = {**os.environ, "OPENAI_API_KEY": "test-key-not-a-secret"}
+    command = [sys.executable, "-m", "toolqual_utils.cli", "ice", str(small), "--model", "base-llama",
+               "--base-url", openai_double.base_url, "--api", "completions", "--format", "react",
+               "--out", str(out), "--cache", str(tmp_path / "c.sqlite")]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "react format, completions API" in done.stdout
+    assert set(openai_double.paths) == {"/v1/completions"} and openai_double.hits == 2 * len(testbed.queries)
+    per_query = read_table(tmp_path / "base.queries.csv")
+    assert set(per_query["prompt_id"]) == {"ice_completion_react.v1"} and per_query["status"].eq("ok").any()
+    refused = subprocess.run(command[:-4] + ["--format", "tools", "--out", str(out)], capture_output=True, text=True,
+                             env=env, cwd=tmp_path, timeout=120)
+    assert refused.returncode != 0 and "needs the chat API" in refused.stderr and "Traceback" not in refused.stderr

@@ -32,6 +32,12 @@ examples:
   toolqual ice data/annotations/reference_dev_instances.jsonl --model gpt-4o-mini --plan --price-in 0.15 --price-out 0.6
   toolqual ice data.jsonl --model Qwen2.5-7B-Instruct --base-url http://localhost:8000/v1 --out ice.csv
   toolqual ice data.jsonl --model M --adaptive --goal top --k 200 --out ice_top.csv
+  toolqual ice data.jsonl --model huggyllama/llama-7b --base-url http://localhost:8000/v1 --api completions \
+      --out ice_base.csv                 # a base model served by vLLM, as in the paper
+
+--api completions sends /v1/completions requests: one plain-text prompt (the APIs, the instance as a
+worked example, the test query and an open answer line) cut at a stop sequence, for models without a
+chat template, which vLLM refuses to serve through the chat route. Parsing and scores are the same.
 """
 
 
@@ -47,6 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="call format of demonstration and answer (default json)")
     parser.add_argument("--observations", action="store_true",
                         help="show the demonstration's observations (API results) too")
+    parser.add_argument("--api", choices=("chat", "completions"), default="chat",
+                        help="chat: /v1/chat/completions (default); completions: /v1/completions with one plain-text "
+                             "prompt and a stop sequence, for base models without a chat template (the paper's "
+                             "LLaMA/Vicuna targets; json or react format)")
     parser.add_argument("--adaptive", action="store_true", help="adaptive ICE for a top/bottom-K selection")
     parser.add_argument("--goal", choices=("top", "bottom"), default="top", help="with --adaptive (default top)")
     parser.add_argument("--k", type=int, help="with --adaptive: size of the selected bucket")
@@ -83,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--adaptive asks queries in rounds that depend on earlier answers, so it cannot run "
                           "from batch files; run the full grid with --export-batch/--import-batch, or drop --adaptive.")
     check_endpoint_arguments(args)
+    if args.api == "completions" and args.call_format == "tools":
+        raise ConfigError("--api completions sends plain text, so it carries --format json or react; tool calling "
+                          "(--format tools) needs the chat API.")
 
     from ..ice.adaptive import AdaptiveConfig
     from ..ice.engine import PLAN_ANSWER_TOKENS, assemble, build_requests, plan_cost, run_ice, run_ice_adaptive
@@ -94,11 +107,12 @@ def run(args: argparse.Namespace) -> int:
     client = LLMClient(llm_config(args, replay=args.replay or bool(args.import_batch)))
     try:
         prompts, requests = build_requests(instances, testbed, args.call_format,
-                                           include_observations=args.observations, max_tokens=args.max_tokens)
+                                           include_observations=args.observations, max_tokens=args.max_tokens,
+                                           api=args.api)
         n_no_gold = sum(inst.calls is None for inst in instances)
         print(f"{len(instances)} instances ({n_rejected} lines skipped, {n_no_gold} without gold calls) x "
               f"{len(testbed.queries)} queries of test bed {testbed.version} -> {len(requests)} requests "
-              f"({args.call_format} format)")
+              f"({args.call_format} format, {args.api} API)")
         if args.plan:
             plan = plan_cost(client, requests, answer_tokens=args.answer_tokens or PLAN_ANSWER_TOKENS)
             cost = "unknown (give --price-in/--price-out)" if plan.est_cost_usd is None else f"${plan.est_cost_usd:,.4f}"
@@ -114,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if args.import_batch:
             results = client.import_batch(args.import_batch, requests)
-            result = assemble(instances, testbed, prompts, results, client, call_format=args.call_format)
+            result = assemble(instances, testbed, prompts, results, client, call_format=args.call_format,
+                              prompt_id=prompts[0].prompt_id if prompts else None)
             per_query, per_instance, summary = result.per_query, result.per_instance, result.summary
         elif args.adaptive:
             # which queries get asked depends on the answers, so no key check up front: the client refuses
@@ -126,14 +141,14 @@ def run(args: argparse.Namespace) -> int:
                 raise ConfigError(f"--adaptive settings: {exc}") from None
             result = run_ice_adaptive(instances, testbed, client, adaptive_config, call_format=args.call_format,
                                       include_observations=args.observations, max_tokens=args.max_tokens,
-                                      progress=sys.stderr.isatty())
+                                      progress=sys.stderr.isatty(), api=args.api)
             per_query, per_instance, summary = result.per_query, result.per_instance, result.summary
         else:
             if not args.replay and client.plan(requests).n_to_send:
                 require_key(client)
             result = run_ice(instances, testbed, client, call_format=args.call_format,
                              include_observations=args.observations, max_tokens=args.max_tokens,
-                             progress=sys.stderr.isatty())
+                             progress=sys.stderr.isatty(), api=args.api)
             per_query, per_instance, summary = result.per_query, result.per_instance, result.summary
     finally:
         client.close()

@@ -18,11 +18,12 @@ from typing import Any, Final
 
 import pandas as pd
 
-from ..llm import ChatRequest, ChatResult, LLMClient
+from ..llm import ChatRequest, ChatResult, CompletionRequest, LLMClient
 from ..schema import Instance
 from .adaptive import AdaptiveConfig, AdaptiveResult, adaptive_select
 from .parse import parse_answer
-from .prompt import CallFormat, IcePrompt, build_prompts, prompt_id_for
+from .prompt import (Api, CallFormat, IcePrompt, build_completion_prompts, build_prompts, completion_prompt_id_for,
+                     prompt_id_for)
 from .score import aggregate_instances, canonical_calls, similarity, strict_match
 from .testbed import TestBed
 
@@ -57,8 +58,12 @@ class IceRun:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def to_chat_request(prompt: IcePrompt, *, max_tokens: int | None = DEFAULT_MAX_TOKENS) -> ChatRequest:
-    """The client request for one prompt (greedy: temperature 0)."""
+def to_chat_request(prompt: IcePrompt, *, max_tokens: int | None = DEFAULT_MAX_TOKENS) -> ChatRequest | CompletionRequest:
+    """The client request for one prompt (greedy: temperature 0): a text completion when the prompt is
+    text (``api="completions"``), else a chat request."""
+    if prompt.text is not None:
+        return CompletionRequest(custom_id=prompt.custom_id, prompt=prompt.text, prompt_id=prompt.prompt_id,
+                                 stop=prompt.stop, temperature=0.0, max_tokens=max_tokens)
     return ChatRequest(
         custom_id=prompt.custom_id,
         messages=prompt.messages,
@@ -76,9 +81,13 @@ def build_requests(
     *,
     include_observations: bool = False,
     max_tokens: int | None = DEFAULT_MAX_TOKENS,
-) -> tuple[list[IcePrompt], list[ChatRequest]]:
-    """All prompts and their client requests, instance-major (instances without gold calls skipped)."""
-    prompts = build_prompts(instances, testbed, call_format, include_observations=include_observations)
+    api: Api = "chat",
+) -> tuple[list[IcePrompt], list[ChatRequest | CompletionRequest]]:
+    """All prompts and their client requests, instance-major (instances without gold calls skipped).
+
+    ``api="completions"`` builds plain-text prompts for ``/v1/completions`` (json or react format).
+    """
+    prompts = _prompts_for(instances, testbed, call_format, include_observations, api)
     return prompts, [to_chat_request(p, max_tokens=max_tokens) for p in prompts]
 
 
@@ -90,6 +99,15 @@ def plan_cost(client: LLMClient, requests: Sequence[ChatRequest], *, answer_toke
     Returns the client's :class:`toolqual_utils.llm.CostPlan`.
     """
     return client.plan(requests, expected_output_tokens=answer_tokens)
+
+
+def _prompts_for(instances: Iterable[Instance], testbed: TestBed, call_format: CallFormat,
+                 include_observations: bool, api: str) -> list[IcePrompt]:
+    if api == "completions":
+        return build_completion_prompts(instances, testbed, call_format, include_observations=include_observations)
+    if api != "chat":
+        raise ValueError(f"api must be 'chat' or 'completions', not {api!r}")
+    return build_prompts(instances, testbed, call_format, include_observations=include_observations)
 
 
 def score_result(prompt: IcePrompt, result: ChatResult, testbed: TestBed, target_model: str,
@@ -124,11 +142,12 @@ def score_result(prompt: IcePrompt, result: ChatResult, testbed: TestBed, target
     return row
 
 
-def _no_gold_rows(instance: Instance, testbed: TestBed, target_model: str, call_format: str) -> list[dict[str, Any]]:
+def _no_gold_rows(instance: Instance, testbed: TestBed, target_model: str, call_format: str,
+                  prompt_id: str | None = None) -> list[dict[str, Any]]:
     return [
         {"instance_id": instance.id, "source": instance.source, "query_id": query.id,
          "target_model": target_model, "testbed_version": testbed.version,
-         "prompt_id": prompt_id_for(call_format), "call_format": call_format,
+         "prompt_id": prompt_id or prompt_id_for(call_format), "call_format": call_format,
          "status": "unscored:no_gold_calls", "similarity": math.nan, "strict": math.nan,
          "n_predicted_calls": None, "predicted": None, "answer_text": None,
          "error": "the instance has no gold call sequence to demonstrate", "strict_reasons": None,
@@ -146,17 +165,22 @@ def run_ice(
     include_observations: bool = False,
     max_tokens: int | None = DEFAULT_MAX_TOKENS,
     progress: bool = True,
+    api: Api = "chat",
 ) -> IceRun:
     """Full ICE: every instance (as the demonstration) x every test query.
+
+    ``api="completions"`` sends plain-text prompts to ``/v1/completions`` (base models without a chat
+    template); parsing and scores are the same.
 
     Returns:
         :class:`IceRun`. ``per_instance.ice_score`` in [0, 1], higher = the instance teaches the target
         model better. Empty input -> empty tables.
     """
-    prompts, requests = build_requests(instances, testbed, call_format,
-                                       include_observations=include_observations, max_tokens=max_tokens)
+    prompts, requests = build_requests(instances, testbed, call_format, include_observations=include_observations,
+                                       max_tokens=max_tokens, api=api)
     results = client.complete(requests, progress=progress) if requests else []
-    return assemble(instances, testbed, prompts, results, client, call_format=call_format)
+    return assemble(instances, testbed, prompts, results, client, call_format=call_format,
+                    prompt_id=prompts[0].prompt_id if prompts else None)
 
 
 def assemble(
@@ -167,10 +191,12 @@ def assemble(
     client: LLMClient,
     *,
     call_format: str | None = None,
+    prompt_id: str | None = None,
 ) -> IceRun:
     """Score client results for ``prompts`` (same order) into an :class:`IceRun`.
 
-    Used by :func:`run_ice` and after :meth:`LLMClient.import_batch` (batch results).
+    Used by :func:`run_ice` and after :meth:`LLMClient.import_batch` (batch results). ``prompt_id`` is
+    recorded on the rows of instances without gold calls (default: the chat prompt id of the format).
     """
     target_model = client.config.model
     call_format = call_format or (prompts[0].call_format if prompts else "json")
@@ -179,7 +205,7 @@ def assemble(
             for p, r in zip(prompts, results)]
     for instance in instances:
         if instance.calls is None:
-            rows.extend(_no_gold_rows(instance, testbed, target_model, call_format))
+            rows.extend(_no_gold_rows(instance, testbed, target_model, call_format, prompt_id))
     per_query = _order(pd.DataFrame(rows, columns=list(QUERY_COLUMNS)), instances, testbed)
     per_instance = aggregate_instances(per_query)
     return IceRun(per_query, per_instance, client.ledger.to_frame(), None,
@@ -196,6 +222,7 @@ def run_ice_adaptive(
     include_observations: bool = False,
     max_tokens: int | None = DEFAULT_MAX_TOKENS,
     progress: bool = False,
+    api: Api = "chat",
 ) -> IceRun:
     """Adaptive ICE for a top-K / bottom-K goal (see :mod:`toolqual_utils.ice.adaptive`).
 
@@ -209,8 +236,9 @@ def run_ice_adaptive(
     by_id = {inst.id: inst for inst in rankable}
     prompts = {
         (p.instance_id, p.query_id): p
-        for p in build_prompts(rankable, testbed, call_format, include_observations=include_observations)
+        for p in _prompts_for(rankable, testbed, call_format, include_observations, api)
     }
+    no_gold_prompt_id = completion_prompt_id_for(call_format) if api == "completions" else None
     query_ids = [q.id for q in testbed.queries]
     rows: list[dict[str, Any]] = []
 
@@ -227,7 +255,7 @@ def run_ice_adaptive(
     adaptive = adaptive_select([inst.id for inst in rankable], len(query_ids), score_batch, config)
     for instance in instances:
         if instance.calls is None:
-            rows.extend(_no_gold_rows(instance, testbed, target_model, call_format))
+            rows.extend(_no_gold_rows(instance, testbed, target_model, call_format, no_gold_prompt_id))
     per_query = _order(pd.DataFrame(rows, columns=list(QUERY_COLUMNS)), instances, testbed)
     per_instance = aggregate_instances(per_query)
     decisions = adaptive.table.set_index("instance_id")

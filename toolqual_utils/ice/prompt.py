@@ -16,6 +16,12 @@ The demonstration is written in the SAME format the model must answer in:
   assistant message with ``tool_calls`` followed by one ``tool`` message per call (the API requires
   them; they hold the observation, or a placeholder when observations are off).
 
+**Text completions** (``api="completions"``, for base models without a chat template, as in the paper):
+one plain-text prompt (file ``ice_completion_<format>.v1.txt``: instructions, the APIs, the
+demonstration as a ``### Request`` / ``### Answer`` pair, the test query and an open ``### Answer``
+line), sent to ``/v1/completions`` with the stop sequence :data:`COMPLETION_STOP`, so the model's
+continuation is its answer. ``json`` and ``react`` only (``tools`` needs the chat API's tool calling).
+
 A demonstration call whose arguments failed to parse (``arguments`` None, ``raw_arguments`` text) is
 shown with its raw text: that flaw is part of what the instance teaches. Instances without gold calls
 (``calls is None``) cannot be demonstrations; :func:`build_prompts` skips them.
@@ -37,6 +43,12 @@ from .testbed import TestBed, TestQuery
 
 CallFormat = Literal["json", "react", "tools"]
 CALL_FORMATS: Final = ("json", "react", "tools")
+Api = Literal["chat", "completions"]
+APIS: Final = ("chat", "completions")
+#: Formats a text completion can carry (tool calling needs the chat API).
+COMPLETION_FORMATS: Final = ("json", "react")
+#: Where a completion answer ends: the next ``### `` heading the base model starts on its own.
+COMPLETION_STOP: Final = ("\n###",)
 PROMPT_VERSION: Final = "v1"
 PROMPT_DIR: Final = Path(__file__).resolve().parent / "prompts"
 
@@ -57,6 +69,10 @@ class IcePrompt:
     call_format: str
     messages: tuple[dict[str, Any], ...]
     tools: tuple[dict[str, Any], ...] | None
+    #: the whole prompt text of a text-completion request (``messages`` is then empty), else None
+    text: str | None = None
+    #: stop sequences of a text-completion request
+    stop: tuple[str, ...] | None = None
 
 
 def prompt_id_for(call_format: CallFormat) -> str:
@@ -227,6 +243,67 @@ def build_prompts(
                 )
             )
     return prompts
+
+
+def completion_prompt_id_for(call_format: CallFormat) -> str:
+    """``ice_completion_<format>.v1`` — the template file of a text-completion prompt."""
+    _check_completion_format(call_format)
+    return f"ice_completion_{call_format}.{PROMPT_VERSION}"
+
+
+def _demonstration_text(instance: Instance, call_format: CallFormat, include_observations: bool) -> str:
+    calls = instance.calls or []
+    observations = [c.observation if c.observation is not None else "" for c in calls]
+    if call_format == "react" and include_observations and calls:
+        answer = "\n".join(f"Action: {c.name}\nAction Input: {_arguments_json(c)}\nObservation: {o}"
+                           for c, o in zip(calls, observations))
+    else:
+        answer = render_calls(calls, call_format)  # type: ignore[arg-type]
+    text = f"### Request\n{instance.instruction}\n### Answer\n{answer}"
+    if call_format == "json" and include_observations and calls:
+        text += "\n### Results\n" + json.dumps(observations, ensure_ascii=False)
+    return text
+
+
+def build_completion_prompts(
+    instances: Iterable[Instance],
+    testbed: TestBed,
+    call_format: CallFormat = "json",
+    *,
+    include_observations: bool = False,
+    queries: Sequence[TestQuery] | None = None,
+) -> list[IcePrompt]:
+    """Text-completion prompts for every instance with gold calls x every test query (instance-major).
+
+    The same grid, ids and skipping rule as :func:`build_prompts`; each prompt's ``text`` is the
+    rendered ``ice_completion_<format>.v1.txt`` and ``stop`` is :data:`COMPLETION_STOP`.
+    """
+    _check_completion_format(call_format)
+    queries = list(testbed.queries if queries is None else queries)
+    date = _dt.date.fromisoformat(testbed.reference_date)
+    template = Template((PROMPT_DIR / f"{completion_prompt_id_for(call_format)}.txt").read_text(encoding="utf-8"))
+    apis = render_apis(testbed.tools)
+    prompt_id = completion_prompt_id_for(call_format)
+    prompts = []
+    for instance in instances:
+        if instance.calls is None:
+            continue
+        demonstration = _demonstration_text(instance, call_format, include_observations)
+        for query in queries:
+            text = template.substitute(reference_date=testbed.reference_date, weekday=date.strftime("%A"),
+                                       apis=apis, demonstration=demonstration, query=query.query)
+            prompts.append(IcePrompt(
+                custom_id=custom_id_for(testbed, f"completion_{call_format}", instance.id, query.id),
+                instance_id=instance.id, query_id=query.id, prompt_id=prompt_id, call_format=call_format,
+                messages=(), tools=None, text=text, stop=COMPLETION_STOP,
+            ))
+    return prompts
+
+
+def _check_completion_format(call_format: str) -> None:
+    if call_format not in COMPLETION_FORMATS:
+        raise ValueError(f"text completions carry the json or react format, not {call_format!r} (tool calling "
+                         "needs the chat API)")
 
 
 def _check_format(call_format: str) -> None:

@@ -13,7 +13,10 @@ with scores known in advance:
 - a demonstration whose instruction contains ``GARBLE`` -> an unparseable answer (parse_error);
 - ``FAIL`` -> HTTP 500 (unscored:api_error after the client's retries).
 
-Answers come back in the format the request uses (json text, ReAct text, or ``tool_calls``).
+Answers come back in the format the request uses (json text, ReAct text, or ``tool_calls``). A text
+completion request (``/v1/completions``: ``prompt`` instead of ``messages``) is read the same way from its
+``### Request`` / ``### Answer`` blocks, and its answer runs on into a new ``### Request`` block, as a
+base model does, so the request's stop sequence is exercised.
 :func:`synthetic_scores` builds the in-process scenario of the adaptive benchmark.
 """
 from __future__ import annotations
@@ -69,6 +72,8 @@ def demo_sensitive_script(testbed: TestBed) -> Callable[[dict[str, Any]], Any]:
     by_text = {q.query: q for q in testbed.queries}
 
     def script(body: dict[str, Any]) -> Any:
+        if "prompt" in body and "messages" not in body:
+            return _completion_reply(body, script)
         messages = body.get("messages", [])
         query = by_text.get(messages[-1].get("content") if messages else None)
         if query is None:
@@ -91,6 +96,27 @@ def demo_sensitive_script(testbed: TestBed) -> Callable[[dict[str, Any]], Any]:
         return Reply(content=render_calls(calls, "react" if react else "json"))
 
     return script
+
+
+def _completion_messages(prompt: str) -> list[dict[str, Any]]:
+    """The chat messages a completion prompt stands for: [instructions, demo request, demo answer, query]."""
+    blocks = prompt.split("### Request\n")
+    messages: list[dict[str, Any]] = [{"role": "system", "content": blocks[0]}]
+    for index, block in enumerate(blocks[1:]):
+        request, _, answer = block.partition("\n### Answer\n")
+        messages.append({"role": "user", "content": request})
+        if index < len(blocks) - 2:
+            messages.append({"role": "assistant", "content": answer.split("\n### Results\n")[0].strip()})
+    return messages
+
+
+def _completion_reply(body: dict[str, Any], chat_script: Callable[[dict[str, Any]], Any]) -> Any:
+    from ..testing import Reply
+
+    reply = chat_script({"model": body.get("model"), "messages": _completion_messages(str(body["prompt"]))})
+    if reply.status != 200 or reply.content is None:
+        return reply
+    return Reply(content=f"{reply.content}\n\n### Request\nWhat else can you do?\n### Answer\n[]")
 
 
 def synthetic_scores(kind: str, n_instances: int, n_queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
