@@ -1,6 +1,7 @@
 """The ``toolqual`` command line.
 
-Each sub-command lives in ``toolqual_utils/commands/<name>.py`` and exposes::
+Each sub-command lives in ``toolqual_utils/commands/<name>.py`` (``-`` in a command name is ``_`` in its
+module name: ``train-config`` -> ``train_config.py``) and exposes::
 
     HELP: str                                   # one line for ``toolqual --help``
     def add_arguments(parser) -> None           # its options
@@ -22,12 +23,12 @@ from . import __version__
 from .errors import ToolqualError
 
 #: Sub-commands in the order ``--help`` lists them (the pipeline order).
-COMMANDS = ("load", "check", "judge", "ice", "select", "report")
+COMMANDS = ("load", "check", "judge", "ice", "select", "train-config", "evaluate", "report")
 
 
 def _load_command(name: str):
     """The command module, or None when it is not built (a missing command must not break the others)."""
-    module_name = f"{__package__}.commands.{name}"
+    module_name = f"{__package__}.commands.{name.replace('-', '_')}"
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -51,7 +52,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="toolqual",
         description="Find the wrong instances in synthetic tool-use training data: "
-        "load -> check/judge -> ice -> select -> report.",
+        "load -> check/judge -> ice -> select -> report; then train-config -> (train, serve) -> evaluate.",
     )
     parser.add_argument("--version", action="version", version=f"toolqual {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

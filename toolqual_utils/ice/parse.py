@@ -11,6 +11,10 @@ Three answer formats (the one the prompt asked for; see :mod:`toolqual_utils.ice
   (plain-text reply), unless the text itself is a JSON call list (servers without a tool parser put
   calls in the content).
 
+Also here, for answers read from plain text (``toolqual evaluate``): :func:`parse_hermes_calls` reads
+``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks (the Hermes / Qwen convention that
+chat templates render tool calls with, when a server returns them as text).
+
 A parse failure returns ``ParsedAnswer(calls=None, error=...)``; the engine scores it 0 and counts it as
 ``parse_error`` (a demonstration that teaches an unreadable format is a bad teacher).
 
@@ -170,6 +174,31 @@ def parse_react_calls(text: str | None) -> ParsedAnswer:
     if calls or final_answer or blocks:
         return ParsedAnswer(calls)
     return _fail("no 'Action:' line and no 'Final Answer:'")
+
+
+_HERMES_BLOCK = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.DOTALL)
+
+
+def parse_hermes_calls(text: str | None) -> ParsedAnswer:
+    """Parse ``<tool_call>{...}</tool_call>`` blocks (one JSON call object each; an unclosed last block
+    runs to the end of the text). No block = no call."""
+    if text is None or "<tool_call>" not in text:
+        return ParsedAnswer([])
+    calls = []
+    for index, match in enumerate(_HERMES_BLOCK.finditer(text)):
+        raw = match.group(1).strip()
+        fenced = _FENCE.search(raw)
+        if fenced:
+            raw = fenced.group(1).strip()
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            return _fail(f"tool_call block {index} is not valid JSON ({exc.msg} at column {exc.colno})")
+        call = _normalise_call(value, f"tool_call block {index}")
+        if isinstance(call, str):
+            return _fail(call)
+        calls.append(call)
+    return ParsedAnswer(calls)
 
 
 def parse_tool_calls(tool_calls: Sequence[dict[str, Any]] | None, text: str | None = None) -> ParsedAnswer:
