@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -24,7 +23,7 @@ from toolqual_utils.io import read_instances, read_table
 from toolqual_utils.llm import ChatResult, LLMClient, LLMConfig
 from toolqual_utils.schema import Instance
 from toolqual_utils.testing import Reply
-from conftest import DATA
+from conftest import DATA, run_cli
 
 BFCL = DATA / "bfcl.jsonl"
 TOOLALPACA = DATA / "toolalpaca_eval.jsonl"
@@ -34,8 +33,8 @@ ENV.pop("TOOLQUAL_BASE_URL", None)
 
 
 def toolqual(*args, cwd, timeout=300):
-    return subprocess.run([sys.executable, "-m", "toolqual_utils.cli", *map(str, args)], capture_output=True,
-                          text=True, env=ENV, cwd=cwd, timeout=timeout)
+    """The command line in-process (same parser, same error handling as the console script)."""
+    return run_cli(args, cwd)
 
 
 def _weather_instance(**overrides) -> Instance:
@@ -239,6 +238,7 @@ def test_evaluate_bfcl_writes_the_pass_fail_the_script_implies(openai_double, tm
     assert read_table(tmp_path / "b.csv")["passed"].tolist() == outcomes["passed"].tolist()
 
 
+@pytest.mark.slow
 def test_killed_evaluate_resumes_without_repeating_answered_requests(openai_double, tmp_path):
     plan = _bfcl_plan()
     script = _bfcl_script(plan)

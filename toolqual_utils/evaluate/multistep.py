@@ -349,7 +349,8 @@ def parse_toolalpaca_verdict(text: str | None) -> dict[str, str] | str:
         values = re.findall(rf"(?im)^[\s*_`-]*{label}[\s*_`]*:\s*(.+)$", section)
         if len(values) != 1:
             return f"judge answer has {len(values)} '{label}:' lines in its results (expected one)"
-        word = _word(values[0].split()[0] if values[0].split() else "", _WORDS)
+        first = re.search(r"[A-Za-z]+", values[0])
+        word = _word(first.group(0) if first else "", _WORDS)
         if word is None:
             return f"judge answer's {label} is {values[0].strip()[:40]!r}, not Yes, No or Uncertain"
         found[key] = word
