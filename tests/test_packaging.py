@@ -22,7 +22,8 @@ CONDA_TO_PYPI: dict[str, str] = {}
 #: Environment-only entries that are not Python package dependencies.
 CONDA_ONLY = {"python", "pip"}
 
-PURE_MODULES = ("schema", "io", "checks", "matching", "heuristics", "stats", "tables", "selection", "profile")
+PURE_MODULES = ("schema", "io", "checks", "matching", "heuristics", "stats", "tables", "selection", "profile",
+                "train_config")
 FORBIDDEN = ("openai", "plotly", "ipywidgets", "seaborn", "papermill")
 
 _REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._\-]*)\s*(?:\[[^\]]*\])?\s*(.*)$")
