@@ -13,6 +13,12 @@ Two input shapes (a frame, or a ``.csv``/``.jsonl``/``.parquet`` file):
 Optional columns in both: ``benchmark`` (comparisons stay within a benchmark), ``fine_tune_set``
 (defaults to ``model``), ``origin`` (e.g. ``"this run"``; the paper's rows carry ``"paper"``).
 
+**Outcome files of ``toolqual evaluate``** (``run, item_id, passed, score, ...``, one file per run) are
+read as per-item outcomes: ``run`` names the row (``model`` := ``run``; the served model's name moves to
+``served_model``), and an unscored item (``passed`` empty) is left out of that run's counts and of
+every paired comparison, never counted as a failure. :func:`read_outcome_files` reads several runs at
+once; :func:`noise_statements` says, per comparison, whether the difference is inside the noise.
+
 The interval default is **Wald** (normal approximation), because that is what the paper's Table 6
 reports (exactly, for ToolAlpaca at n = 100); Wilson / Clopper–Pearson are selectable and better
 behaved near 0 and 1.
@@ -50,17 +56,35 @@ COMPARISON_COLUMNS: Final = (
 )
 
 __all__ = [
-    "REFERENCE_DIR", "ITEM_COLUMNS", "AGGREGATE_COLUMNS", "EXTRINSIC_COLUMNS", "COMPARISON_COLUMNS",
-    "read_outcomes", "outcomes_kind", "extrinsic_table", "compare_to_baselines",
-    "read_reference_table", "reference_outcomes",
+    "REFERENCE_DIR", "ITEM_COLUMNS", "AGGREGATE_COLUMNS", "EXTRINSIC_COLUMNS", "COMPARISON_COLUMNS", "NOISE_COLUMNS",
+    "read_outcomes", "read_outcome_files", "outcomes_kind", "extrinsic_table", "compare_to_baselines",
+    "noise_statements", "read_reference_table", "reference_outcomes",
 ]
 
 _TRUE: Final = {"1", "true", "t", "yes", "y", "pass", "passed"}
 _FALSE: Final = {"0", "false", "f", "no", "n", "fail", "failed"}
 
 
+NOISE_COLUMNS: Final = (
+    "benchmark", "model", "baseline", "diff", "ci_low", "ci_high", "pvalue", "intervals_overlap", "inside_noise",
+    "statement",
+)
+
+
+def _runs_as_models(frame: pd.DataFrame) -> pd.DataFrame:
+    """An evaluate outcome table (``run`` column) with ``model`` := ``run`` (served model -> ``served_model``)."""
+    if "run" not in frame.columns:
+        return frame
+    frame = frame.copy()
+    if "model" in frame.columns:
+        frame = frame.rename(columns={"model": "served_model"})
+    frame["model"] = frame["run"].astype(str)
+    return frame
+
+
 def outcomes_kind(frame: pd.DataFrame) -> Literal["items", "aggregate"]:
     """``"items"`` when the frame has ``item_id`` and ``passed``, ``"aggregate"`` with ``pass_rate``."""
+    frame = _runs_as_models(frame)
     columns = set(frame.columns)
     if {"model", "item_id", "passed"} <= columns:
         return "items"
@@ -107,7 +131,7 @@ def read_outcomes(source: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame
     if not isinstance(source, pd.DataFrame):
         where = str(source)
         source = read_table(source)
-    frame = source.copy()
+    frame = _runs_as_models(source).copy()
     try:
         kind = outcomes_kind(frame)
     except InputError as exc:
@@ -143,6 +167,37 @@ def read_outcomes(source: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame
                          field=keys[-1])
     frame.attrs["kind"] = kind
     return frame
+
+
+def read_outcome_files(paths: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
+    """Several outcome files (one per run, e.g. from ``toolqual evaluate``) as one per-item outcome frame.
+
+    Each file is validated by :func:`read_outcomes`; a ``source_file`` column says where each row came
+    from. Runs must not repeat across files.
+
+    Raises:
+        InputError: no file given, a file that is not per-item outcomes, or the same (benchmark, run,
+            item) in two files (names both files).
+    """
+    if not paths:
+        raise InputError("no outcome file given", field="outcomes")
+    frames = []
+    seen: dict[tuple[str, str], str] = {}
+    for path in paths:
+        frame = read_outcomes(path)
+        if frame.attrs["kind"] != "items":
+            raise InputError("expected per-item outcomes (run or model, item_id, passed), got aggregates",
+                             file=str(path), field="columns")
+        for key in frame[["benchmark", "model"]].drop_duplicates().itertuples(index=False):
+            if tuple(key) in seen:
+                raise InputError(f"run {key[1]!r} on benchmark {key[0]!r} is also in {seen[tuple(key)]}; give each "
+                                 "run once (or label runs apart with toolqual evaluate --run)", file=str(path),
+                                 field="run")
+            seen[tuple(key)] = str(path)
+        frames.append(frame.assign(source_file=str(path)))
+    combined = pd.concat(frames, ignore_index=True)
+    combined.attrs["kind"] = "items"
+    return combined
 
 
 def extrinsic_table(
@@ -286,6 +341,56 @@ def _compare_aggregates(part: pd.DataFrame, model: str, baseline: str, alpha: fl
             "diff": a["pass_rate"] - b["pass_rate"], "ci_low": result["ci_low"], "ci_high": result["ci_high"],
             "pvalue": result["pvalue"], "test": "two-proportion z (pooled) + Newcombe interval; independent samples",
             "note": note}
+
+
+def noise_statements(table: pd.DataFrame, comparisons: pd.DataFrame, *, alpha: float = 0.05) -> pd.DataFrame:
+    """One plain-language verdict per comparison: is the difference inside the noise?
+
+    Args:
+        table: :func:`extrinsic_table` output (the pass-rate intervals of every run).
+        comparisons: :func:`compare_to_baselines` output for the same outcomes.
+
+    Returns:
+        :data:`NOISE_COLUMNS`: ``intervals_overlap`` (the two runs' pass-rate intervals overlap),
+        ``inside_noise`` (True when the test's p-value is at least ``alpha`` or the interval of the
+        difference contains 0; None when there is no test), and ``statement``, e.g. ``"hiseq vs random:
+        +0.060 (95% interval -0.020 to +0.140), McNemar p = 0.21: inside the noise"``. Overlapping
+        intervals alone do not make a difference insignificant (nor do separate ones make it
+        significant for paired items); the verdict follows the paired test.
+    """
+    rows = []
+    rates = {(r["benchmark"], r["model"]): r for r in table.to_dict("records")}
+    level = f"{1 - alpha:.0%}"
+    for c in comparisons.to_dict("records"):
+        own = rates.get((c["benchmark"], c["model"]))
+        base = rates.get((c["benchmark"], c["baseline"]))
+        overlap = None
+        if own is not None and base is not None and not any(
+                pd.isna(v) for v in (own["ci_low"], own["ci_high"], base["ci_low"], base["ci_high"])):
+            overlap = bool(own["ci_low"] <= base["ci_high"] and base["ci_low"] <= own["ci_high"])
+        pvalue, low, high, diff = c["pvalue"], c["ci_low"], c["ci_high"], c["diff"]
+        test = str(c.get("test") or "").split(";")[0].split(" (")[0] or "test"
+        if pd.isna(pvalue) and (pd.isna(low) or pd.isna(high)):
+            inside, verdict = None, "no test possible (test sizes unknown)"
+        else:
+            inside = bool((not pd.isna(pvalue) and pvalue >= alpha) or (not pd.isna(low) and low <= 0 <= high))
+            verdict = ("inside the noise" if inside else
+                       f"a difference beyond the noise at the {level} level")
+        name = f"{c['model']} vs {c['baseline']}"
+        if str(c["benchmark"]) != "all":
+            name += f" ({c['benchmark']})"
+        parts = [f"{name}: {diff:+.3f}" if not pd.isna(diff) else f"{name}: difference unknown"]
+        if not (pd.isna(low) or pd.isna(high)):
+            parts[0] += f" ({level} interval {low:+.3f} to {high:+.3f})"
+        if not pd.isna(pvalue):
+            parts.append(f"{test} p = {pvalue:.3g}")
+        if overlap is not None:
+            parts.append("pass-rate intervals overlap" if overlap else "pass-rate intervals do not overlap")
+        statement = ", ".join(parts) + f": {verdict}"
+        rows.append({"benchmark": c["benchmark"], "model": c["model"], "baseline": c["baseline"], "diff": diff,
+                     "ci_low": low, "ci_high": high, "pvalue": pvalue, "intervals_overlap": overlap,
+                     "inside_noise": inside, "statement": statement})
+    return pd.DataFrame(rows, columns=list(NOISE_COLUMNS))
 
 
 # --- the paper's reference tables ----------------------------------------------------------------------
