@@ -315,7 +315,8 @@ def test_exclude_verdicts_drops_flagged_items_and_the_manifest_lists_them(openai
     openai_double.script = Reply(content="No tool.")
     instances = read_instances(BFCL)[:6]
     verdicts = pd.DataFrame([(instances[1].id, "specificity", 0), (instances[4].id, "minimality", 0),
-                             (instances[2].id, "minimality", 1)], columns=["instance_id", "criterion", "label"])
+                             (instances[2].id, "minimality", 1), (instances[3].id, "solvability", 0)],
+                            columns=["instance_id", "criterion", "label"])
     verdicts.to_csv(tmp_path / "judge.csv", index=False)
     done = toolqual("evaluate", BFCL, "--model", "m", "--base-url", openai_double.base_url, "--limit", "4",
                     "--exclude-verdicts", tmp_path / "judge.csv", "--out", tmp_path / "o.jsonl",
@@ -327,8 +328,10 @@ def test_exclude_verdicts_drops_flagged_items_and_the_manifest_lists_them(openai
     assert manifest["excluded"] == [{"id": instances[1].id, "criteria": ["specificity"]},
                                     {"id": instances[4].id, "criteria": ["minimality"]}]
     assert manifest["n_excluded"] == 2 and manifest["exclude_verdicts"]["criteria"] == ["overall_ok"]
-    # irrelevance items (gold: call nothing) answered in plain text pass
+    # irrelevance items (gold: call nothing) answered in plain text pass; instances[3] is unsolvable on
+    # purpose (its gold answer is to call nothing), so that flag does not drop it
     assert outcomes["passed"].tolist() == [1, 1, 1, 1]
+    assert instances[3].calls == [] and instances[3].id in outcomes["item_id"].tolist()
 
 
 def test_completions_api_static_run(openai_double, tmp_path):

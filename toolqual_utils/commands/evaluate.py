@@ -45,7 +45,8 @@ APIs and the answer format in a system prompt. --api completions sends one plain
 
 --exclude-verdicts FILE drops the test items that a verdict table (toolqual check / judge) flags with an
 error on --exclude-criteria (default overall_ok: any of the six), as the paper cleaned ToolBench's test
-set; the manifest (<out>.manifest.json) lists every dropped and skipped item.
+set (an item whose right answer is to call nothing is not dropped for being unsolvable: that is what it
+tests); the manifest (<out>.manifest.json) lists every dropped and skipped item.
 
 Answers are cached (--cache): a killed run resumes without paying twice; --replay works offline from the
 cache; --plan prints requests and estimated cost; --export-batch / --import-batch write and read OpenAI
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
                                    run_static, static_labels, static_requests, summarise)
     from ..evaluate.multistep import MultiStepSettings, trajectory_record
     from ..evaluate.static import StaticSettings
-    from ..evaluate.testset import build_test_items, flagged_by_verdicts
+    from ..evaluate.testset import build_test_items, exclusions, flagged_by_verdicts
     from ..export import _file_digest
     from ..llm import LLMClient
     from ..stats import proportion_interval
@@ -166,8 +167,9 @@ def run(args: argparse.Namespace) -> int:
         flagged = flagged_by_verdicts(args.exclude_verdicts, args.exclude_criteria)
     instances, n_rejected = read_canonical_inputs(args.data, strict=args.strict)
     items, skipped = build_test_items(instances, ordered=args.ordered, partial_gold=multistep)
-    excluded = [{"id": item.id, "criteria": flagged[item.id]} for item in items if item.id in flagged]
-    items = [item for item in items if item.id not in flagged]
+    excluded = exclusions(items, flagged)
+    dropped = {entry["id"] for entry in excluded}
+    items = [item for item in items if item.id not in dropped]
     if args.limit:
         items = items[: args.limit]
     if not items:

@@ -21,6 +21,8 @@ reference answer as text, and only the parsed gold calls can serve gold observat
 **Test-set cleaning** (the paper discarded 37.7% of ToolBench's test items as low quality):
 :func:`flagged_by_verdicts` reads a verdict table (``toolqual check`` / ``judge`` output) and names the
 items with an error (label 0) on the chosen criteria; unscored verdicts never exclude an item.
+:func:`exclusions` applies them to test items, with one exception: an item whose gold answer is to call
+nothing (BFCL's irrelevance category) is not dropped for being unsolvable, since that is what it tests.
 
 Pure module (standard library, pandas and the toolqual pure modules).
 """
@@ -38,7 +40,8 @@ from ..io import read_table
 from ..schema import CRITERIA, INSTRUCTION_CRITERIA, SEQUENCE_CRITERIA, Instance
 from ..tables import labels_wide
 
-__all__ = ["TestItem", "possible_answer_for", "build_test_items", "flagged_by_verdicts", "CLEANING_CRITERIA"]
+__all__ = ["TestItem", "possible_answer_for", "build_test_items", "flagged_by_verdicts", "exclusions",
+           "CLEANING_CRITERIA"]
 
 #: Names ``--exclude-criteria`` accepts: the six criteria and the three coarse labels.
 CLEANING_CRITERIA: Final = {
@@ -190,3 +193,15 @@ def flagged_by_verdicts(verdicts: pd.DataFrame | str | os.PathLike[str],
         if errors:
             flagged[str(record["instance_id"])] = errors
     return flagged
+
+
+def exclusions(items: Sequence[TestItem], flagged: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
+    """The items to drop, as ``[{"id", "criteria"}]`` in item order (see the module docstring)."""
+    dropped = []
+    for item in items:
+        criteria = list(flagged.get(item.id, ()))
+        if not item.possible_answer and item.instance.calls == []:
+            criteria = [c for c in criteria if c != "solvability"]  # unsolvable on purpose: the gold is no call
+        if criteria:
+            dropped.append({"id": item.id, "criteria": criteria})
+    return dropped
