@@ -121,3 +121,14 @@ def test_a_run_given_twice_is_refused(tmp_path, runs):
     pd.DataFrame({"model": ["a"], "pass_rate": [0.5], "n": [10]}).to_csv(aggregates, index=False)
     with pytest.raises(InputError, match="expected per-item outcomes"):
         read_outcome_files([aggregates])
+
+
+def test_run_table_shows_wald_and_wilson_and_the_unscored(runs):
+    from toolqual_utils.extrinsic import run_table
+
+    table = run_table(read_outcome_files(runs), order=["random", "high_instruction_seq", "original"])
+    assert table["fine_tune_set"].tolist() == ["random", "high_instruction_seq", "original"]
+    random = table.iloc[0]
+    assert (random["n_items"], random["n_unscored"], random["n"], random["n_passed"]) == (40, 1, 39, 16)
+    assert random["wald"] == "{:.3f}–{:.3f}".format(*wald(16, 39))
+    assert random["wilson"] == "{:.3f}–{:.3f}".format(*wilson(16, 39))

@@ -28,7 +28,7 @@ __all__ = [
     "KEPT_COLUMNS", "filter_counts", "kept_table", "verdicts_of",
     "optional_file", "optional_files", "verdict_status_counts", "validation_display", "error_rate_bounds",
     "recipe_availability", "output_folder", "manifest_table", "judge_label", "reference_notes",
-    "f1_by_judge", "judge_mistakes", "error_rates_compared",
+    "f1_by_judge", "judge_mistakes", "error_rates_compared", "outcomes_from",
 ]
 
 _MAX_OBSERVATION_CHARS = 1500
@@ -408,6 +408,29 @@ def error_rates_compared(
             rows.append(row)
             frame = pd.concat([frame, pd.DataFrame([row])], ignore_index=True)
     return frame.reset_index(drop=True)
+
+
+def outcomes_from(value: Any, files: Sequence[str | os.PathLike[str]]) -> pd.DataFrame | None:
+    """Notebook 06's ``outcomes_path``: None when it is empty; else the outcomes of the files it matched.
+
+    Several files are the per-item runs of ``toolqual evaluate`` (one per run, combined with
+    :func:`toolqual_utils.extrinsic.read_outcome_files`); one file may also be an aggregate table.
+
+    Raises:
+        ConfigError: the parameter is set but matches no file (names the parameter and the value).
+    """
+    from .extrinsic import read_outcome_files, read_outcomes
+
+    empty = value is None or (isinstance(value, str) and not value.strip()) or (
+        isinstance(value, (list, tuple)) and not value)
+    if empty:
+        return None
+    if not files:
+        raise ConfigError(f"outcomes_path = {value!r}: no file matches (paths and globs are relative to the project "
+                          "root; give the outcome files of `toolqual evaluate`, one per run)")
+    if len(files) == 1:
+        return read_outcomes(files[0])
+    return read_outcome_files(files)
 
 
 def verdict_status_counts(verdicts: pd.DataFrame) -> pd.DataFrame:

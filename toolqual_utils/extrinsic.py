@@ -57,14 +57,17 @@ COMPARISON_COLUMNS: Final = (
 
 __all__ = [
     "REFERENCE_DIR", "ITEM_COLUMNS", "AGGREGATE_COLUMNS", "EXTRINSIC_COLUMNS", "COMPARISON_COLUMNS", "NOISE_COLUMNS",
-    "read_outcomes", "read_outcome_files", "outcomes_kind", "extrinsic_table", "compare_to_baselines",
-    "noise_statements", "read_reference_table", "reference_outcomes",
+    "read_outcomes", "read_outcome_files", "outcomes_kind", "extrinsic_table", "run_table", "compare_to_baselines",
+    "noise_statements", "read_reference_table", "reference_outcomes", "RUN_COLUMNS",
 ]
 
 _TRUE: Final = {"1", "true", "t", "yes", "y", "pass", "passed"}
 _FALSE: Final = {"0", "false", "f", "no", "n", "fail", "failed"}
 
 
+RUN_COLUMNS: Final = (
+    "benchmark", "fine_tune_set", "n_items", "n_unscored", "n", "n_passed", "pass_rate", "wald", "wilson",
+)
 NOISE_COLUMNS: Final = (
     "benchmark", "model", "baseline", "diff", "ci_low", "ci_high", "pvalue", "intervals_overlap", "inside_noise",
     "statement",
@@ -259,6 +262,36 @@ def extrinsic_table(
         table = table.sort_values(["_rank"], kind="stable").drop(columns="_rank")
         first_seen = {b: i for i, b in enumerate(pd.unique(frame["benchmark"]))}
         table = table.sort_values("benchmark", key=lambda s: s.map(first_seen), kind="stable")
+    return table.reset_index(drop=True)
+
+
+def run_table(outcomes: pd.DataFrame | str | os.PathLike[str], *, alpha: float = 0.05, digits: int = 3,
+              order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Table 6 for per-item runs: per benchmark and run, the items, the unscored ones, and the pass rate
+    with both its Wald (the paper's) and Wilson intervals.
+
+    Returns:
+        :data:`RUN_COLUMNS`: ``n_items`` (outcome rows), ``n_unscored`` (rows without a verdict, left
+        out), ``n`` (scored), ``n_passed``, ``pass_rate``, and ``wald`` / ``wilson`` as ``"low–high"``
+        with ``digits`` decimals.
+    """
+    frame = read_outcomes(outcomes)
+    if frame.attrs["kind"] != "items":
+        raise InputError("run_table needs per-item outcomes (run or model, item_id, passed)", field="columns")
+    rows = []
+    for (benchmark, model), part in frame.groupby(["benchmark", "model"], sort=False):
+        scored = part["passed"].dropna()
+        n, k = len(scored), int(scored.sum())
+        row = {"benchmark": benchmark, "fine_tune_set": part["fine_tune_set"].iloc[0], "n_items": len(part),
+               "n_unscored": len(part) - n, "n": n, "n_passed": k, "pass_rate": k / n if n else math.nan}
+        for method in ("wald", "wilson"):
+            low, high = proportion_interval(k, n, method=method, alpha=alpha)
+            row[method] = "–" if pd.isna(low) else f"{low:.{digits}f}–{high:.{digits}f}"
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+    if order:
+        rank = {name: i for i, name in enumerate(order)}
+        table = table.iloc[table["fine_tune_set"].map(rank).fillna(len(rank)).argsort(kind="stable")]
     return table.reset_index(drop=True)
 
 
