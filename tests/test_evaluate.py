@@ -354,6 +354,7 @@ def test_completions_api_static_run(openai_double, tmp_path):
 def test_bad_inputs_are_one_paragraph(tmp_path):
     cases = [
         (["evaluate", BFCL, "--model", "m", "--out", tmp_path / "o.txt"], "--out must end in"),
+        (["evaluate", BFCL, "--model", "m"], "--out FILE is needed"),
         (["evaluate", BFCL, "--model", "m", "--out", tmp_path / "o.csv", "--mode", "multistep"], "--judge-model"),
         (["evaluate", BFCL, "--model", "m", "--out", tmp_path / "o.csv", "--exclude-verdicts", tmp_path / "nope.csv"],
          "no such verdict file"),
@@ -365,6 +366,16 @@ def test_bad_inputs_are_one_paragraph(tmp_path):
         done = toolqual(*args, cwd=tmp_path)
         assert done.returncode != 0 and message in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+def test_plan_sends_nothing_and_needs_no_out(openai_double, tmp_path):
+    done = toolqual("evaluate", BFCL, "--model", "m", "--base-url", openai_double.base_url, "--plan", "--price-in",
+                    "1", "--price-out", "2", "--cache", tmp_path / "c.sqlite", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "plan: 325 requests, 0 cached, 325 to send" in done.stdout and openai_double.hits == 0
+    multi = toolqual("evaluate", TOOLALPACA, "--model", "m", "--mode", "multistep", "--judge-model", "j", "--plan",
+                     "--cache", "none", cwd=tmp_path)
+    assert multi.returncode == 0 and "plan (first agent round only): 214 requests" in multi.stdout
 
 
 def test_run_static_in_process_counts_unscored_apart(openai_double, tmp_path):

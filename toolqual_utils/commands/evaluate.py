@@ -62,7 +62,7 @@ examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", nargs="+", metavar="TEST.jsonl", help="canonical JSONL test file(s) with gold calls")
-    parser.add_argument("--out", required=True, metavar="FILE", help="outcome table (.csv, .jsonl or .parquet)")
+    parser.add_argument("--out", metavar="FILE", help="outcome table (.csv, .jsonl or .parquet); not needed with --plan")
     parser.add_argument("--model", required=True, help="served model name (the model under test)")
     parser.add_argument("--run", help="label of this run in the outcome rows, e.g. the training subset (default: --model)")
     parser.add_argument("--benchmark", help="benchmark label in the outcome rows (default: stem of the first test file)")
@@ -129,6 +129,8 @@ def manifest_path(out: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.out and not args.plan:
+        raise InputError("--out FILE is needed (the outcome table to write); only --plan runs without it")
     check_table_path(args.out, "--out")
     check_endpoint_arguments(args)
     if args.limit is not None and args.limit < 1:
