@@ -8,6 +8,12 @@ client code (``toolqual_utils.llm`` driving the real ``openai`` SDK over real HT
 retries, timeouts, refusals, truncation, malformed bodies and throughput without any model or network.
 Its answers are whatever the test scripted: they must never be presented as a model's judgement.
 
+Besides well-formed answers it can misbehave the way real servers and proxies do: any JSON value as the
+body (``Reply.body``), a body dripped one byte at a time (``drip_s``), a body that never ends
+(``endless``), or a connection closed without an answer (``disconnect``). :data:`FAULTS` names a set of
+such replies (content that is an object, usage that is text, a 200 carrying an error, ...) that the
+fault tests and ``--fault`` on the command line use.
+
 The server is a small asyncio HTTP/1.1 server (keep-alive, ``Content-Length`` bodies, listen backlog
 1024) running in a background thread with its own event loop; it stays responsive at concurrency 64+.
 
@@ -28,6 +34,7 @@ Run standalone (e.g. so a benchmark's server does not share the client's interpr
 
     python -m toolqual_utils.testing.openai_double --delay 0.1 --content OK
     # prints "BASE_URL http://127.0.0.1:PORT/v1" on one line, serves until stdin closes or SIGTERM
+    python -m toolqual_utils.testing.openai_double --fault slow_drip   # one of FAULTS, to probe a client
 """
 from __future__ import annotations
 
@@ -41,7 +48,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
-__all__ = ["OpenAIDouble", "Reply"]
+__all__ = ["OpenAIDouble", "Reply", "FAULTS", "fault_reply"]
+
+#: ``Reply.body`` default: no JSON body override (the reply is built from the other fields).
+_NO_BODY: Any = object()
 
 _STATUS_TEXT = {
     200: "OK",
@@ -87,6 +97,12 @@ class Reply:
         delay_s: seconds to wait before answering (latency).
         prompt_tokens: ``usage.prompt_tokens`` reported.
         completion_tokens: ``usage.completion_tokens`` reported.
+        body: any JSON value sent as the whole body (with ``status``) instead of a built completion, e.g.
+            a completion whose ``content`` is an object; NaN is written as ``NaN`` (as Python's json does).
+        drip_s: send the body one byte at a time with this pause between bytes (a slow-drip server).
+        endless: after the headers (which announce a huge ``Content-Length``) send spaces for ever, with
+            ``drip_s`` between chunks (0 = as fast as the client reads), until the client gives up.
+        disconnect: close the connection after reading the request, without any answer.
     """
 
     content: str | None = None
@@ -99,6 +115,10 @@ class Reply:
     delay_s: float = 0.0
     prompt_tokens: int = 10
     completion_tokens: int = 5
+    body: Any = _NO_BODY
+    drip_s: float = 0.0
+    endless: bool = False
+    disconnect: bool = False
 
 
 Script = Union[Reply, "list[Reply]", Callable[[dict], Reply]]
@@ -302,10 +322,18 @@ class OpenAIDouble:
         n = next(self._counter)
         if reply.delay_s > 0:
             await asyncio.sleep(reply.delay_s)
+        if reply.disconnect:
+            writer.close()
+            raise ConnectionResetError("OpenAIDouble: scripted disconnect")
+        if reply.endless:
+            await self._send_endless(writer, reply)
+            return
         if reply.raw_body is not None:
-            await self._send(writer, reply.status, reply.headers, reply.raw_body)
+            body = reply.raw_body
+        elif reply.body is not _NO_BODY:
+            body = json.dumps(reply.body).encode()
         elif reply.status != 200:
-            await self._send(writer, reply.status, reply.headers, _error_body(reply.status, reply.content))
+            body = _error_body(reply.status, reply.content)
         else:
             model = parsed.get("model", "double-model") if isinstance(parsed, dict) else "double-model"
             if chat:
@@ -313,7 +341,8 @@ class OpenAIDouble:
             else:
                 stop = parsed.get("stop") if isinstance(parsed, dict) else None
                 data = _text_completion(reply, model, n, stop)
-            await self._send(writer, 200, reply.headers, json.dumps(data).encode())
+            body = json.dumps(data).encode()
+        await self._send(writer, reply.status, reply.headers, body, drip_s=reply.drip_s)
 
     def _next_reply(self, body: Any) -> Reply:
         script = self.script
@@ -329,15 +358,40 @@ class OpenAIDouble:
             return script(body)
         raise TypeError(f"OpenAIDouble.script must be a Reply, a list of Reply or a callable, not {type(script)}")
 
-    async def _send(self, writer: asyncio.StreamWriter, status: int, headers: dict[str, str], body: bytes) -> None:
-        reason = _STATUS_TEXT.get(status, "Status")
-        out = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json", f"Content-Length: {len(body)}"]
-        out.extend(f"{k}: {v}" for k, v in headers.items())
-        writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + body)
-        try:
+    async def _send(
+        self, writer: asyncio.StreamWriter, status: int, headers: dict[str, str], body: bytes, *, drip_s: float = 0.0
+    ) -> None:
+        head = _head(status, headers, len(body))
+        if drip_s <= 0:
+            writer.write(head + body)
+            try:
+                await writer.drain()
+            except ConnectionError:
+                pass
+            return
+        writer.write(head)
+        for index in range(len(body)):
+            if writer.is_closing():
+                raise ConnectionResetError("OpenAIDouble: the client went away during a slow drip")
+            writer.write(body[index : index + 1])
             await writer.drain()
-        except ConnectionError:
-            pass
+            await asyncio.sleep(drip_s)
+
+    async def _send_endless(self, writer: asyncio.StreamWriter, reply: Reply) -> None:
+        writer.write(_head(reply.status, reply.headers, 10**15))
+        chunk = b" " * 65536
+        while not writer.is_closing():
+            writer.write(chunk if reply.drip_s <= 0 else b" ")
+            await writer.drain()
+            await asyncio.sleep(reply.drip_s)
+        raise ConnectionResetError("OpenAIDouble: the client went away during an endless body")
+
+
+def _head(status: int, headers: dict[str, str], length: int) -> bytes:
+    reason = _STATUS_TEXT.get(status, "Status")
+    out = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json", f"Content-Length: {length}"]
+    out.extend(f"{k}: {v}" for k, v in headers.items())
+    return ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")
 
 
 def _error_body(status: int, message: str | None) -> bytes:
@@ -403,14 +457,86 @@ def _text_completion(reply: Reply, model: str, n: int, stop: Any) -> dict:
     }
 
 
+def _body(message: Any = None, *, choices: Any = None, usage: Any = None, finish_reason: Any = "stop") -> dict:
+    """A chat-completion body with the given (possibly malformed) parts."""
+    if message is None:
+        message = {"role": "assistant", "content": "OK"}
+    if choices is None:
+        choices = [{"index": 0, "message": message, "finish_reason": finish_reason}]
+    body = {"id": "chatcmpl-fault", "object": "chat.completion", "created": 0, "model": "double-model",
+            "choices": choices}
+    body["usage"] = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15} if usage is None else usage
+    return body
+
+
+def _message(**fields: Any) -> dict:
+    return {"role": "assistant", **fields}
+
+
+#: Named misbehaving replies: name -> (reply, what is wrong). Every one of them must come back from the
+#: client as ``unscored:api_error`` with a reason, and never be cached.
+FAULTS: dict[str, tuple[Reply, str]] = {
+    "content_object": (Reply(body=_body(_message(content={"specificity": 1}))), "message.content is a JSON object"),
+    "content_list": (Reply(body=_body(_message(content=[{"type": "text", "text": "OK"}]))),
+                     "message.content is a list of parts"),
+    "content_number": (Reply(body=_body(_message(content=1))), "message.content is a number"),
+    "usage_text": (Reply(body=_body(usage="abc")), "usage is a string"),
+    "usage_nan": (Reply(body=_body(usage=float("nan"))), "usage is NaN"),
+    "usage_list": (Reply(body=_body(usage=[10, 5])), "usage is a list"),
+    "usage_tokens_text": (Reply(body=_body(usage={"prompt_tokens": "many", "completion_tokens": 5})),
+                          "usage.prompt_tokens is a string"),
+    "usage_tokens_negative": (Reply(body=_body(usage={"prompt_tokens": -3, "completion_tokens": 5})),
+                              "usage.prompt_tokens is negative"),
+    "usage_tokens_infinite": (Reply(body=_body(usage={"prompt_tokens": float("inf"), "completion_tokens": 5})),
+                              "usage.prompt_tokens is Infinity"),
+    "message_string": (Reply(body=_body("OK")), "choices[0].message is a string"),
+    "message_list": (Reply(body=_body([{"content": "OK"}])), "choices[0].message is a list"),
+    "tool_calls_strings": (Reply(body=_body(_message(content=None, tool_calls=["get_weather"]))),
+                           "message.tool_calls holds strings"),
+    "tool_calls_object": (Reply(body=_body(_message(content=None, tool_calls={"name": "get_weather"}))),
+                          "message.tool_calls is an object"),
+    "tool_call_without_name": (Reply(body=_body(_message(content=None, tool_calls=[
+        {"id": "c1", "type": "function", "function": {"arguments": "{}"}}]))), "a tool call has no function name"),
+    "tool_call_function_string": (Reply(body=_body(_message(content=None, tool_calls=[
+        {"id": "c1", "type": "function", "function": "get_weather"}]))), "a tool call's function is a string"),
+    "refusal_object": (Reply(body=_body(_message(content=None, refusal={"reason": "no"}))),
+                       "message.refusal is an object"),
+    "finish_reason_object": (Reply(body=_body(finish_reason={"why": "stop"})), "finish_reason is an object"),
+    "choices_empty": (Reply(body=_body(choices=[])), "choices is empty"),
+    "choices_object": (Reply(body=_body(choices={"0": {"message": {"content": "OK"}}})), "choices is an object"),
+    "choice_string": (Reply(body=_body(choices=["OK"])), "choices[0] is a string"),
+    "error_200": (Reply(body={"error": {"message": "The model is overloaded", "type": "server_error"}}),
+                  "HTTP 200 whose body is an error object"),
+    "body_list": (Reply(body=[_body()]), "the body is a JSON list"),
+    "body_string": (Reply(body="OK"), "the body is a JSON string"),
+    "body_null": (Reply(body=None), "the body is JSON null"),
+    "body_empty": (Reply(raw_body=b""), "the body is empty"),
+    "body_html": (Reply(raw_body=b"<html><body>502 Bad Gateway</body></html>"), "the body is an HTML page"),
+    "body_truncated": (Reply(raw_body=json.dumps(_body()).encode()[:40]), "the body is cut off mid-JSON"),
+    "slow_drip": (Reply(content="OK", drip_s=0.25), "the body arrives one byte every 0.25 s"),
+    "endless_body": (Reply(endless=True, drip_s=0.01), "the body never ends"),
+    "disconnect": (Reply(disconnect=True), "the connection closes without an answer"),
+}
+
+
+def fault_reply(name: str) -> Reply:
+    """The :class:`Reply` of a named fault (see :data:`FAULTS`)."""
+    try:
+        return FAULTS[name][0]
+    except KeyError:
+        raise KeyError(f"unknown fault {name!r}; known: {', '.join(FAULTS)}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve a double with one fixed reply until stdin closes (or the process is terminated)."""
     parser = argparse.ArgumentParser(description="OpenAI-compatible TEST DOUBLE (scripted replies, no model).")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each reply")
     parser.add_argument("--content", default="OK", help="assistant message text of every reply")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--fault", choices=sorted(FAULTS), help="answer every request with this misbehaviour")
     args = parser.parse_args(argv)
-    with OpenAIDouble(Reply(content=args.content, delay_s=args.delay), port=args.port) as double:
+    reply = fault_reply(args.fault) if args.fault else Reply(content=args.content, delay_s=args.delay)
+    with OpenAIDouble(reply, port=args.port) as double:
         print(f"BASE_URL {double.base_url}", flush=True)
         try:
             sys.stdin.read()
