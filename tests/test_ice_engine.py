@@ -198,13 +198,15 @@ def test_cli_adaptive_with_an_indifference_zone(openai_double, testbed, tmp_path
 
 @pytest.mark.parametrize("adaptive", [False, True])
 def test_cli_rerun_from_the_cache_needs_no_key_even_for_a_remote_endpoint(openai_double, testbed, tmp_path, adaptive):
-    """The cache key ignores the base URL: a finished run replays against any endpoint without a key."""
+    """Answers are cached per endpoint name: two URLs given one --cache-endpoint name (replicas of one model)
+    share them, so a finished run replays against the other URL without a key."""
     openai_double.script = demo_sensitive_script(testbed)
     small = tmp_path / "small.jsonl"
     small.write_text("".join(SMALL_BUNDLED.read_text().splitlines(keepends=True)[:4]))
     extra = ["--adaptive", "--k", "2"] if adaptive else []
     common = [sys.executable, "-m", "toolqual_utils.cli", "ice", str(small), "--model", "M",
-              "--out", str(tmp_path / "x.csv"), "--cache", str(tmp_path / "c.sqlite"), *extra]
+              "--out", str(tmp_path / "x.csv"), "--cache", str(tmp_path / "c.sqlite"), "--cache-endpoint", "prod-m",
+              *extra]
     first = subprocess.run(common + ["--base-url", openai_double.base_url], capture_output=True, text=True,
                            env={**os.environ, "OPENAI_API_KEY": "test-key-not-a-secret"}, cwd=tmp_path, timeout=120)
     assert first.returncode == 0, first.stderr

@@ -127,9 +127,14 @@ def test_model_section_live_then_replay_with_the_double(openai_double, tmp_path)
     assert live.status == "live" and openai_double.hits == 2
     assert live.judge_models == ["double-not-a-model"] and live.prompt_ids == ["judge_combined.v2"]
     replay = model_judge_section(instances, None, cache_path=cache, sample_size_per_source=1,
-                                 environ={"TOOLQUAL_JUDGE_MODEL": "double-not-a-model", "TOOLQUAL_JUDGE_REPLAY": "1"})
+                                 environ={**env, "TOOLQUAL_JUDGE_REPLAY": "1"})
     assert replay.status == "replay" and openai_double.hits == 2
     pd.testing.assert_frame_equal(replay.verdicts, live.verdicts)
+    # answers are kept per endpoint: a replay naming no endpoint (OpenAI) does not get the double's answers
+    elsewhere = model_judge_section(instances, None, cache_path=cache, sample_size_per_source=1,
+                                    environ={"TOOLQUAL_JUDGE_MODEL": "double-not-a-model", "TOOLQUAL_JUDGE_REPLAY": "1"})
+    assert set(elsewhere.verdicts.loc[elsewhere.verdicts["judge"] == "double-not-a-model", "status"]) == {
+        "unscored:not_cached"}
 
 
 def test_model_section_takes_wire_options_from_the_environment(openai_double, tmp_path):

@@ -263,8 +263,10 @@ def test_replay_mode_is_offline(openai_double, tmp_path, monkeypatch):
     live = make_client(openai_double, tmp_path)
     live.complete(make_requests(3), progress=False)
     monkeypatch.delenv("OPENAI_API_KEY")  # replay needs no key
+    openai_double.stop()  # and no server
     replay = LLMClient(
-        LLMConfig(model="judge-model", base_url=closed_port_url(), mode="replay", cache_path=str(tmp_path / "cache.sqlite"))
+        LLMConfig(model="judge-model", base_url=openai_double.base_url, mode="replay",
+                  cache_path=str(tmp_path / "cache.sqlite"))
     )
     results = replay.complete(make_requests(5), progress=False)
     assert [r.status for r in results] == ["ok"] * 3 + ["unscored:not_cached"] * 2

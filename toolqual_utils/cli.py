@@ -23,7 +23,7 @@ from . import __version__
 from .errors import ToolqualError
 
 #: Sub-commands in the order ``--help`` lists them (the pipeline order).
-COMMANDS = ("load", "check", "judge", "ice", "select", "train-config", "evaluate", "report")
+COMMANDS = ("load", "check", "judge", "ice", "select", "train-config", "evaluate", "report", "cache")
 
 
 def _load_command(name: str):
@@ -90,6 +90,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("interrupted; results written so far are kept (cached model answers are reused on the next run).")
         return 130
+    except MemoryError:
+        _say("ran out of memory. Split the input into smaller files (each is processed on its own) and run them "
+             "one by one; outputs written so far are kept.")
+        return 2
+    except OSError as exc:  # the machine, not toolqual: permissions, a full disk, a path that is a folder
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        _say(f"cannot read or write{where}: {exc.strerror or exc}. Check the path, its permissions and the free "
+             "disk space. Outputs are only replaced once complete, so none was left half-written.")
+        return 2
     except Exception as exc:  # noqa: BLE001 - the CLI never shows a bare traceback
         if os.environ.get("TOOLQUAL_DEBUG"):
             raise

@@ -46,3 +46,9 @@ class EmptyResultError(ToolqualError):
     """A run that would produce nothing useful (e.g. a selection that keeps no instance); says why."""
 
     exit_code = 1
+
+
+class EndpointError(ToolqualError):
+    """The model endpoint could not be reached; the run stopped early (what it finished is kept)."""
+
+    exit_code = 3

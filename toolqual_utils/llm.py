@@ -14,20 +14,31 @@ through :class:`LLMClient`:
   are the SDK's own (``max_retries`` on the client): it retries connection errors, timeouts, 408, 409,
   429 and 5xx with exponential backoff (0.5 s doubling, capped at 8 s, with jitter), and it honours a
   ``Retry-After``/``retry-after-ms`` header of up to 120 s (seconds, as in HTTP) instead of the backoff.
-  ``timeout_s`` bounds each attempt.
-* **Cache.** A persistent sqlite file (WAL). The key is a sha256 of what changes the answer: model name
-  (not the base URL), messages, temperature, max_tokens, response schema, tools, prompt id and sample
-  index — not timeouts or concurrency. Each ok answer is written as soon as it arrives, so a run killed
-  midway resumes without paying twice. Errors, refusals and truncations are never cached.
+* **Deadline per attempt.** ``timeout_s`` bounds each attempt as a whole (connect, send, headers and the
+  complete body): a server that drips its answer or never ends it is cut off after ``timeout_s`` and the
+  attempt counts as a timeout (retried like one). A body over ``MAX_RESPONSE_BYTES`` is refused.
+* **Unreachable endpoint.** When ``max_connection_failures`` connection attempts in a row fail (refused,
+  unknown host, reset before any answer) and the endpoint has not answered once in this client, or
+  that many requests in a row fail that way after all their retries, the client stops: requests in
+  flight are abandoned, the rest are not sent (``unscored:not_sent``), and :attr:`LLMClient.stopped`
+  says why. Answers received before are kept (and cached).
+* **Cache.** A persistent sqlite file (WAL). The key is a sha256 of what changes the answer: the endpoint
+  (the base URL, or ``cache_endpoint``), model name, messages, temperature, max_tokens, response schema,
+  tools, prompt id and sample index — not timeouts or concurrency. Each ok answer is written as soon as
+  it arrives, so a run killed midway resumes without paying twice: only the requests in flight at the
+  kill (at most ``concurrency``) are sent again. Errors, refusals, truncations and malformed replies are
+  never cached; a stored row that does not hold a well-formed answer is treated as a miss. A cache file
+  that cannot be opened or read raises :class:`CacheError` naming the file and the ways out; a failed
+  write mid-run is logged once and the run goes on without caching.
 * **Statuses.** ``ok``; ``unscored:refusal`` (``message.refusal`` set, or ``finish_reason ==
   "content_filter"``); ``unscored:truncated`` (``finish_reason == "length"``); ``unscored:api_error``
-  (HTTP error after retries, timeout, connection error, malformed body); ``unscored:not_cached`` (replay
-  mode miss). Parsing ok text into verdicts is the caller's job.
-* **Token limit.** ``ChatRequest.max_tokens`` is sent as ``max_tokens`` (what vLLM, Ollama, llama.cpp and
-  older OpenAI models accept) or as ``max_completion_tokens`` (``LLMConfig.token_limit_param``; OpenAI's
-  reasoning models accept only this one). When a server answers HTTP 400 saying the parameter sent is not
-  supported and naming the other, the client switches to the other for the rest of the run and resends
-  that request once (400s are not billed). The cache key holds the limit's value, not its name.
+  (HTTP error after retries, timeout, connection error, a body that is not a well-formed chat completion:
+  content that is not text, usage that is not token counts, ...); ``unscored:not_cached`` (replay mode
+  miss); ``unscored:too_long`` (the prompt is over the token ceiling: not sent); ``unscored:not_sent``
+  (the run stopped at an unreachable endpoint first). Parsing ok text into verdicts is the caller's job.
+* **Prompt ceiling.** A request whose prompt is estimated (characters / 4) above ``max_prompt_tokens``
+  (default: the model's context window from :data:`MODEL_CONTEXT_TOKENS` minus the request's
+  ``max_tokens``; 128,000 for models not listed) is never sent: ``unscored:too_long``.
 * **Modes.** ``live`` (cache, then network) and ``replay`` (cache only: no network, no key needed).
 * **Ledger** of requests, cache hits/misses, tokens and cost per model (:class:`Ledger`).
 * **Batch files.** :meth:`LLMClient.export_batch` writes OpenAI Batch API request files (also runnable
@@ -52,12 +63,13 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Sequence, Union
 from urllib.parse import urlparse
@@ -79,6 +91,16 @@ __all__ = [
     "is_local_url",
     "wire_options_from_env",
     "TOKEN_LIMIT_PARAMS",
+    "CacheError",
+    "CacheReport",
+    "check_cache",
+    "adopt_cache_answers",
+    "cache_endpoint",
+    "scoped_cache_key",
+    "estimate_prompt_tokens",
+    "model_context_tokens",
+    "MODEL_CONTEXT_TOKENS",
+    "MAX_RESPONSE_BYTES",
 ]
 
 log = logging.getLogger("toolqual.llm")
@@ -92,6 +114,8 @@ STATUS_REFUSAL = "unscored:refusal"
 STATUS_TRUNCATED = "unscored:truncated"
 STATUS_API_ERROR = "unscored:api_error"
 STATUS_NOT_CACHED = "unscored:not_cached"
+STATUS_TOO_LONG = "unscored:too_long"
+STATUS_NOT_SENT = "unscored:not_sent"
 
 #: Characters per token assumed by :meth:`LLMClient.plan` (a common rule of thumb for English text and
 #: JSON with OpenAI tokenizers; real counts vary by roughly ±30%).
@@ -100,6 +124,27 @@ CHARS_PER_TOKEN = 4.0
 _CACHE_SCHEMA_VERSION = 1
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 _ERROR_TEXT_LIMIT = 600
+#: the endpoint the SDK talks to when no base URL is configured
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+#: The largest response body read (a chat completion is a few KB; a bigger body is a broken server).
+MAX_RESPONSE_BYTES = 32 * 2**20
+
+#: Context windows (prompt + completion tokens) of well-known models, by name prefix (the longest
+#: matching prefix wins). They set the default prompt ceiling; other models get
+#: ``DEFAULT_CONTEXT_TOKENS``. Pass ``max_prompt_tokens`` for a local model with a smaller window.
+MODEL_CONTEXT_TOKENS: dict[str, int] = {
+    "gpt-3.5-turbo": 16_385,
+    "gpt-4": 8_192,
+    "gpt-4-turbo": 128_000,
+    "gpt-4o": 128_000,
+    "gpt-4.1": 1_047_576,
+    "gpt-5": 400_000,
+    "o1": 200_000,
+    "o3": 200_000,
+    "o4-mini": 200_000,
+}
+DEFAULT_CONTEXT_TOKENS = 128_000
 
 
 # ---------------------------------------------------------------------------------------------- dataclasses
@@ -114,7 +159,8 @@ class LLMConfig:
         api_key_env: NAME of the environment variable holding the key (the key is never a parameter).
         concurrency: maximum requests in flight.
         max_retries: SDK retries per request (connection errors, timeouts, 408/409/429/5xx).
-        timeout_s: timeout of each attempt, in seconds.
+        timeout_s: deadline of each attempt, in seconds: connecting, sending and receiving the whole
+            answer (a server that drips bytes is cut off too).
         mode: ``"live"`` (cache then network) or ``"replay"`` (cache only; misses are
             ``unscored:not_cached``).
         cache_path: sqlite cache file; ``None`` disables the cache.
@@ -124,6 +170,13 @@ class LLMConfig:
             runs switch on their own when the server rejects one and names the other.
         send_temperature: ``False`` leaves ``temperature`` out of every request (and the cache key), for
             models that accept only their default, such as OpenAI's reasoning models.
+        max_prompt_tokens: prompt-token ceiling (estimated as characters / 4); a request above it is
+            ``unscored:too_long`` and never sent. ``None`` = the model's context window (see
+            :data:`MODEL_CONTEXT_TOKENS`) minus the request's ``max_tokens``.
+        max_connection_failures: stop the run after this many connection failures in a row (see the
+            module docstring); 0 = never stop, every request then fails on its own.
+        cache_endpoint: the name answers are cached under; ``None`` = the base URL. Give several URLs
+            that serve the same model (replicas) one name so they share answers.
     """
 
     model: str
@@ -137,6 +190,9 @@ class LLMConfig:
     prices: Mapping[str, tuple[float, float]] | None = None
     token_limit_param: TokenLimitParam = "max_tokens"
     send_temperature: bool = True
+    max_prompt_tokens: int | None = None
+    max_connection_failures: int = 3
+    cache_endpoint: str | None = None
 
     def __post_init__(self) -> None:
         if not self.model or not isinstance(self.model, str):
@@ -152,6 +208,11 @@ class LLMConfig:
         if self.token_limit_param not in TOKEN_LIMIT_PARAMS:
             raise ConfigError(f"LLMConfig.token_limit_param must be one of {', '.join(TOKEN_LIMIT_PARAMS)}, "
                               f"not {self.token_limit_param!r}.")
+        if self.max_prompt_tokens is not None and int(self.max_prompt_tokens) < 1:
+            raise ConfigError(f"LLMConfig.max_prompt_tokens must be at least 1, not {self.max_prompt_tokens!r}.")
+        if int(self.max_connection_failures) < 0:
+            raise ConfigError("LLMConfig.max_connection_failures must be 0 (never stop) or more, "
+                              f"not {self.max_connection_failures!r}.")
 
 
 @dataclass(frozen=True)
@@ -222,7 +283,7 @@ class ChatResult:
     Attributes:
         custom_id: the request's id.
         status: ``ok`` | ``unscored:refusal`` | ``unscored:truncated`` | ``unscored:api_error`` |
-            ``unscored:not_cached``.
+            ``unscored:not_cached`` | ``unscored:too_long`` | ``unscored:not_sent``.
         text: message content (kept for refusals and truncations too, when the server sent any).
         tool_calls: ``[{"name": str, "arguments": str}]`` when the model called tools, else ``None``.
         finish_reason: as reported by the server.
@@ -254,7 +315,8 @@ class CostPlan:
     Token figures are estimates for the requests still to send: prompt tokens = characters of the JSON
     request (messages, tools, schema) / ``CHARS_PER_TOKEN`` (4); completion tokens = the expected output
     per request (capped by its ``max_tokens``). ``est_cost_usd`` is ``None`` when no price is known for
-    the model.
+    the model. ``n_too_long`` requests are over the prompt ceiling: they would not be sent (and are not
+    in ``n_to_send`` or the estimates).
     """
 
     model: str
@@ -264,6 +326,7 @@ class CostPlan:
     est_prompt_tokens: int
     est_completion_tokens: int
     est_cost_usd: float | None
+    n_too_long: int = 0
 
 
 @dataclass
@@ -425,7 +488,13 @@ def request_body(model: str, request: AnyRequest, token_limit_param: TokenLimitP
 
 
 def cache_key(model: str, request: AnyRequest) -> str:
-    """sha256 hex of everything that changes the answer (not base URL, timeouts or concurrency)."""
+    """sha256 hex of everything in the request that changes the answer (not timeouts or concurrency).
+
+    This is the request's part of the key; the client stores answers under
+    :func:`scoped_cache_key` of it and the endpoint, so answers from one server are never served for
+    another. (Caches written before the endpoint was part of the key hold answers under this key
+    alone; ``toolqual cache adopt`` assigns them to an endpoint.)
+    """
     if isinstance(request, CompletionRequest):
         return _completion_cache_key(model, request)
     payload = {
@@ -443,6 +512,61 @@ def cache_key(model: str, request: AnyRequest) -> str:
         payload["tool_choice"] = request.tool_choice
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def cache_endpoint(base_url: str | None) -> str:
+    """The endpoint name answers are cached under: the base URL with a lower-case scheme and host and no
+    trailing slash; ``None`` (the SDK's default) is OpenAI's URL, so naming it explicitly changes nothing."""
+    url = (base_url or DEFAULT_BASE_URL).strip()
+    parts = urlparse(url)
+    if parts.scheme and parts.netloc:
+        url = parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
+    return url.rstrip("/")
+
+
+def scoped_cache_key(request_key: str, endpoint: str) -> str:
+    """The stored key: ``request_key`` (see :func:`cache_key`) scoped to one endpoint name."""
+    return hashlib.sha256(f"endpoint\n{endpoint}\n{request_key}".encode("utf-8")).hexdigest()
+
+
+def _prompt_chars(body: Mapping[str, Any]) -> int:
+    return len(json.dumps({k: body[k] for k in ("messages", "tools", "response_format", "prompt") if k in body}))
+
+
+def estimate_prompt_tokens(request: AnyRequest) -> int:
+    """Prompt tokens of ``request``, estimated as characters of its JSON (messages, tools, response
+    schema) / ``CHARS_PER_TOKEN``; the same estimate :meth:`LLMClient.plan` uses."""
+    return int(round(_prompt_chars(request_body("model", request)) / CHARS_PER_TOKEN))
+
+
+def model_context_tokens(model: str) -> int:
+    """The context window of ``model`` by its longest known name prefix (:data:`MODEL_CONTEXT_TOKENS`),
+    else ``DEFAULT_CONTEXT_TOKENS``. A provider prefix such as ``openai/`` is ignored."""
+    name = model.rsplit("/", 1)[-1].lower()
+    best = max((prefix for prefix in MODEL_CONTEXT_TOKENS if name.startswith(prefix)), key=len, default=None)
+    return MODEL_CONTEXT_TOKENS[best] if best is not None else DEFAULT_CONTEXT_TOKENS
+
+
+def _prompt_ceiling(config: LLMConfig, request: AnyRequest) -> int:
+    if config.max_prompt_tokens is not None:
+        return int(config.max_prompt_tokens)
+    return max(1, model_context_tokens(config.model) - int(request.max_tokens or 0))
+
+
+def _too_long(config: LLMConfig, request: AnyRequest) -> ChatResult | None:
+    """``unscored:too_long`` for a request over the prompt ceiling, else None."""
+    ceiling = _prompt_ceiling(config, request)
+    estimate = estimate_prompt_tokens(request)
+    if estimate <= ceiling:
+        return None
+    where = ("--max-prompt-tokens" if config.max_prompt_tokens is not None
+             else f"the context window of {config.model} ({model_context_tokens(config.model):,} tokens) minus "
+                  f"max_tokens; set --max-prompt-tokens to change it")
+    return _error_result(
+        request.custom_id, STATUS_TOO_LONG,
+        f"prompt of about {estimate:,} tokens (characters / {CHARS_PER_TOKEN:g}) is over the ceiling of "
+        f"{ceiling:,} ({where}); not sent",
+    )
 
 
 def _validate_requests(requests: Sequence[AnyRequest]) -> list[AnyRequest]:
@@ -504,7 +628,11 @@ def _result_from_completion_choice(custom_id: str, choice: dict, prompt_tokens: 
     text = choice.get("text")
     finish_reason = choice.get("finish_reason")
     status, error = STATUS_OK, None
-    if not isinstance(text, str):
+    if finish_reason is not None and not isinstance(finish_reason, str):
+        status, error = STATUS_API_ERROR, (f"malformed reply: choices[0].finish_reason is {_kind(finish_reason)} "
+                                           f"({_excerpt(finish_reason)}), expected text or null")
+        finish_reason, text = None, text if isinstance(text, str) else None
+    elif not isinstance(text, str):
         status, error, text = STATUS_API_ERROR, f"completion choice has no text (finish_reason={finish_reason})", None
     elif finish_reason == "content_filter":
         status, error = STATUS_REFUSAL, "finish_reason=content_filter"
@@ -527,39 +655,139 @@ def _error_result(custom_id: str, status: str, error: str) -> ChatResult:
     return ChatResult(custom_id, status, None, None, None, 0, 0, False, error)
 
 
+class _Malformed(Exception):
+    """A reply part that is not what a chat completion holds (the message says which and what it was)."""
+
+
+def _excerpt(value: Any, limit: int = 200) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _token_count(usage: Mapping[str, Any], name: str) -> int:
+    value = usage.get(name)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Malformed(f"usage.{name} is {_kind(value)} ({_excerpt(value)}), expected a token count")
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise _Malformed(f"usage.{name} is {_excerpt(value)}, expected a whole token count")
+    if value < 0:
+        raise _Malformed(f"usage.{name} is negative ({value})")
+    return int(value)
+
+
+def _usage(body: Mapping[str, Any]) -> tuple[int, int]:
+    """(prompt, completion) tokens; a missing or null ``usage`` counts 0 (some servers send none)."""
+    usage = body.get("usage")
+    if usage is None:
+        return 0, 0
+    if not isinstance(usage, dict):
+        raise _Malformed(f"usage is {_kind(usage)} ({_excerpt(usage)}), expected an object of token counts")
+    return _token_count(usage, "prompt_tokens"), _token_count(usage, "completion_tokens")
+
+
+def _optional_text(value: Any, where: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise _Malformed(f"{where} is {_kind(value)} ({_excerpt(value)}), expected text or null")
+
+
+def _tool_calls(value: Any) -> list[dict] | None:
+    """``[{"name", "arguments"}]`` from ``message.tool_calls`` (None when there are none)."""
+    if value is None or value == []:
+        return None
+    if not isinstance(value, list):
+        raise _Malformed(f"message.tool_calls is {_kind(value)} ({_excerpt(value)}), expected a list")
+    calls = []
+    for index, call in enumerate(value):
+        where = f"message.tool_calls[{index}]"
+        if not isinstance(call, dict):
+            raise _Malformed(f"{where} is {_kind(call)} ({_excerpt(call)}), expected an object")
+        function = call.get("function") if call.get("function") is not None else call.get("custom")
+        if not isinstance(function, dict):
+            raise _Malformed(f"{where}.function is {_kind(function)} ({_excerpt(function)}), expected an object")
+        name = function.get("name")
+        if not isinstance(name, str) or not name:
+            raise _Malformed(f"{where}.function.name is {_kind(name)} ({_excerpt(name)}), expected a function name")
+        arguments = function.get("arguments", function.get("input", ""))
+        if arguments is None:
+            arguments = ""
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments, ensure_ascii=False, default=str)
+        calls.append({"name": name, "arguments": arguments})
+    return calls
+
+
 def _result_from_body(custom_id: str, body: Any) -> ChatResult:
-    """Classify a chat-completion JSON body (live answer or Batch result) into a :class:`ChatResult`."""
+    """Classify a chat-completion JSON body (live answer or Batch result) into a :class:`ChatResult`.
+
+    Every part is checked before the answer can be ok (and so cached): a body that is not an object,
+    no choices, a message, content, refusal, finish reason, tool call or usage of the wrong shape gives
+    ``unscored:api_error`` naming the part and showing what was there (the content is kept as ``text``
+    when it was text).
+    """
     if not isinstance(body, dict):
-        return _error_result(custom_id, STATUS_API_ERROR, f"response body is not a JSON object: {str(body)[:200]}")
-    usage = body.get("usage") or {}
-    prompt_tokens = int(usage.get("prompt_tokens") or 0)
-    completion_tokens = int(usage.get("completion_tokens") or 0)
+        return _error_result(custom_id, STATUS_API_ERROR,
+                             f"response body is {_kind(body)} ({_excerpt(body)}), expected a chat completion object")
+    try:
+        prompt_tokens, completion_tokens = _usage(body)
+    except _Malformed as exc:
+        usage_problem: str | None = str(exc)
+        prompt_tokens = completion_tokens = 0
+    else:
+        usage_problem = None
     choices = body.get("choices")
-    if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         error = body.get("error")
-        detail = json.dumps(error)[:300] if error else "response has no choices"
-        result = _error_result(custom_id, STATUS_API_ERROR, detail)
+        if error:
+            message = error.get("message") if isinstance(error, dict) else None
+            detail = f"the server answered with an error: {message if isinstance(message, str) else _excerpt(error)}"
+        elif choices is None:
+            detail = "response has no choices"
+        elif isinstance(choices, list) and choices:
+            detail = f"choices[0] is {_kind(choices[0])} ({_excerpt(choices[0])}), expected an object"
+        else:
+            detail = f"response has no choices (choices is {_excerpt(choices)})"
+        result = _error_result(custom_id, STATUS_API_ERROR, detail[:_ERROR_TEXT_LIMIT])
         result.prompt_tokens, result.completion_tokens = prompt_tokens, completion_tokens
         return result
     choice = choices[0]
-    if "message" not in choice and "text" in choice:
+    if "message" not in choice and "text" in choice:  # a text completion (/v1/completions)
+        if usage_problem:
+            result = _error_result(custom_id, STATUS_API_ERROR, f"malformed reply: {usage_problem}"[:_ERROR_TEXT_LIMIT])
+            result.text = choice["text"] if isinstance(choice["text"], str) else None
+            return result
         return _result_from_completion_choice(custom_id, choice, prompt_tokens, completion_tokens)
-    message = choice.get("message") or {}
-    finish_reason = choice.get("finish_reason")
-    text = message.get("content")
-    tool_calls = None
-    if message.get("tool_calls"):
-        tool_calls = []
-        for call in message["tool_calls"]:
-            function = call.get("function") or call.get("custom") or {}
-            arguments = function.get("arguments", function.get("input", ""))
-            if not isinstance(arguments, str):
-                arguments = json.dumps(arguments)
-            tool_calls.append({"name": function.get("name"), "arguments": arguments})
-    refusal = message.get("refusal")
+    text: str | None = None
+    try:
+        message = choice.get("message")
+        if message is None:
+            message = {}
+        if not isinstance(message, dict):
+            raise _Malformed(f"choices[0].message is {_kind(message)} ({_excerpt(message)}), expected an object")
+        text = _optional_text(message.get("content"), "message.content")
+        finish_reason = _optional_text(choice.get("finish_reason"), "choices[0].finish_reason")
+        refusal = _optional_text(message.get("refusal"), "message.refusal")
+        tool_calls = _tool_calls(message.get("tool_calls"))
+        if usage_problem:
+            raise _Malformed(usage_problem)
+    except _Malformed as exc:
+        result = _error_result(custom_id, STATUS_API_ERROR, f"malformed reply: {exc}"[:_ERROR_TEXT_LIMIT])
+        result.text = text
+        result.prompt_tokens, result.completion_tokens = prompt_tokens, completion_tokens
+        return result
     status, error = STATUS_OK, None
     if refusal:
-        status, error = STATUS_REFUSAL, f"model refused: {str(refusal)[:300]}"
+        status, error = STATUS_REFUSAL, f"model refused: {refusal[:300]}"
     elif finish_reason == "content_filter":
         status, error = STATUS_REFUSAL, "finish_reason=content_filter"
     elif finish_reason == "length":
@@ -604,11 +832,16 @@ def _other_token_param(exc: BaseException, sent: str) -> str | None:
     return None
 
 
-def _describe_exception(exc: BaseException, secret: str | None) -> str:
+def _describe_exception(exc: BaseException, secret: str | None, config: LLMConfig | None = None) -> str:
     import openai
 
+    retries = f", after {config.max_retries} retr{'y' if config.max_retries == 1 else 'ies'}" if config else ""
     if isinstance(exc, openai.APITimeoutError):
-        text = "request timed out (after the SDK's retries)"
+        if config is not None:
+            text = (f"request timed out: no complete answer within {config.timeout_s:g} s per attempt (connect + "
+                    f"read; --timeout){retries}")
+        else:
+            text = "request timed out (after the SDK's retries)"
     elif isinstance(exc, openai.APIStatusError):
         text = f"HTTP {exc.status_code}: {exc.message}"
         if exc.status_code in (400, 422) and "temperature" in str(exc.message):
@@ -616,50 +849,204 @@ def _describe_exception(exc: BaseException, secret: str | None) -> str:
                      "or LLMConfig(send_temperature=False)]")
     elif isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__
-        text = f"connection error: {type(cause).__name__ if cause else ''} {cause or exc}".strip()
+        text = f"connection error: {type(cause).__name__ if cause else ''} {cause or exc}".strip() + retries
+    elif isinstance(exc, openai.OpenAIError) and type(exc).__name__ == "_ResponseTooLarge":
+        text = f"malformed reply: {exc}"
     elif isinstance(exc, json.JSONDecodeError):
         text = f"malformed JSON response body: {exc}"
+    elif isinstance(exc, (ValueError, RecursionError)):
+        text = f"malformed JSON response body: {type(exc).__name__}: {str(exc)[:200]}"
     else:
         text = f"{type(exc).__name__}: {exc}"
     return _redact(text, secret)
 
 
 # ---------------------------------------------------------------------------------------------- cache
+class CacheError(ConfigError):
+    """The answer cache file cannot be used. The message names the file and the ways out."""
+
+    def __init__(self, path: str | os.PathLike, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(
+            f"the answer cache {path} {problem}. To go on: run `toolqual cache check {path}` to see what is wrong "
+            f"(with --repair it removes damaged answers), or run without a cache (--cache none), or start a new "
+            f"cache file (--cache NEW.sqlite). Deleting {path} also works, but the answers it holds are then "
+            "paid for again."
+        )
+
+
+def _sqlite_problem(exc: BaseException) -> str:
+    """What an sqlite/OS error means for the user, in a few words (the raw text in brackets)."""
+    text = str(exc)
+    lowered = text.lower()
+    if isinstance(exc, IsADirectoryError) or "is a directory" in lowered:
+        return "is a directory, not a cache file"
+    if "not a database" in lowered or "malformed" in lowered or "disk i/o" in lowered or "corrupt" in lowered:
+        return f"is damaged or is not an sqlite file (sqlite: {text})"
+    if "locked" in lowered or "busy" in lowered:
+        return (f"is locked by another program that has been writing to it for more than 30 s (sqlite: {text}); "
+                "wait for that run to finish")
+    if "readonly" in lowered or "read-only" in lowered or isinstance(exc, PermissionError):
+        return f"cannot be written (sqlite: {text}); check its permissions and those of its folder"
+    if "unable to open" in lowered:
+        return f"cannot be opened (sqlite: {text}); is its folder missing, read-only, or is the path a directory?"
+    if "no such table" in lowered or "no such column" in lowered or "has no column" in lowered:
+        return f"is an sqlite file but not a toolqual answer cache (sqlite: {text})"
+    return f"cannot be used (sqlite: {text})"
+
+
+_CACHE_ERRORS = (sqlite3.Error, OSError)
+
+
+def _record_from_row(text: Any) -> dict | None:
+    """The stored answer of one row, or None when the row does not hold a well-formed ok answer."""
+    if not isinstance(text, (str, bytes)):
+        return None
+    try:
+        record = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    content, tool_calls, finish = record.get("text"), record.get("tool_calls"), record.get("finish_reason")
+    if content is not None and not isinstance(content, str):
+        return None
+    if finish is not None and not isinstance(finish, str):
+        return None
+    if tool_calls is not None:
+        if not isinstance(tool_calls, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("arguments"), str)
+            for c in tool_calls
+        ):
+            return None
+    if content is None and not tool_calls:
+        return None
+    for name in ("prompt_tokens", "completion_tokens"):
+        value = record.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            return None
+    return record
+
+
 class ResponseCache:
-    """Persistent sqlite cache of ok answers, keyed by :func:`cache_key`.
+    """Persistent sqlite cache of ok answers, keyed by :func:`scoped_cache_key`.
 
     One connection per instance, guarded by a lock (safe for concurrent writers of one process; other
     processes may share the file: WAL journal, 30 s busy timeout). Each :meth:`put` commits at once, so
-    answers survive a killed run.
+    answers survive a killed run. Rows also record the endpoint and the request's own key
+    (:func:`cache_key`), so a miss can say which other endpoint answered the same request.
+
+    Rows that do not hold a well-formed answer (damaged, or written by a faulty version) are skipped by
+    :meth:`get_many` and counted in :attr:`n_malformed`: the request is then asked again and the new
+    answer replaces the row.
+
+    Raises:
+        CacheError: the file cannot be opened, is not an sqlite database, is not a toolqual cache, or
+            cannot be read (every method); the message names the file and what to do.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS responses ("
-            " key TEXT PRIMARY KEY, model TEXT NOT NULL, prompt_id TEXT, custom_id TEXT,"
-            " result TEXT NOT NULL, created REAL NOT NULL)"
-        )
+        #: rows skipped by get_many because they hold no well-formed answer
+        self.n_malformed = 0
+        #: True when the file can be read but not written (the schema could not be brought up to date)
+        self.read_only = False
+        try:
+            if self.path.is_dir():
+                raise IsADirectoryError(str(self.path))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
+        except _CACHE_ERRORS as exc:
+            raise CacheError(self.path, _sqlite_problem(exc)) from None
+        try:
+            self._prepare_schema()
+        except _CACHE_ERRORS as exc:
+            self._conn.close()
+            raise CacheError(self.path, _sqlite_problem(exc)) from None
+
+    def _prepare_schema(self) -> None:
+        conn = self._conn
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS responses ("
+                " key TEXT PRIMARY KEY, model TEXT NOT NULL, prompt_id TEXT, custom_id TEXT,"
+                " result TEXT NOT NULL, created REAL NOT NULL, endpoint TEXT, request_key TEXT)"
+            )
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc).lower() or "responses" not in tables:
+                raise
+            self.read_only = True
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(responses)")}
+        missing = {"key", "result"} - columns
+        if missing:
+            raise sqlite3.DatabaseError(f"its responses table has no column {', '.join(sorted(missing))}")
+        if self.read_only:
+            self._has_endpoint_columns = {"endpoint", "request_key"} <= columns
+            return
+        for column in ("endpoint", "request_key"):  # caches written before answers were kept per endpoint
+            if column not in columns:
+                conn.execute(f"ALTER TABLE responses ADD COLUMN {column} TEXT")
+        conn.execute("CREATE INDEX IF NOT EXISTS responses_request_key ON responses (request_key)")
+        self._has_endpoint_columns = True
+
+    def _fail(self, exc: BaseException) -> CacheError:
+        return CacheError(self.path, _sqlite_problem(exc))
 
     def get_many(self, keys: Iterable[str]) -> dict[str, dict]:
-        """Stored answers for the keys present (key -> answer dict)."""
+        """Stored well-formed answers for the keys present (key -> answer dict)."""
         keys = list(dict.fromkeys(keys))
         found: dict[str, dict] = {}
         with self._lock:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = self._conn.execute(f"SELECT key, result FROM responses WHERE key IN ({marks})", chunk)
-                for key, result in rows:
-                    found[key] = json.loads(result)
+            try:
+                for start in range(0, len(keys), 500):
+                    chunk = keys[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    rows = self._conn.execute(f"SELECT key, result FROM responses WHERE key IN ({marks})", chunk)
+                    for key, result in rows:
+                        record = _record_from_row(result)
+                        if record is None:
+                            self.n_malformed += 1
+                        else:
+                            found[key] = record
+            except _CACHE_ERRORS as exc:
+                raise self._fail(exc) from None
         return found
 
-    def put(self, key: str, model: str, prompt_id: str, custom_id: str, result: ChatResult) -> None:
+    def other_endpoints(self, request_keys: Iterable[str], endpoint: str) -> dict[str | None, int]:
+        """How many of ``request_keys`` are answered under another endpoint name (``None`` = answers
+        stored before the endpoint was part of the key)."""
+        request_keys = list(dict.fromkeys(request_keys))
+        counts: dict[str | None, int] = {}
+        with self._lock:
+            try:
+                for start in range(0, len(request_keys), 500):
+                    chunk = request_keys[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    queries = [(f"SELECT NULL, COUNT(*) FROM responses WHERE key IN ({marks})", chunk)]
+                    if self._has_endpoint_columns:
+                        queries = [
+                            (f"SELECT NULL, COUNT(*) FROM responses WHERE key IN ({marks}) AND endpoint IS NULL",
+                             chunk),
+                            (f"SELECT endpoint, COUNT(*) FROM responses WHERE request_key IN ({marks}) AND "
+                             f"endpoint IS NOT NULL AND endpoint != ? GROUP BY endpoint", [*chunk, endpoint]),
+                        ]
+                    for sql, parameters in queries:
+                        for name, count in self._conn.execute(sql, parameters):
+                            if count:
+                                counts[name] = counts.get(name, 0) + int(count)
+            except _CACHE_ERRORS as exc:
+                raise self._fail(exc) from None
+        return counts
+
+    def put(
+        self, key: str, model: str, prompt_id: str, custom_id: str, result: ChatResult, *,
+        endpoint: str | None = None, request_key: str | None = None,
+    ) -> None:
         """Store one ok answer (committed immediately)."""
         record = {
             "text": result.text,
@@ -668,16 +1055,30 @@ class ResponseCache:
             "prompt_tokens": result.prompt_tokens,
             "completion_tokens": result.completion_tokens,
         }
+        text = json.dumps(record, ensure_ascii=False)
         with self._lock:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO responses (key, model, prompt_id, custom_id, result, created)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (key, model, prompt_id, custom_id, json.dumps(record, ensure_ascii=False), time.time()),
-            )
+            try:
+                if self._has_endpoint_columns:
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO responses (key, model, prompt_id, custom_id, result, created, endpoint,"
+                        " request_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (key, model, prompt_id, custom_id, text, time.time(), endpoint, request_key),
+                    )
+                else:
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO responses (key, model, prompt_id, custom_id, result, created)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (key, model, prompt_id, custom_id, text, time.time()),
+                    )
+            except _CACHE_ERRORS as exc:
+                raise self._fail(exc) from None
 
     def __len__(self) -> int:
         with self._lock:
-            return self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+            try:
+                return self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+            except _CACHE_ERRORS as exc:
+                raise self._fail(exc) from None
 
     def close(self) -> None:
         with self._lock:
@@ -696,6 +1097,123 @@ def _result_from_cache(custom_id: str, record: dict) -> ChatResult:
         cached=True,
         error=None,
     )
+
+
+@dataclass
+class CacheReport:
+    """What :func:`check_cache` found in a cache file.
+
+    Attributes:
+        path: the file.
+        integrity: sqlite's ``PRAGMA integrity_check`` verdict (``"ok"`` when sound).
+        n_answers: rows in the cache.
+        n_malformed: rows that hold no well-formed answer (skipped by runs; removed by ``repair``).
+        n_removed: rows removed by ``repair``.
+        n_legacy: answers stored before the endpoint was part of the key (no run reuses them until
+            :func:`adopt_cache_answers` assigns them to an endpoint).
+        by_endpoint: endpoint name (``"(before endpoints were recorded)"`` for legacy rows) -> model ->
+            number of answers.
+        problem: why the file cannot be used at all (then the other counts are 0), else None.
+    """
+
+    path: str
+    integrity: str = "ok"
+    n_answers: int = 0
+    n_malformed: int = 0
+    n_removed: int = 0
+    n_legacy: int = 0
+    by_endpoint: dict[str, dict[str, int]] = field(default_factory=dict)
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None and self.integrity == "ok" and self.n_malformed == self.n_removed
+
+
+LEGACY_ENDPOINT_LABEL = "(before endpoints were recorded)"
+
+
+def check_cache(path: str | os.PathLike, *, repair: bool = False) -> CacheReport:
+    """Inspect an answer cache: sqlite integrity, every row's answer, answers per endpoint and model.
+
+    With ``repair``, rows that hold no well-formed answer are deleted (they would be asked again anyway).
+    A file that cannot be opened as a cache is reported in ``problem``; nothing raises for a bad file.
+
+    Raises:
+        InputError: no file at ``path``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such cache file", file=str(path))
+    report = CacheReport(str(path))
+    try:
+        cache = ResponseCache(path)
+    except CacheError as exc:
+        report.problem = exc.problem
+        return report
+    conn = cache._conn
+    try:
+        report.integrity = "; ".join(str(row[0]) for row in conn.execute("PRAGMA integrity_check(20)"))
+        endpoint_column = "endpoint" if cache._has_endpoint_columns else "NULL"
+        bad: list[str] = []
+        for key, model, result, endpoint in conn.execute(
+            f"SELECT key, model, result, {endpoint_column} FROM responses"
+        ):
+            report.n_answers += 1
+            if _record_from_row(result) is None:
+                report.n_malformed += 1
+                bad.append(key)
+                continue
+            if endpoint is None:
+                report.n_legacy += 1
+            label = endpoint if endpoint is not None else LEGACY_ENDPOINT_LABEL
+            per_model = report.by_endpoint.setdefault(label, {})
+            per_model[str(model)] = per_model.get(str(model), 0) + 1
+        if repair and bad:
+            for start in range(0, len(bad), 500):
+                chunk = bad[start : start + 500]
+                conn.execute(f"DELETE FROM responses WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+            report.n_removed = len(bad)
+    except _CACHE_ERRORS as exc:
+        report.problem = _sqlite_problem(exc)
+    finally:
+        cache.close()
+    return report
+
+
+def adopt_cache_answers(path: str | os.PathLike, base_url: str | None) -> int:
+    """Assign the answers stored before the endpoint was part of the key to the endpoint ``base_url``
+    (``None`` = OpenAI), so runs against it reuse them. Returns how many answers were assigned.
+
+    Raises:
+        InputError: no file at ``path``. CacheError: the file cannot be used.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such cache file", file=str(path))
+    endpoint = cache_endpoint(base_url)
+    cache = ResponseCache(path)
+    try:
+        if cache.read_only:
+            raise CacheError(path, "cannot be written (it is read-only)")
+        rows = cache._conn.execute("SELECT key FROM responses WHERE endpoint IS NULL").fetchall()
+        with cache._lock:
+            cache._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for (request_key,) in rows:
+                    cache._conn.execute(
+                        "UPDATE OR REPLACE responses SET key = ?, endpoint = ?, request_key = ? WHERE key = ?",
+                        (scoped_cache_key(request_key, endpoint), endpoint, request_key, request_key),
+                    )
+                cache._conn.execute("COMMIT")
+            except BaseException:
+                cache._conn.execute("ROLLBACK")
+                raise
+    except _CACHE_ERRORS as exc:
+        raise CacheError(path, _sqlite_problem(exc)) from None
+    finally:
+        cache.close()
+    return len(rows)
 
 
 # ---------------------------------------------------------------------------------------------- client
@@ -727,6 +1245,122 @@ def is_local_url(url: str | None) -> bool:
     return host in _LOCAL_HOSTS or host.startswith("127.")
 
 
+class _EndpointHealth:
+    """Connection failures seen by one client, and whether it has stopped because of them.
+
+    Attempt level (from the HTTP layer): a connection attempt that fails before any answer (refused,
+    unknown host, reset) counts; any HTTP answer resets the count. Request level: a request whose
+    retries all ended in connection failures counts; any request that reached the server resets it.
+    The client stops when ``limit`` attempts in a row failed and the endpoint never answered in this
+    client, or when ``limit`` requests in a row failed (the server went away during the run).
+    """
+
+    def __init__(self, url: str, limit: int) -> None:
+        self.url = url
+        self.limit = limit
+        self.ever_answered = False
+        self.failed_attempts = 0
+        self.failed_requests = 0
+        self.last_error = ""
+        self.stop_reason: str | None = None
+        self.on_stop: Any = None
+
+    def answered(self) -> None:
+        self.ever_answered = True
+        self.failed_attempts = 0
+
+    def attempt_failed(self, exc: BaseException) -> None:
+        self.failed_attempts += 1
+        self.last_error = f"{type(exc).__name__}: {exc}".strip()
+        if self.limit and not self.ever_answered and self.failed_attempts >= self.limit:
+            self._stop(self.failed_attempts, "connection attempts", "the endpoint never answered")
+
+    def request_done(self, connection_failed: bool) -> None:
+        if not connection_failed:
+            self.failed_requests = 0
+            return
+        self.failed_requests += 1
+        if self.limit and self.failed_requests >= self.limit:
+            self._stop(self.failed_requests, "requests", "each after all its retries")
+
+    def _stop(self, count: int, what: str, detail: str) -> None:
+        if self.stop_reason is not None:
+            return
+        self.stop_reason = (
+            f"stopped after {count} {what} in a row failed to connect to {self.url} ({detail}; last error: "
+            f"{self.last_error or 'connection error'})"
+        )
+        log.info("%s; the requests not answered yet are not sent", self.stop_reason)
+        if self.on_stop is not None:
+            self.on_stop()
+
+
+def _attempt_deadline():
+    """``asyncio.timeout`` (3.11+) or a wait_for-based stand-in (3.10)."""
+    return getattr(asyncio, "timeout", None)
+
+
+def _guarded_http_client_class():
+    """An ``httpx.AsyncClient`` subclass (the SDK's default one) that bounds every attempt as a whole and
+    reports connection failures; built lazily so importing llm.py does not import openai."""
+    cached = globals().get("_GUARDED_CLIENT_CLASS")
+    if cached is not None:
+        return cached
+    import openai
+
+    httpx = _httpx_module()
+    timeout_context = _attempt_deadline()
+
+    class _ResponseTooLarge(openai.OpenAIError):
+        """Raised from the HTTP layer; the SDK passes OpenAIErrors through without retrying."""
+
+    class GuardedAsyncClient(openai.DefaultAsyncHttpxClient):
+        def __init__(self, *, deadline_s: float, health: _EndpointHealth, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._deadline_s = deadline_s
+            self._health = health
+
+        async def _read(self, request, stream: bool, kwargs: dict):
+            response = await super().send(request, stream=True, **kwargs)
+            if stream:
+                return response
+            try:
+                parts, size = [], 0
+                async for part in response.aiter_bytes():
+                    size += len(part)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise _ResponseTooLarge(
+                            f"the response body is larger than {MAX_RESPONSE_BYTES // 2**20} MiB; not read further")
+                    parts.append(part)
+                response._content = b"".join(parts)  # what Response.aread() sets
+            except BaseException:
+                await response.aclose()
+                raise
+            return response
+
+        async def send(self, request, *, stream: bool = False, **kwargs: Any):
+            try:
+                if timeout_context is not None:
+                    async with timeout_context(self._deadline_s):
+                        response = await self._read(request, stream, kwargs)
+                else:  # Python 3.10
+                    response = await asyncio.wait_for(self._read(request, stream, kwargs), self._deadline_s)
+            except (TimeoutError, asyncio.TimeoutError):
+                raise httpx.ReadTimeout(
+                    f"no complete answer within {self._deadline_s:g} s (the deadline of one attempt)", request=request
+                ) from None
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError,
+                    httpx.WriteError) as exc:
+                self._health.attempt_failed(exc)
+                raise
+            self._health.answered()
+            return response
+
+    globals()["_GUARDED_CLIENT_CLASS"] = GuardedAsyncClient
+    globals()["_RESPONSE_TOO_LARGE"] = _ResponseTooLarge
+    return GuardedAsyncClient
+
+
 class LLMClient:
     """Send chat requests through one cached, bounded, retried OpenAI-compatible client.
 
@@ -736,6 +1370,15 @@ class LLMClient:
     Attributes:
         ledger: :class:`Ledger` of this client's requests (accumulates over calls).
         cache: the :class:`ResponseCache`, or ``None`` when ``cache_path`` is ``None``.
+        endpoint: the name answers are cached under (:func:`cache_endpoint` of the base URL, or
+            ``LLMConfig.cache_endpoint``).
+        stopped: why the client stopped sending (an unreachable endpoint), else ``None``. Once stopped,
+            every request not answered from the cache comes back ``unscored:not_sent``.
+        cache_write_error: why answers could not be stored in the cache during a run (the run went on
+            without storing them), else ``None``.
+
+    Raises:
+        CacheError: the cache file cannot be opened (names the file and the ways out).
     """
 
     def __init__(self, config: LLMConfig) -> None:
@@ -743,8 +1386,16 @@ class LLMClient:
         self.ledger = Ledger(config.prices)
         self.cache: ResponseCache | None = ResponseCache(config.cache_path) if config.cache_path else None
         self.base_url = _resolve_base_url(config)
+        self.endpoint = config.cache_endpoint.strip() if config.cache_endpoint else cache_endpoint(self.base_url)
         #: the token-limit field live requests use now (starts as the config's; may switch, see _send)
         self.token_limit_param: TokenLimitParam = config.token_limit_param
+        self.cache_write_error: str | None = None
+        self._health = _EndpointHealth(self.base_url or DEFAULT_BASE_URL, int(config.max_connection_failures))
+        self._malformed_reported = 0
+
+    @property
+    def stopped(self) -> str | None:
+        return self._health.stop_reason
 
     # ------------------------------------------------------------------ key & SDK client
     def _api_key(self) -> str:
@@ -769,12 +1420,13 @@ class LLMClient:
         }
         if self.base_url:
             kwargs["base_url"] = self.base_url
+        http_options: dict[str, Any] = {"deadline_s": float(self.config.timeout_s), "health": self._health}
         if self.config.concurrency > 100:
-            limits = _httpx_module().Limits(
+            http_options["limits"] = _httpx_module().Limits(
                 max_connections=max(1000, self.config.concurrency),
                 max_keepalive_connections=self.config.concurrency,
             )
-            kwargs["http_client"] = openai.DefaultAsyncHttpxClient(limits=limits)
+        kwargs["http_client"] = _guarded_http_client_class()(**http_options)
         return openai.AsyncOpenAI(**kwargs)
 
     def _prepare(self, requests: Sequence[AnyRequest]) -> list[AnyRequest]:
@@ -784,32 +1436,91 @@ class LLMClient:
             requests = [r if r.temperature is None else replace(r, temperature=None) for r in requests]
         return requests
 
+    def _keys(self, requests: Sequence[AnyRequest]) -> tuple[list[str], list[str]]:
+        """(request keys, stored keys): :func:`cache_key` of each request and its key in this endpoint."""
+        model, endpoint = self.config.model, self.endpoint
+        request_keys = [cache_key(model, r) for r in requests]
+        return request_keys, [scoped_cache_key(k, endpoint) for k in request_keys]
+
+    def _stored(self, keys: Sequence[str]) -> dict[str, dict]:
+        if self.cache is None:
+            return {}
+        stored = self.cache.get_many(keys)
+        if self.cache.n_malformed > self._malformed_reported:
+            log.warning(
+                "%d cached answer(s) in %s are damaged or malformed and were ignored (those requests are asked "
+                "again, and good answers replace them); `toolqual cache check %s --repair` removes them",
+                self.cache.n_malformed - self._malformed_reported, self.cache.path, self.cache.path,
+            )
+            self._malformed_reported = self.cache.n_malformed
+        return stored
+
+    def _store(self, key: str, request_key: str, request: AnyRequest, result: ChatResult) -> None:
+        """Cache one ok answer; a failed write is reported once and the run goes on without caching."""
+        if self.cache is None or self.cache_write_error is not None:
+            return
+        try:
+            self.cache.put(key, self.config.model, request.prompt_id, request.custom_id, result,
+                           endpoint=self.endpoint, request_key=request_key)
+        except CacheError as exc:
+            self.cache_write_error = str(exc)
+            log.warning("answers are no longer stored in the cache, the run goes on without it: %s", exc)
+
+    def _note_other_endpoints(self, request_keys: Sequence[str], what: str) -> None:
+        """Log when requests missing here are answered in the cache under another endpoint name."""
+        if self.cache is None or not request_keys:
+            return
+        others = self.cache.other_endpoints(request_keys, self.endpoint)
+        if not others:
+            return
+        parts = []
+        for name, count in sorted(others.items(), key=lambda item: -item[1]):
+            if name is None:
+                parts.append(f"{count} stored before answers were kept per endpoint (assign them with `toolqual "
+                             f"cache adopt {self.cache.path} --base-url URL`)")
+            else:
+                parts.append(f"{count} by {name} (use --base-url {name}, or the same --cache-endpoint name)")
+        log.warning("%d %s have no answer from %s in the cache; the cache holds answers to %d of them from "
+                    "elsewhere: %s. Answers are kept per endpoint, so one server is never credited with "
+                    "another's answers.", len(request_keys), what, self.endpoint, sum(others.values()),
+                    "; ".join(parts))
+
     # ------------------------------------------------------------------ completion
     async def acomplete(self, requests: Sequence[AnyRequest], *, progress: bool = True) -> list[ChatResult]:
         """Answer ``requests`` (cache first; in live mode send the rest). Results in request order.
 
         Never raises for a failed request: it comes back unscored with ``error`` set. Raises
         :class:`~toolqual_utils.errors.ConfigError` only when requests must be sent and no key is
-        available. Empty input -> ``[]``.
+        available, and :class:`CacheError` when the cache cannot be read. Empty input -> ``[]``.
+        When the endpoint is unreachable the run stops early (see :attr:`stopped`): the requests not
+        answered by then come back ``unscored:not_sent``.
         """
         requests = self._prepare(requests)
         model = self.config.model
         results: list[ChatResult | None] = [None] * len(requests)
-        keys = [cache_key(model, r) for r in requests]
-        stored = self.cache.get_many(keys) if self.cache is not None else {}
+        request_keys, keys = self._keys(requests)
+        stored = self._stored(keys)
         to_send: list[int] = []
+        replay_misses: list[str] = []
         for index, (request, key) in enumerate(zip(requests, keys)):
             record = stored.get(key)
             if record is not None:
                 results[index] = _result_from_cache(request.custom_id, record)
-                self.ledger.record(model, results[index], sent=False)
+            elif (too_long := _too_long(self.config, request)) is not None:
+                results[index] = too_long
             elif self.config.mode == "replay":
                 results[index] = _error_result(
                     request.custom_id, STATUS_NOT_CACHED, "replay mode: no cached answer for this request"
                 )
-                self.ledger.record(model, results[index], sent=False)
+                replay_misses.append(request_keys[index])
+            elif self.stopped is not None:
+                results[index] = self._not_sent(request)
             else:
                 to_send.append(index)
+                continue
+            self.ledger.record(model, results[index], sent=False)
+        if replay_misses:
+            self._note_other_endpoints(replay_misses, "requests of this replay")
 
         if to_send:
             api_key = self._api_key()
@@ -826,15 +1537,20 @@ class LLMClient:
                     unique.append(index)
                 else:
                     duplicates.setdefault(owner, []).append(index)
+            sending: set[asyncio.Task] = set()
 
-            async def run_one(index: int) -> None:
+            def stop_sending() -> None:
+                for task in list(sending):
+                    task.cancel()
+
+            self._health.on_stop = stop_sending
+
+            def finish(index: int, result: ChatResult, sent: bool) -> None:
                 request = requests[index]
-                async with semaphore:
-                    result = await self._send(sdk, request, api_key)
-                if result.status == STATUS_OK and self.cache is not None:
-                    self.cache.put(keys[index], model, request.prompt_id, request.custom_id, result)
+                if result.status == STATUS_OK:
+                    self._store(keys[index], request_keys[index], request, result)
                 results[index] = result
-                self.ledger.record(model, result, sent=True)
+                self.ledger.record(model, result, sent=sent)
                 for other in duplicates.get(index, ()):
                     copy = ChatResult(**{**vars(result), "custom_id": requests[other].custom_id})
                     copy.cached = result.status == STATUS_OK
@@ -843,15 +1559,49 @@ class LLMClient:
                 if bar is not None:
                     bar.update(1 + len(duplicates.get(index, ())))
 
+            async def run_one(index: int) -> None:
+                request = requests[index]
+                async with semaphore:
+                    if self.stopped is not None:
+                        finish(index, self._not_sent(request), sent=False)
+                        return
+                    task = asyncio.current_task()
+                    sending.add(task)
+                    try:
+                        result = await self._send(sdk, request, api_key)
+                    except asyncio.CancelledError:
+                        if self.stopped is None:
+                            raise
+                        if hasattr(task, "uncancel"):
+                            task.uncancel()
+                        finish(index, self._not_sent(request), sent=False)
+                        return
+                    finally:
+                        sending.discard(task)
+                finish(index, result, sent=True)
+
             try:
-                await asyncio.gather(*(run_one(i) for i in unique))
+                outcomes = await asyncio.gather(*(run_one(i) for i in unique), return_exceptions=True)
             finally:
+                self._health.on_stop = None
                 if bar is not None:
                     bar.close()
                 await sdk.close()
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+                    raise outcome
+            for index in unique:  # cancelled right as it finished: its result is in, or it was never sent
+                if results[index] is None:
+                    finish(index, self._not_sent(requests[index]), sent=False)
         return [r for r in results if r is not None]
 
+    def _not_sent(self, request: AnyRequest) -> ChatResult:
+        return _error_result(request.custom_id, STATUS_NOT_SENT,
+                             f"not sent: {self.stopped or 'the run stopped'}"[:_ERROR_TEXT_LIMIT])
+
     async def _send(self, sdk, request: AnyRequest, api_key: str) -> ChatResult:
+        import openai
+
         path = "/completions" if isinstance(request, CompletionRequest) else "/chat/completions"
         for attempt in (1, 2):
             sent_param = self.token_limit_param
@@ -874,7 +1624,12 @@ class LLMClient:
                         log.warning("the server rejected %r and asks for %r: sending %r from now on (set "
                                     "token_limit_param=%r to start with it)", sent_param, other, other, other)
                     continue
-                return _error_result(request.custom_id, STATUS_API_ERROR, _describe_exception(exc, api_key))
+                connection_failed = (isinstance(exc, openai.APIConnectionError)
+                                     and not isinstance(exc, openai.APITimeoutError))
+                self._health.request_done(connection_failed)
+                return _error_result(request.custom_id, STATUS_API_ERROR,
+                                     _describe_exception(exc, api_key, self.config))
+        self._health.request_done(False)
         result = _result_from_body(request.custom_id, data)
         if result.error:
             result.error = _redact(result.error, api_key)
@@ -899,8 +1654,8 @@ class LLMClient:
         requests = self._prepare(requests)
         if self.cache is None:
             return [False] * len(requests)
-        keys = [cache_key(self.config.model, r) for r in requests]
-        stored = self.cache.get_many(keys)
+        _, keys = self._keys(requests)
+        stored = self._stored(keys)
         return [key in stored for key in keys]
 
     def plan(self, requests: Sequence[AnyRequest], *, expected_output_tokens: int = 256) -> CostPlan:
@@ -909,36 +1664,41 @@ class LLMClient:
         Prompt tokens are estimated as characters of the JSON request (messages, tools, response
         schema) divided by ``CHARS_PER_TOKEN`` (4), summed over the requests not in the cache;
         completion tokens as ``expected_output_tokens`` per request, capped by its ``max_tokens``.
+        Requests over the prompt ceiling are counted in ``n_too_long`` (they would not be sent).
         In replay mode nothing is sent, so ``n_to_send`` is 0. Empty input -> all zeros.
         """
         requests = self._prepare(requests)
         model = self.config.model
-        keys = [cache_key(model, r) for r in requests]
-        stored = self.cache.get_many(keys) if self.cache is not None else {}
+        request_keys, keys = self._keys(requests)
+        stored = self._stored(keys)
         seen: set[str] = set()
-        n_cached = n_to_send = prompt_chars = completion_tokens = 0
-        for request, key in zip(requests, keys):
+        n_cached = n_to_send = n_too_long = prompt_chars = completion_tokens = 0
+        missing: list[str] = []
+        for request, key, request_key in zip(requests, keys, request_keys):
             if key in stored:
                 n_cached += 1
                 continue
             if key in seen:  # duplicates are sent once
                 continue
             seen.add(key)
+            missing.append(request_key)
+            if _too_long(self.config, request) is not None:
+                n_too_long += 1
+                continue
             n_to_send += 1
-            body = request_body(model, request, self.token_limit_param)
-            prompt_chars += len(json.dumps({k: body[k] for k in ("messages", "tools", "response_format", "prompt")
-                                            if k in body}))
+            prompt_chars += _prompt_chars(request_body(model, request, self.token_limit_param))
             expected = expected_output_tokens
             if request.max_tokens is not None:
                 expected = min(expected, request.max_tokens)
             completion_tokens += expected
+        self._note_other_endpoints(missing, "requests of this plan")
         if self.config.mode == "replay":
             n_to_send, prompt_chars, completion_tokens = 0, 0, 0
         prompt_tokens = int(round(prompt_chars / CHARS_PER_TOKEN))
         cost = _cost(self.ledger.prices, model, prompt_tokens, completion_tokens)
         if cost is None and n_to_send == 0:
             cost = 0.0 if model in self.ledger.prices else None
-        return CostPlan(model, len(requests), n_cached, n_to_send, prompt_tokens, completion_tokens, cost)
+        return CostPlan(model, len(requests), n_cached, n_to_send, prompt_tokens, completion_tokens, cost, n_too_long)
 
     # ------------------------------------------------------------------ batch files
     def export_batch(
@@ -981,8 +1741,14 @@ class LLMClient:
                              "endpoint per file); export them separately", field="requests")
         model = self.config.model
         if not include_cached and self.cache is not None:
-            stored = self.cache.get_many(cache_key(model, r) for r in requests)
-            requests = [r for r in requests if cache_key(model, r) not in stored]
+            _, keys = self._keys(requests)
+            stored = self._stored(keys)
+            requests = [r for r, key in zip(requests, keys) if key not in stored]
+        too_long = [r for r in requests if _too_long(self.config, r) is not None]
+        if too_long:
+            log.warning("%d request(s) are over the prompt ceiling and are left out of the batch file, e.g. %s: %s",
+                        len(too_long), too_long[0].custom_id, _too_long(self.config, too_long[0]).error)
+            requests = [r for r in requests if _too_long(self.config, r) is None]
         if not requests:
             return []
         path = Path(path)
@@ -994,8 +1760,10 @@ class LLMClient:
             suffix = "".join(path.suffixes) or ".jsonl"
             stem = path.name[: -len("".join(path.suffixes))] if path.suffixes else path.name
             targets = [path.with_name(f"{stem}-{i:03d}{suffix}") for i in range(len(chunks))]
+        from .io import atomic_open
+
         for target, chunk in zip(targets, chunks):
-            with open(target, "w", encoding="utf-8") as handle:
+            with atomic_open(target) as handle:
                 for request in chunk:
                     line = {
                         "custom_id": request.custom_id,
@@ -1058,15 +1826,15 @@ class LLMClient:
                     if previous is None or previous.status != STATUS_OK:
                         lines_by_id[custom_id] = result
 
-        keys = [cache_key(model, r) for r in requests]
-        stored = self.cache.get_many(keys) if self.cache is not None else {}
+        request_keys, keys = self._keys(requests)
+        stored = self._stored(keys)
         results: list[ChatResult] = []
-        for request, key in zip(requests, keys):
+        for request, key, request_key in zip(requests, keys, request_keys):
             result = lines_by_id.get(request.custom_id)
             if result is not None:
                 result = ChatResult(**vars(result))  # one object per request, even for shared ids
-                if result.status == STATUS_OK and self.cache is not None:
-                    self.cache.put(key, model, request.prompt_id, request.custom_id, result)
+                if result.status == STATUS_OK:
+                    self._store(key, request_key, request, result)
                 self.ledger.record(model, result, sent=True)
             elif key in stored:
                 result = _result_from_cache(request.custom_id, stored[key])

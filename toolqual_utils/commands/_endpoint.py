@@ -1,16 +1,17 @@
 """Shared model-endpoint options of the sub-commands that call a model (``judge``, ``ice``).
 
 One place for: where the endpoint is, which environment variable holds the key, concurrency, timeout,
-the token limit and the field that carries it, whether temperature is sent, the answer cache, replay, and prices; their checks; and
-the :class:`~toolqual_utils.llm.LLMConfig` they make.
+retries, the token limit and the field that carries it, the prompt ceiling, whether temperature is sent,
+the answer cache, replay, and prices; their checks; the :class:`~toolqual_utils.llm.LLMConfig` they
+make; and the error a command raises after it kept its results when the endpoint was unreachable.
 """
 from __future__ import annotations
 
 import argparse
 import os
 
-from ..errors import ConfigError, InputError
-from ..llm import TOKEN_LIMIT_PARAMS, LLMClient, LLMConfig, is_local_url
+from ..errors import ConfigError, EndpointError, InputError
+from ..llm import DEFAULT_BASE_URL, TOKEN_LIMIT_PARAMS, LLMClient, LLMConfig, is_local_url
 
 DEFAULT_CACHE = ".toolqual_cache/llm.sqlite"
 
@@ -23,7 +24,14 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser, *, max_tokens: int |
                         help="NAME of the environment variable holding the API key (default OPENAI_API_KEY); "
                              "keys are never options")
     parser.add_argument("--concurrency", type=int, default=8, metavar="N", help="requests in flight (default 8)")
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds per attempt (default 60)")
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                        help="seconds one attempt may take in all, connecting and reading the whole answer (default 60)")
+    parser.add_argument("--max-retries", type=int, default=5, metavar="N",
+                        help="retries of a request after a timeout, connection error, 408/409/429 or 5xx, with "
+                             "backoff and Retry-After (default 5)")
+    parser.add_argument("--max-connection-failures", type=int, default=3, metavar="N",
+                        help="stop the run (keeping what is done, exit status 3) after N connection failures in a "
+                             "row; 0 = never stop (default 3)")
     parser.add_argument("--max-tokens", type=int, default=max_tokens, metavar="N", help=max_tokens_help)
     parser.add_argument("--token-limit-param", choices=TOKEN_LIMIT_PARAMS, default="max_tokens",
                         help="request field that carries --max-tokens; OpenAI reasoning models need "
@@ -32,8 +40,15 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser, *, max_tokens: int |
     parser.add_argument("--no-temperature", action="store_true",
                         help="leave temperature out of the requests (models that accept only their default, "
                              "e.g. OpenAI reasoning models); answers are then sampled, not greedy")
+    parser.add_argument("--max-prompt-tokens", type=int, metavar="N",
+                        help="prompt-token ceiling (estimated as characters / 4): longer requests are not sent and "
+                             "are recorded as unscored:too_long (default: the model's context window minus "
+                             "--max-tokens; 128,000 for unknown models)")
     parser.add_argument("--cache", default=DEFAULT_CACHE, metavar="FILE",
                         help=f"sqlite answer cache (default {DEFAULT_CACHE}); 'none' disables it")
+    parser.add_argument("--cache-endpoint", metavar="NAME",
+                        help="name the answers are cached under (default: the base URL, so one server's answers are "
+                             "never served for another); give replicas of one model the same name")
     parser.add_argument("--replay", action="store_true",
                         help="answer from the cache only, offline; misses become unscored:not_cached")
     parser.add_argument("--price-in", type=float, metavar="USD", help="USD per 1M input tokens (plan and ledger)")
@@ -50,6 +65,14 @@ def check_endpoint_arguments(args: argparse.Namespace) -> None:
         raise InputError(f"--timeout must be positive, got {args.timeout}", field="--timeout")
     if args.max_tokens is not None and args.max_tokens < 1:
         raise InputError(f"--max-tokens must be at least 1, got {args.max_tokens}", field="--max-tokens")
+    if args.max_retries < 0:
+        raise InputError(f"--max-retries must be 0 or more, got {args.max_retries}", field="--max-retries")
+    if args.max_connection_failures < 0:
+        raise InputError(f"--max-connection-failures must be 0 or more, got {args.max_connection_failures}",
+                         field="--max-connection-failures")
+    if args.max_prompt_tokens is not None and args.max_prompt_tokens < 1:
+        raise InputError(f"--max-prompt-tokens must be at least 1, got {args.max_prompt_tokens}",
+                         field="--max-prompt-tokens")
 
 
 def llm_config(args: argparse.Namespace, *, replay: bool | None = None) -> LLMConfig:
@@ -61,6 +84,10 @@ def llm_config(args: argparse.Namespace, *, replay: bool | None = None) -> LLMCo
         cache_path=None if str(args.cache).lower() == "none" else args.cache, prices=prices,
         token_limit_param=args.token_limit_param,
         send_temperature=not args.no_temperature,
+        max_retries=args.max_retries,
+        max_prompt_tokens=args.max_prompt_tokens,
+        max_connection_failures=args.max_connection_failures,
+        cache_endpoint=args.cache_endpoint,
     )
 
 
@@ -77,3 +104,28 @@ def require_key(client: LLMClient) -> None:
         "TOOLQUAL_BASE_URL at a local OpenAI-compatible server, or use --replay to answer from the cache only, "
         "or --export-batch to write Batch request files instead."
     )
+
+
+def stopped_error(client: LLMClient, kept: str) -> EndpointError:
+    """The error a command raises after writing ``kept`` (what it finished) when ``client`` stopped at an
+    unreachable endpoint: names the URL, what to check, and how to resume."""
+    url = client.base_url or DEFAULT_BASE_URL
+    resume = ("answers already received are cached, so the same command resumes where this run stopped once the "
+              "server is up" if client.cache is not None else
+              "rerun the same command once the server is up (without a cache every request is sent again)")
+    return EndpointError(
+        f"{client.stopped}. Is the server running, and is {url} its address (--base-url, TOOLQUAL_BASE_URL or "
+        f"OPENAI_BASE_URL)? Check with: curl {url.rstrip('/')}/models. {kept} Requests that were not answered "
+        f"are recorded as unscored:not_sent; {resume}."
+    )
+
+
+def cache_notes(client: LLMClient) -> list[str]:
+    """One-line notes on the cache for the end of a run (a failed write; damaged answers ignored)."""
+    notes = []
+    if client.cache_write_error:
+        notes.append(f"answers of this run were not all stored in the cache: {client.cache_write_error}")
+    if client.cache is not None and client.cache.n_malformed:
+        notes.append(f"{client.cache.n_malformed} damaged cached answer(s) in {client.cache.path} were ignored and "
+                     f"asked again; `toolqual cache check {client.cache.path} --repair` removes them")
+    return notes

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ..errors import ConfigError, InputError
 from ..io import TABLE_FORMATS, write_table
-from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, llm_config, require_key
+from ._endpoint import add_endpoint_arguments, cache_notes, check_endpoint_arguments, llm_config, require_key
+from ._endpoint import stopped_error
 from ._inputs import read_canonical_inputs
 
 HELP = "ICE scores: how well each instance, as the only example, teaches a target model the test bed"
@@ -118,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
             cost = "unknown (give --price-in/--price-out)" if plan.est_cost_usd is None else f"${plan.est_cost_usd:,.4f}"
             print(f"plan: {plan.n_requests} requests, {plan.n_cached} cached, {plan.n_to_send} to send; "
                   f"~{plan.est_prompt_tokens:,} prompt + ~{plan.est_completion_tokens:,} completion tokens; cost {cost}")
+            if plan.n_too_long:
+                print(f"{plan.n_too_long} requests are over the prompt ceiling and would not be sent "
+                      "(unscored:too_long; see --max-prompt-tokens)")
             if args.adaptive:
                 print("adaptive runs usually send fewer requests; the plan shows the full grid (the upper bound).")
             return 0
@@ -169,4 +173,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"adaptive ({summary['goal']} {summary['k']}, {summary['bound']} bound, epsilon {summary['epsilon']:g}): "
               f"{summary['adaptive_generations']} generations vs {summary['full_generations']} for full ICE "
               f"({summary['saved_fraction']:.0%} saved, {summary['rounds']} rounds)")
+    for note in cache_notes(client):
+        print(f"toolqual: note: {note}", file=sys.stderr)
+    if client.stopped:
+        raise stopped_error(client, f"Kept what was done: {len(per_instance)} instance rows written to {args.out} and "
+                                    f"{len(per_query)} query rows to {queries_path(args.out)}.")
     return 0

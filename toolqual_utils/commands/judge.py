@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 import pandas as pd
 
 from ..errors import ConfigError, InputError
-from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, llm_config, require_key
+from ._endpoint import add_endpoint_arguments, cache_notes, check_endpoint_arguments, llm_config, require_key
+from ._endpoint import stopped_error
 from ._inputs import check_table_path, read_canonical_inputs
 from ..io import TABLE_FORMATS, read_table, write_table
 from ..schema import CRITERIA, Instance
@@ -135,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
                   f"{cost.n_cached} already in the cache, {cost.n_to_send} to send; estimated "
                   f"{_fmt_tokens(cost.est_prompt_tokens)} prompt + {_fmt_tokens(cost.est_completion_tokens)} "
                   f"completion tokens; estimated cost {cost_text}. Nothing was sent.")
+            if cost.n_too_long:
+                print(f"{cost.n_too_long} requests are over the prompt ceiling and would not be sent "
+                      "(unscored:too_long; see --max-prompt-tokens)")
             return 0
         if args.export_batch:
             files = client.export_batch(plan.requests, args.export_batch)
@@ -164,6 +169,13 @@ def run(args: argparse.Namespace) -> int:
               f"sent), {mean_calls:.2f} per instance; tokens paid: {_fmt_tokens(ledger['prompt_tokens'])} prompt + "
               f"{_fmt_tokens(ledger['completion_tokens'])} completion"
               + (f"; cost ${cost:,.4f}" if cost is not None and client.config.prices else ""))
+        for note in cache_notes(client):
+            print(f"toolqual: note: {note}", file=sys.stderr)
+        if client.stopped:
+            n_not_sent = int(sum(r.status == "unscored:not_sent" for r in results))
+            raise stopped_error(client, f"Kept what was done: {len(verdicts)} verdict rows written to {args.out} "
+                                        f"({len(results) - n_not_sent} model requests finished before the stop, "
+                                        f"{n_not_sent} not sent).")
         return 0
     finally:
         client.close()

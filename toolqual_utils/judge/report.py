@@ -66,7 +66,8 @@ def how_to_configure(cache_path: str) -> str:
         "environment (never as notebook parameters): TOOLQUAL_JUDGE_MODEL=<model name, e.g. gpt-4o-mini> and "
         "OPENAI_API_KEY=<key>, or TOOLQUAL_BASE_URL=<http://localhost:8000/v1> for a local OpenAI-compatible "
         f"server. To render from earlier answers without calling a model, set TOOLQUAL_JUDGE_MODEL and "
-        f"TOOLQUAL_JUDGE_REPLAY=1 (cache: {cache_path}). Or pass a verdict table written by `toolqual judge "
+        f"TOOLQUAL_JUDGE_REPLAY=1 (cache: {cache_path}; keep TOOLQUAL_BASE_URL as in the run that filled it, "
+        "since answers are cached per endpoint). Or pass a verdict table written by `toolqual judge "
         "... --out FILE` as the parameter judge_verdicts_path. For OpenAI reasoning models also set "
         "TOOLQUAL_TOKEN_LIMIT_PARAM=max_completion_tokens and TOOLQUAL_NO_TEMPERATURE=1."
     )
