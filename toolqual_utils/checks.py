@@ -690,7 +690,7 @@ def _repair_raw(raw: str) -> tuple[dict[str, Any] | None, list[str]]:
     quoted = quoted.replace('""${', '"${').replace('}""', '}"')
     try:
         parsed = json.loads(quoted)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, an integer too long, nested too deeply
         return None, templates
     return (parsed if isinstance(parsed, dict) else None), templates
 

@@ -47,6 +47,7 @@ from typing import Any, Final, Literal
 
 from . import __version__
 from .errors import InputError
+from .io import atomic_open, atomic_write_text
 from .schema import PSEUDO_CALLS, Call, Instance
 from .selection import Selection
 
@@ -184,13 +185,11 @@ def export_instances(
         raise InputError(f"unknown export format {format!r}; expected one of {', '.join(EXPORT_FORMATS)}",
                          field="format")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     written: list[str] = []
     skipped: list[dict[str, str]] = []
     by_source: Counter[str] = Counter()
     dropped_answers = empty_observations = pseudo_dropped = 0
-    with tmp.open("w", encoding="utf-8") as handle:
+    with atomic_open(path) as handle:
         for instance in instances:
             if format == "canonical":
                 record: dict[str, Any] | None = instance.to_record()
@@ -210,7 +209,6 @@ def export_instances(
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             written.append(instance.id)
             by_source[instance.source] += 1
-    os.replace(tmp, path)
     return {"n_written": len(written), "ids": written, "skipped": skipped,
             "final_answers_dropped": dropped_answers, "empty_observations": empty_observations,
             "pseudo_calls_dropped": pseudo_dropped, "by_source": dict(sorted(by_source.items()))}
@@ -284,8 +282,5 @@ def export_selection(
         "source_files": [{"path": str(p), "sha256": _file_digest(Path(p))} for p in source_files],
         **dict(extra or {}),
     }
-    target = manifest_path(path)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    atomic_write_text(manifest_path(path), json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
     return manifest

@@ -1,18 +1,39 @@
-"""Reading and writing canonical instances and result tables.
+"""Reading and writing canonical instances and result tables, with the limits and safety every reader
+and writer of toolqual shares.
 
 - Canonical JSONL: :func:`read_instances` / :func:`write_instances`. A bad line never stops a read: it
   becomes a :class:`Reject` (file, line, field, reason) and the good lines are kept.
 - Tables: :func:`write_table` / :func:`read_table` pick the format from the extension
   (``.jsonl``, ``.csv``, ``.parquet``).
+- **Strict JSON** (:func:`loads_strict`): ``NaN``, ``Infinity``, a number too large for a float
+  (``1e999999``), an integer of more than 4,300 digits and a key repeated within one object are errors,
+  not silent changes (they would become ``null`` or keep only the last value); in JSON Lines such a line
+  is a Reject with the reason.
+- **Limits** per record (:func:`record_problem`): a line of at most ``max_line_bytes()`` (32 MiB; env
+  ``TOOLQUAL_MAX_LINE_BYTES``), values nested at most ``MAX_DEPTH`` (200) deep, strings of at most
+  ``max_value_chars()`` (4 Mi characters; env ``TOOLQUAL_MAX_VALUE_CHARS``), and no unpaired UTF-16
+  surrogate (``"\\ud800"``, which no UTF-8 file can hold). A line over a limit is a Reject; a longer line
+  is skipped without being held in memory. Devices (``/dev/zero``) are refused.
+- **Atomic outputs** (:func:`atomic_path`, :func:`atomic_open`, :func:`atomic_write_text`): every output is
+  written to a temporary file beside the target, flushed to disk and renamed over it, so a killed run
+  leaves either the previous file or the complete new one, never a truncated one.
+- **CSV cells** that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or
+  carriage return) are written with a leading ``'``; :func:`read_table` removes it again
+  (:func:`csv_escape` / :func:`csv_unescape`). JSONL and Parquet hold the raw values.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+import secrets
+import stat
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 from pydantic import ValidationError
@@ -21,6 +42,42 @@ from .errors import InputError
 from .schema import Instance, describe_validation_error, parse_instance
 
 TABLE_FORMATS = (".jsonl", ".csv", ".parquet")
+
+#: Deepest nesting of objects and lists accepted in one record (deeper values would exhaust Python's
+#: recursion limit in later processing).
+MAX_DEPTH = 200
+#: Default longest line (one JSON Lines record), in bytes; ``TOOLQUAL_MAX_LINE_BYTES`` overrides it.
+DEFAULT_MAX_LINE_BYTES = 32 * 2**20
+#: Default longest string value, in characters; ``TOOLQUAL_MAX_VALUE_CHARS`` overrides it.
+DEFAULT_MAX_VALUE_CHARS = 4 * 2**20
+#: Characters that make a spreadsheet treat a CSV cell as a formula.
+FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SKIP_CHUNK = 2**20
+
+
+def _env_limit(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        limit = int(value)
+    except ValueError:
+        raise InputError(f"{name} must be a whole number of bytes/characters, got {value!r}") from None
+    if limit < 1:
+        raise InputError(f"{name} must be positive, got {value!r}")
+    return limit
+
+
+def max_line_bytes() -> int:
+    """The longest JSON Lines record read, in bytes (``TOOLQUAL_MAX_LINE_BYTES``, default 32 MiB)."""
+    return _env_limit("TOOLQUAL_MAX_LINE_BYTES", DEFAULT_MAX_LINE_BYTES)
+
+
+def max_value_chars() -> int:
+    """The longest string value accepted, in characters (``TOOLQUAL_MAX_VALUE_CHARS``, default 4 Mi)."""
+    return _env_limit("TOOLQUAL_MAX_VALUE_CHARS", DEFAULT_MAX_VALUE_CHARS)
 
 
 @dataclass(frozen=True)
@@ -37,48 +94,237 @@ class Reject:
         return asdict(self)
 
 
+# --------------------------------------------------------------------------------------- strict JSON
+class StrictJSONError(ValueError):
+    """Text that is valid JSON for Python's lenient parser but not for toolqual (see :func:`loads_strict`)."""
+
+
+def _constant(name: str) -> Any:
+    raise StrictJSONError(f"{name} is not a JSON number (write null or a number)")
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise StrictJSONError(f"the number {text[:40]} is too large for a float")
+    return value
+
+
+def _object(pairs: list[tuple[str, Any]], dict: Any = dict, len: Any = len) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise StrictJSONError(f"the key {repeated!r} appears twice in one object (which value is meant is "
+                              "ambiguous)")
+    return value
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_constant, parse_float=_float)
+
+
+def loads_strict(text: str | bytes) -> Any:
+    """Parse JSON strictly.
+
+    Raises:
+        json.JSONDecodeError: not JSON at all (with line and column).
+        StrictJSONError: NaN/Infinity, a number too large for a float, an integer of more than 4,300
+            digits, a key repeated within one object, or nesting deeper than Python's parser can follow.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        text = text.decode("utf-8")
+    try:
+        return _DECODER.decode(text)
+    except RecursionError:
+        raise StrictJSONError(f"values are nested too deeply to read (over {MAX_DEPTH} levels)") from None
+    except StrictJSONError:
+        raise
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # Python's limit on integer digits
+        if "digits" in str(exc):
+            raise StrictJSONError("an integer has more than 4,300 digits") from None
+        raise StrictJSONError(str(exc)) from None
+
+
+def _path_text(path: list[Any]) -> str | None:
+    if not path:
+        return None
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def record_problem(value: Any, *, max_depth: int = MAX_DEPTH, max_chars: int | None = None) -> tuple[str, str | None] | None:
+    """Why ``value`` (a parsed record) is over a limit: ``(reason, field path)``, or None when it is fine.
+
+    Checks nesting depth (``max_depth``), string length (``max_chars``, default :func:`max_value_chars`)
+    and unpaired surrogates in strings and keys. Iterative: any depth is safe to check.
+    """
+    max_chars = max_value_chars() if max_chars is None else max_chars
+    stack: list[tuple[Any, int, list[Any]]] = [(value, 1, [])]
+    while stack:
+        item, depth, path = stack.pop()
+        if isinstance(item, str):
+            if len(item) > max_chars:
+                return (f"a value of {len(item):,} characters is over the limit of {max_chars:,} "
+                        "(TOOLQUAL_MAX_VALUE_CHARS)", _path_text(path))
+            if _SURROGATE.search(item):
+                return "a string holds an unpaired UTF-16 surrogate (\\ud800-\\udfff), which is not text", _path_text(path)
+            continue
+        if isinstance(item, dict):
+            if depth > max_depth:
+                return f"values are nested more than {max_depth} levels deep", _path_text(path)
+            for key, child in item.items():
+                if _SURROGATE.search(key):
+                    return "a key holds an unpaired UTF-16 surrogate (\\ud800-\\udfff)", _path_text(path)
+                stack.append((child, depth + 1, [*path, key]))
+        elif isinstance(item, list):
+            if depth > max_depth:
+                return f"values are nested more than {max_depth} levels deep", _path_text(path)
+            stack.extend((child, depth + 1, [*path, index]) for index, child in enumerate(item))
+    return None
+
+
+def _may_be_over_limits(text: str, max_chars: int) -> bool:
+    """Cheap bound: can the JSON ``text`` hold a value over a limit of :func:`record_problem`?"""
+    return (len(text) > max_chars
+            or text.count("{") + text.count("[") > MAX_DEPTH
+            or "\\ud" in text or "\\uD" in text)
+
+
+def parse_record_line(line: str) -> Any:
+    """One JSON Lines record, strictly parsed and checked against the limits.
+
+    Raises:
+        json.JSONDecodeError: not JSON. StrictJSONError: see :func:`loads_strict` and :func:`record_problem`
+        (the message names the field).
+    """
+    value = loads_strict(line)
+    max_chars = max_value_chars()
+    if _may_be_over_limits(line, max_chars):
+        problem = record_problem(value, max_chars=max_chars)
+        if problem is not None:
+            reason, where = problem
+            raise StrictJSONError(f"{reason}{f' (at {where})' if where else ''}")
+    return value
+
+
+# --------------------------------------------------------------------------------------- reading files
+def check_readable_file(path: Path) -> None:
+    """Refuse what is not a readable data file: a missing path, a directory, a device such as /dev/zero.
+
+    Pipes (``<(zcat data.jsonl.gz)``) are allowed.
+
+    Raises:
+        InputError: naming the path and what it is.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InputError("no such file", file=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot be read ({exc.strerror or exc})", file=str(path)) from None
+    if stat.S_ISDIR(mode):
+        raise InputError("is a directory; give the JSON Lines files inside it (or convert the folder with "
+                         "`toolqual load DIR --out FILE.jsonl`)", file=str(path))
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+        raise InputError("is a device or socket, not a data file", file=str(path))
+
+
+def iter_lines(path: str | os.PathLike[str], *, not_utf8_hint: str = "re-encode it as UTF-8",
+               ) -> Iterator[tuple[int, str | Reject]]:
+    """Stream the non-blank lines of a text file: ``(line number, text)``, or ``(line number, Reject)`` for a
+    line longer than :func:`max_line_bytes` (skipped without being held in memory). A UTF-8 byte-order
+    mark is dropped.
+
+    Raises:
+        InputError: missing, a directory or device, unreadable, or not UTF-8 (with the byte offset).
+    """
+    path = Path(path)
+    check_readable_file(path)
+    limit = max_line_bytes()
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot be read ({exc.strerror or exc})", file=str(path)) from None
+    offset = 0
+    with handle:
+        line_no = 0
+        while True:
+            raw = handle.readline(limit + 1)
+            if not raw:
+                return
+            line_no += 1
+            start = offset
+            offset += len(raw)
+            if len(raw) > limit and not raw.endswith(b"\n"):
+                skipped = len(raw)
+                while True:  # drop the rest of the line, a chunk at a time
+                    more = handle.readline(_SKIP_CHUNK)
+                    offset += len(more)
+                    skipped += len(more)
+                    if not more or more.endswith(b"\n"):
+                        break
+                yield line_no, Reject(str(path), f"line {line_no}",
+                                      f"line of {skipped:,} bytes is longer than the limit of {limit:,} bytes per "
+                                      "record (TOOLQUAL_MAX_LINE_BYTES); skipped")
+                continue
+            if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+                start += 3
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"is not UTF-8 text (undecodable byte at offset {start + exc.start}); {not_utf8_hint}",
+                    file=str(path),
+                ) from None
+            yield line_no, text
+
+
 def iter_jsonl_objects(
     path: str | os.PathLike[str], *, not_utf8_hint: str = "re-encode it as UTF-8"
 ) -> Iterator[tuple[int, dict[str, Any] | Reject]]:
     """Stream a JSON Lines file: ``(line number, object)`` or ``(line number, Reject)`` per non-blank line.
 
-    A UTF-8 byte-order mark is tolerated. A line that is not JSON, or not a JSON object, is a
+    A UTF-8 byte-order mark is tolerated. A line that is not JSON, not strict JSON (see
+    :func:`loads_strict`), over a limit (see :func:`parse_record_line`), or not a JSON object is a
     :class:`Reject` naming the file and line; the caller decides whether that stops the read.
 
     Raises:
-        InputError: the file is missing, or is not UTF-8 (with the byte offset and ``not_utf8_hint``).
+        InputError: the file is missing, a directory or device, or not UTF-8 (with the byte offset and
+            ``not_utf8_hint``).
     """
     path = Path(path)
-    try:
-        handle = path.open("r", encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError("no such file", file=str(path)) from None
-    with handle:
+    for line_no, line in iter_lines(path, not_utf8_hint=not_utf8_hint):
+        if isinstance(line, Reject):
+            yield line_no, line
+            continue
+        where = f"line {line_no}"
         try:
-            for line_no, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                where = f"line {line_no}"
-                try:
-                    value = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield line_no, Reject(str(path), where, f"not valid JSON ({exc.msg} at column {exc.colno})")
-                    continue
-                if not isinstance(value, dict):
-                    yield line_no, Reject(str(path), where, f"expected a JSON object, got {type(value).__name__}")
-                    continue
-                yield line_no, value
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                f"is not UTF-8 text (undecodable byte at offset {exc.start}); {not_utf8_hint}", file=str(path)
-            ) from None
+            value = parse_record_line(line)
+        except json.JSONDecodeError as exc:
+            yield line_no, Reject(str(path), where, f"not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except StrictJSONError as exc:
+            yield line_no, Reject(str(path), where, f"not accepted: {exc}")
+            continue
+        if not isinstance(value, dict):
+            yield line_no, Reject(str(path), where, f"expected a JSON object, got {type(value).__name__}")
+            continue
+        yield line_no, value
 
 
 def iter_canonical(path: str | os.PathLike[str]) -> Iterator[Instance | Reject]:
     """Yield an :class:`Instance` or a :class:`Reject` for every non-blank line of a canonical JSONL file.
 
     Raises:
-        InputError: the file is missing or not UTF-8 (a per-line problem is a Reject instead).
+        InputError: the file is missing, a directory or device, or not UTF-8 (a per-line problem is a
+            Reject instead).
     """
     for line_no, record in iter_jsonl_objects(path, not_utf8_hint="canonical JSONL must be UTF-8"):
         if isinstance(record, Reject):
@@ -109,30 +355,115 @@ def read_instances(path: str | os.PathLike[str], *, strict: bool = False) -> lis
     return instances
 
 
-def write_instances(instances: Iterable[Instance], path: str | os.PathLike[str]) -> int:
-    """Write instances as canonical JSONL (UTF-8, one object per line). Returns the count written."""
+# --------------------------------------------------------------------------------------- atomic writing
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # not supported on this platform
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write the output to; on success it is flushed to disk and
+    renamed over ``path`` (atomic on one file system), on failure deleted. Readers, and a run killed at
+    any moment, see either the previous file or the complete new one.
+
+    The temporary file is ``.<name>.<pid>.<random>.tmp`` in the same folder (a hard kill can leave one
+    behind; it is safe to delete).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # permissions as the umask says
+    try:
+        yield tmp
+        if tmp.exists():
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "w", *, encoding: str | None = "utf-8",
+                newline: str | None = None) -> Iterator[IO[Any]]:
+    """``open()`` for writing an output atomically (see :func:`atomic_path`); ``mode`` ``"w"`` or ``"wb"``."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes new files only (mode 'w' or 'wb'), not {mode!r}")
+    with atomic_path(path) as tmp:
+        if "b" in mode:
+            handle = open(tmp, mode)
+        else:
+            handle = open(tmp, mode, encoding=encoding, newline=newline)
+        with handle:
+            yield handle
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_path`). Returns the path."""
+    with atomic_open(path, "w", encoding=encoding) as handle:
+        handle.write(text)
+    return Path(path)
+
+
+def write_instances(instances: Iterable[Instance], path: str | os.PathLike[str]) -> int:
+    """Write instances as canonical JSONL (UTF-8, one object per line, atomically). Returns the count written."""
     count = 0
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
+    with atomic_open(path) as handle:
         for inst in instances:
             handle.write(json.dumps(inst.to_record(), ensure_ascii=False) + "\n")
             count += 1
-    os.replace(tmp, path)
     return count
 
 
 def write_records(records: Iterable[dict[str, Any]], path: str | os.PathLike[str]) -> int:
-    """Write plain dicts as JSONL. Returns the count written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write plain dicts as JSONL (atomically). Returns the count written."""
     count = 0
-    with path.open("w", encoding="utf-8") as handle:
+    with atomic_open(path) as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
             count += 1
     return count
+
+
+# --------------------------------------------------------------------------------------- tables
+def csv_escape(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run as a formula: text starting with ``=``, ``+``, ``-``, ``@``,
+    tab or carriage return (after any leading ``'``) gets one more leading ``'``. Other values are
+    returned unchanged. :func:`csv_unescape` is the exact inverse."""
+    if isinstance(value, str) and value and value.lstrip("'")[:1] in FORMULA_CHARS and value.lstrip("'"):
+        return "'" + value
+    return value
+
+
+def csv_unescape(value: Any) -> Any:
+    """The value :func:`csv_escape` was given (drops the one ``'`` it added)."""
+    if isinstance(value, str) and value.startswith("'") and value.lstrip("'")[:1] in FORMULA_CHARS \
+            and value.lstrip("'"):
+        return value[1:]
+    return value
+
+
+def _is_text_column(column: pd.Series) -> bool:
+    return not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+                or pd.api.types.is_datetime64_any_dtype(column))
+
+
+def _is_escaped(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("'")
 
 
 def _table_format(path: Path) -> str:
@@ -147,15 +478,17 @@ def _table_format(path: Path) -> str:
 
 
 def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write a table in the format its extension names (.jsonl, .csv, .parquet).
+    """Write a table in the format its extension names (.jsonl, .csv, .parquet), atomically.
 
-    Object columns holding dicts/lists are JSON-encoded for CSV and Parquet.
+    Object columns holding dicts/lists are JSON-encoded for CSV and Parquet. In CSV, text cells that
+    a spreadsheet would run as a formula get a leading ``'`` (see :func:`csv_escape`; :func:`read_table`
+    removes it).
     """
     path = Path(path)
     fmt = _table_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == ".jsonl":
-        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+        with atomic_path(path) as tmp:
+            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
         return path
     encoded = frame.copy()
     for column in encoded.columns:
@@ -163,23 +496,32 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
             encoded[column] = encoded[column].map(
                 lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v
             )
-    if fmt == ".csv":
-        encoded.to_csv(path, index=False)
-    else:
-        encoded.to_parquet(path, index=False)
+    with atomic_path(path) as tmp:
+        if fmt == ".csv":
+            for column in encoded.columns:
+                if _is_text_column(encoded[column]):
+                    encoded[column] = encoded[column].map(csv_escape)
+            encoded.to_csv(tmp, index=False)
+        else:
+            encoded.to_parquet(tmp, index=False)
     return path
 
 
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a table written by :func:`write_table` (format from the extension)."""
+    """Read a table written by :func:`write_table` (format from the extension; CSV cells unescaped)."""
     path = Path(path)
     fmt = _table_format(path)
     if not path.exists():
         raise InputError("no such file", file=str(path))
+    check_readable_file(path)
     if fmt == ".jsonl":
         if path.stat().st_size == 0:
             return pd.DataFrame()
         return pd.read_json(path, orient="records", lines=True, dtype=False)
     if fmt == ".csv":
-        return pd.read_csv(path, keep_default_na=True)
+        frame = pd.read_csv(path, keep_default_na=True)
+        for column in frame.columns:
+            if _is_text_column(frame[column]) and frame[column].map(_is_escaped).any():
+                frame[column] = frame[column].map(csv_unescape)
+        return frame
     return pd.read_parquet(path)

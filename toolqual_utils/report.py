@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
+from .io import atomic_write_text
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_[\w\-]+\.ipynb$")
 KERNEL_NAME = "python3"
@@ -198,7 +199,7 @@ def _merge_with_earlier(runs: list[NotebookRun], out: Path, all_notebooks: Seque
             )
         )
     record_file.parent.mkdir(parents=True, exist_ok=True)
-    record_file.write_text(json.dumps([r.to_record() for r in merged], indent=1), encoding="utf-8")
+    atomic_write_text(record_file, json.dumps([r.to_record() for r in merged], indent=1))
     return merged
 
 
@@ -432,7 +433,7 @@ def render_notebook(
                     "report is not self-contained, it references: " + ", ".join(sorted(set(external))[:10])
                 )
             else:
-                html_path.write_text(page, encoding="utf-8")
+                atomic_write_text(html_path, page)
                 run.html_path = html_path
         except Exception as exc:  # noqa: BLE001
             run.status = "failed"
@@ -542,5 +543,5 @@ def render_reports(
             where = run.html_path.relative_to(out) if run.html_path else "no page"
             progress(f"  {run.status} in {run.seconds:.1f} s -> {where}" + (f"\n  error: {run.error}" if run.error else ""))
     listed = _merge_with_earlier(runs, out, discover_notebooks(nb_dir))
-    (out / "index.html").write_text(index_html(listed, out), encoding="utf-8")
+    atomic_write_text(out / "index.html", index_html(listed, out))
     return runs

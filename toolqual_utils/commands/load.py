@@ -8,13 +8,11 @@ pseudo-calls) to stdout. Bad files stop the load with a one-paragraph message an
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 
 from ..errors import InputError
-from ..io import Reject
+from ..io import Reject, atomic_open, write_records
 from ..loaders.detect import FORMATS, LoadSession
 
 HELP = "convert ToolAlpaca / ToolBench / BFCL / Seal-Tools / OpenAI-chat / canonical files to canonical JSONL"
@@ -56,35 +54,25 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".jsonl":
         raise InputError("the output must be a .jsonl file (canonical JSON Lines)", file=str(out))
-    out.parent.mkdir(parents=True, exist_ok=True)
     session = LoadSession(args.format)
-    tmp = out.with_name(out.name + ".tmp")
     n_instances = 0
     rejects: list[Reject] = []
-    try:
-        with tmp.open("w", encoding="utf-8") as handle:
-            for item in session.iter(args.sources):
-                if isinstance(item, Reject):
-                    rejects.append(item)
-                    continue
-                # pydantic's serializer writes the same JSON as json.dumps(to_record()) (same key order,
-                # UTF-8 kept) without spaces, 2.5x faster: it is a third of the time at 125K records.
-                handle.write(item.model_dump_json() + "\n")
-                n_instances += 1
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if n_instances == 0 and not rejects:
-        tmp.unlink(missing_ok=True)
-        raise InputError("no instances found: none of the sources holds a supported file. "
-                         "Give files or folders of a supported format (see --help).",
-                         file=", ".join(str(s) for s in args.sources))
-    os.replace(tmp, out)
+    with atomic_open(out) as handle:  # a failed or killed load leaves the previous file, never a partial one
+        for item in session.iter(args.sources):
+            if isinstance(item, Reject):
+                rejects.append(item)
+                continue
+            # pydantic's serializer writes the same JSON as json.dumps(to_record()) (same key order,
+            # UTF-8 kept) without spaces, 2.5x faster: it is a third of the time at 125K records.
+            handle.write(item.model_dump_json() + "\n")
+            n_instances += 1
+        if n_instances == 0 and not rejects:
+            raise InputError("no instances found: none of the sources holds a supported file. "
+                             "Give files or folders of a supported format (see --help).",
+                             file=", ".join(str(s) for s in args.sources))
     reject_file = rejects_path(out)
     if rejects:
-        with reject_file.open("w", encoding="utf-8") as handle:
-            for item in rejects:
-                handle.write(json.dumps(item.to_record(), ensure_ascii=False) + "\n")
+        write_records((item.to_record() for item in rejects), reject_file)
     elif reject_file.exists():
         reject_file.unlink()
     rows = session.summary.to_dict("records")

@@ -77,7 +77,7 @@ def _loads_object(text: str) -> dict[str, Any] | None:
         return {}
     try:
         value, _ = json.JSONDecoder().raw_decode(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
@@ -123,6 +123,9 @@ def parse_json_calls(text: str | None) -> ParsedAnswer:
             value = json.loads(candidate.strip())
         except json.JSONDecodeError as exc:
             first_error = first_error or f"not valid JSON ({exc.msg} at column {exc.colno})"
+            continue
+        except (ValueError, RecursionError) as exc:  # an integer too long, values nested too deeply
+            first_error = first_error or f"not usable JSON ({type(exc).__name__})"
             continue
         calls = _calls_from_value(value)
         if isinstance(calls, str):

@@ -347,7 +347,7 @@ def find_json_object(text: str) -> dict[str, Any] | None:
     while start != -1:
         try:
             value, _ = decoder.raw_decode(text, start)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON here, an integer too long, nested too deeply
             value = None
         if isinstance(value, dict):
             return value
@@ -376,6 +376,8 @@ def decode_json_object(text: str | None, *, lenient: bool = False) -> dict[str, 
             where = "no JSON object in the reply" if lenient else "reply is not valid JSON"
             raise ParseFailure(f"{where} ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
         value = found
+    except (ValueError, RecursionError) as exc:  # an integer too long, values nested too deeply
+        raise ParseFailure(f"reply is not usable JSON ({type(exc).__name__}: {str(exc)[:120]})") from None
     if not isinstance(value, dict):
         raise ParseFailure(f"reply is JSON {type(value).__name__}, expected an object")
     return value

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from ..errors import InputError
-from ..io import Reject
+from ..io import MAX_DEPTH, Reject, StrictJSONError, check_readable_file, iter_lines, loads_strict, record_problem
 from ..io import iter_jsonl_objects as io_iter_jsonl_objects
 from ..schema import PSEUDO_CALLS, Instance, describe_validation_error
 
@@ -65,16 +66,38 @@ class Probe:
     reason: str = ""
 
 
+#: Largest whole-document JSON file read (it is parsed in memory); JSON Lines files have no total limit.
+MAX_DOCUMENT_BYTES = 1024 * 2**20
+
+
+def _check_source_file(path: Path) -> int:
+    """The size of a source file, after refusing what is not one (missing, folder, device, pipe)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise InputError("no such file. " + supported_formats_sentence(), file=str(path)) from None
+    check_readable_file(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError("is not a regular file (a pipe?): the format is detected from the content before the "
+                         "file is read, so save the data to a file first", file=str(path))
+    return info.st_size
+
+
 def read_text(path: Path) -> str:
     """The whole file as UTF-8 text.
 
     Raises:
-        InputError: missing, empty or not UTF-8.
+        InputError: missing, a folder or device, empty, over ``MAX_DOCUMENT_BYTES``, or not UTF-8.
     """
+    size = _check_source_file(path)
+    if size > MAX_DOCUMENT_BYTES:
+        raise InputError(
+            f"is one JSON document of {size:,} bytes, over the limit of {MAX_DOCUMENT_BYTES:,} bytes for a file "
+            "that is parsed as a whole; convert it to JSON Lines (one record per line), which is streamed",
+            file=str(path),
+        )
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("no such file. " + supported_formats_sentence(), file=str(path)) from None
     except IsADirectoryError:
         raise InputError("is a directory, expected a file", file=str(path)) from None
     if not data.strip():
@@ -94,53 +117,25 @@ def _not_utf8_hint() -> str:
     return "re-encode it as UTF-8. " + supported_formats_sentence()
 
 
-def probe_file(path: str | os.PathLike[str]) -> Probe:
-    """Look at a file's content to tell JSON Lines from one JSON document.
+def _sniff_object(line: str) -> dict[str, Any] | None:
+    """The line as a JSON object for format sniffing (lenient: strictness is the reader's job), else None."""
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
 
-    JSON Lines: one of the first few non-blank lines parses as a JSON object on its own (a bad first line
-    among good ones is still JSON Lines). Otherwise the whole file is parsed as one JSON document.
+
+def parse_document(path: Path, text: str) -> Any:
+    """A whole-document JSON file, strictly parsed (see :func:`toolqual_utils.io.loads_strict`) and checked
+    against the per-record limits (see :func:`toolqual_utils.io.record_problem`).
 
     Raises:
-        InputError: the file is missing, empty, not UTF-8, or neither JSON Lines nor valid JSON
-            (e.g. truncated).
+        InputError: not JSON (truncated or malformed, with line and column), or strict JSON or a limit
+            refused (naming the reason and, for limits, where in the document).
     """
-    path = Path(path)
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise InputError("no such file. " + supported_formats_sentence(), file=str(path)) from None
-    if size == 0:
-        raise InputError("the file is empty. " + supported_formats_sentence(), file=str(path))
-    records: list[dict[str, Any]] = []
-    first_is_object = False
-    n_lines = 0
-    try:
-        with path.open("r", encoding="utf-8-sig") as handle:
-            for line in handle:
-                if not line.strip():
-                    continue
-                n_lines += 1
-                try:
-                    value = json.loads(line)
-                except json.JSONDecodeError:
-                    value = None
-                if isinstance(value, dict):
-                    records.append(value)
-                    first_is_object = first_is_object or n_lines == 1
-                if n_lines >= PROBE_LINES:
-                    break
-    except UnicodeDecodeError as exc:
-        raise not_utf8(path, exc) from None
-    if n_lines == 0:
-        raise InputError("the file is empty (only blank lines). " + supported_formats_sentence(), file=str(path))
-    if first_is_object or len(records) >= 2:
-        # A first line that is a whole object (or two object lines among the first few, when the first
-        # line is a bad record) means JSON Lines. A one-line file holding one object is also read this
-        # way; the per-format sniffers accept a compact single document either way.
-        return Probe(path, "jsonl", first_records=records)
-    text = read_text(path)
-    try:
-        document = json.loads(text)
+        document = loads_strict(text)
     except json.JSONDecodeError as exc:
         problem = "truncated" if exc.pos >= len(text.rstrip()) - 1 else "not valid JSON"
         raise InputError(
@@ -148,7 +143,54 @@ def probe_file(path: str | os.PathLike[str]) -> Probe:
             f"column {exc.colno}). " + supported_formats_sentence(),
             file=str(path),
         ) from None
-    return Probe(path, "json", document=document)
+    except StrictJSONError as exc:
+        raise InputError(f"is not accepted: {exc}; fix the file (toolqual reads JSON strictly so that no value "
+                         "changes silently)", file=str(path)) from None
+    problem = record_problem(document, max_depth=MAX_DEPTH + 3)
+    if problem is not None:
+        reason, where = problem
+        raise InputError(f"is not accepted: {reason}; fix that record or remove it", file=str(path), record=where)
+    return document
+
+
+def probe_file(path: str | os.PathLike[str]) -> Probe:
+    """Look at a file's content to tell JSON Lines from one JSON document.
+
+    JSON Lines: one of the first few non-blank lines parses as a JSON object on its own (a bad first line
+    among good ones is still JSON Lines; so is a first line over the line limit followed by an object
+    line). Otherwise the whole file is parsed as one JSON document (strictly, within the limits).
+
+    Raises:
+        InputError: the file is missing, a folder, a device or pipe, empty, not UTF-8, or neither JSON
+            Lines nor valid JSON (e.g. truncated), or its document is not accepted.
+    """
+    path = Path(path)
+    size = _check_source_file(path)
+    if size == 0:
+        raise InputError("the file is empty. " + supported_formats_sentence(), file=str(path))
+    records: list[dict[str, Any]] = []
+    first_is_object = first_too_long = False
+    n_lines = 0
+    for _, line in iter_lines(path, not_utf8_hint=_not_utf8_hint()):
+        n_lines += 1
+        if isinstance(line, Reject):  # over the line limit: its content is not looked at
+            first_too_long = first_too_long or n_lines == 1
+        else:
+            value = _sniff_object(line)
+            if value is not None:
+                records.append(value)
+                first_is_object = first_is_object or n_lines == 1
+        if n_lines >= PROBE_LINES:
+            break
+    if n_lines == 0:
+        raise InputError("the file is empty (only blank lines). " + supported_formats_sentence(), file=str(path))
+    if first_is_object or len(records) >= 2 or (first_too_long and records):
+        # A first line that is a whole object (or two object lines among the first few, when the first
+        # line is a bad record) means JSON Lines. A one-line file holding one object is also read this
+        # way; the per-format sniffers accept a compact single document either way.
+        return Probe(path, "jsonl", first_records=records)
+    text = read_text(path)
+    return Probe(path, "json", document=parse_document(path, text))
 
 
 def parse_arguments(raw: Any) -> dict[str, Any] | None:
@@ -167,7 +209,7 @@ def parse_arguments(raw: Any) -> dict[str, Any] | None:
         return {}
     try:
         value = json.loads(raw, strict=False)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # not JSON, an integer too long, nested too deeply
         return None
     return value if isinstance(value, dict) else None
 

@@ -194,7 +194,7 @@ def parse_function_description(text: str) -> tuple[str, dict[str, dict] | None]:
         return description, None
     try:
         raw = json.loads(match.group(1))
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, an integer too long, nested too deeply
         return description, None
     if not isinstance(raw, dict):
         return description, None
@@ -219,7 +219,7 @@ def build_tools(record: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str,
     """
     try:
         document = json.loads(record.get("Documentation") or "{}")
-    except (json.JSONDecodeError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         document = {}
     if not isinstance(document, dict):
         document = {}
