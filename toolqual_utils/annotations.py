@@ -7,9 +7,10 @@ File format (``ANNOTATION_COLUMNS`` + optional ``recorded_at``)::
 Criterion cells hold ``1`` (holds), ``0`` (error) or nothing (not labelled yet). Coarse labels are
 never annotated; they are derived (:func:`toolqual_utils.tables.derive_coarse`).
 
-**A label is never lost.** :func:`append_annotation` only appends: it opens the file in append mode,
-writes the whole row with one ``write``, flushes and ``fsync``s before returning; nothing ever
-rewrites the file. Correcting a label = appending a new row for the same (instance_id, annotator);
+**A label is never lost.** :func:`append_annotation` only appends: it locks the file (several notebook
+kernels may append at once), writes the whole row with one ``write`` in append mode and ``fsync``s
+before returning; rows already written are never changed (a row torn by a killed writer is moved to
+``<file>.torn``, see :func:`append_annotations`). Correcting a label = appending a new row for the same (instance_id, annotator);
 :func:`read_annotations` takes the *last* row per (instance_id, annotator) as current and keeps the
 history on request (``current_only=False``).
 
@@ -23,6 +24,8 @@ import itertools
 import math
 import os
 import re
+import warnings
+from contextlib import contextmanager
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .io import csv_escape, csv_unescape
 from .schema import ANNOTATION_COLUMNS, CRITERIA
 from .stats import agreement_summary
 from .tables import CRITERION_LABELS, TABLE_CRITERIA, derive_coarse
@@ -43,7 +47,7 @@ ADJUDICATOR: Final = "adjudicated"
 
 __all__ = [
     "ANNOTATION_FILE_COLUMNS", "ADJUDICATOR",
-    "annotation_file", "validate_annotation_row", "append_annotation", "append_annotations",
+    "annotation_file", "validate_annotation_row", "append_annotation", "append_annotations", "torn_path",
     "read_annotations", "current_annotations", "annotator_agreement", "adjudicated_labels",
 ]
 
@@ -115,14 +119,10 @@ def validate_annotation_row(
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return "" if math.isnan(value) else str(int(value))
-    return str(value)
+    return csv_escape(str(value))
 
 
-def _existing_header(path: Path) -> list[str] | None:
-    if not path.exists() or path.stat().st_size == 0:
-        return None
-    with path.open("r", encoding="utf-8", newline="") as handle:
-        header = next(csv.reader(handle), None)
+def _check_header(header: list[str] | None, path: Path) -> list[str] | None:
     if not header:
         return None
     missing = [c for c in ANNOTATION_COLUMNS if c not in header]
@@ -134,13 +134,94 @@ def _existing_header(path: Path) -> list[str] | None:
     return header
 
 
+def _existing_header(path: Path) -> list[str] | None:
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    with path.open("r", encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle), None)
+    return _check_header(header, path)
+
+
+def _last_record_start(text: str) -> int:
+    """Offset where the last CSV record of ``text`` starts (after the last line break outside quotes)."""
+    start, quoted = 0, False
+    for match in re.finditer(r'["\n]', text):
+        if match.group() == '"':
+            quoted = not quoted
+        elif not quoted:
+            start = match.end()
+    return start
+
+
+def _complete_row(tail: str, header: list[str], path: Path) -> bool:
+    """Is ``tail`` (text after the last line break, no newline at its end) one whole valid row?"""
+    if tail.count('"') % 2:  # a quoted cell never closed: the writer stopped mid-row
+        return False
+    try:
+        rows = list(csv.reader(io.StringIO(tail)))
+        if len(rows) != 1 or len(rows[0]) != len(header):
+            return False
+        validate_annotation_row(dict(zip(header, rows[0])), file=str(path))
+    except (csv.Error, InputError):
+        return False
+    return True
+
+
+def _split_torn_tail(text: str, header: list[str] | None, path: Path) -> tuple[str, str]:
+    """(the file's complete rows, a torn last row or ""): a last row without its line break is torn
+    unless it is a whole valid row (a file edited by hand may just lack the final newline)."""
+    if not text or text.endswith("\n") or header is None:
+        return text, ""
+    start = _last_record_start(text)
+    if start == 0:  # the header line itself
+        return text, ""
+    tail = text[start:]
+    if _complete_row(tail, header, path):
+        return text, ""
+    return text[:start], tail
+
+
+@contextmanager
+def _locked(fd: int):
+    """An exclusive lock on the open file ``fd`` for the duration (other appenders wait)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+        try:
+            yield
+        finally:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def torn_path(path: str | os.PathLike[str]) -> Path:
+    """Where torn rows of an annotation file are moved (``<file>.torn``)."""
+    path = Path(path)
+    return path.with_name(path.name + ".torn")
+
+
 def append_annotations(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]]) -> int:
     """Append validated rows to an annotation CSV (created with a header when absent). Returns the count.
 
     Every row is validated before anything is written (one bad row = nothing appended). Rows without
-    ``recorded_at`` get the current UTC time. The rows are written with one ``write`` call in append
-    mode, then flushed and ``fsync``ed; the file is never rewritten. A file whose last line lacks its
-    newline (an interrupted writer) gets one first, so the new rows start on their own line.
+    ``recorded_at`` get the current UTC time. Safe for several writers at once (two notebook kernels of
+    one annotator): each append holds an exclusive lock on the file while it checks the header and
+    writes, so a new file gets exactly one header. The rows are written with one ``write`` call in
+    append mode, then ``fsync``ed; rows already in the file are never changed. One exception: a last row
+    left incomplete by a writer that was killed mid-write (no line break, not a whole row) is moved to
+    ``<file>.torn`` before appending, so it cannot swallow the new rows (a last row that is whole but
+    lacks its line break just gets one). Text cells a spreadsheet would run as a formula are written with
+    a leading ``'`` (removed again on reading).
     """
     path = Path(path)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -151,25 +232,59 @@ def append_annotations(path: str | os.PathLike[str], rows: Iterable[Mapping[str,
         clean_rows.append(clean)
     if not clean_rows:
         return 0
-    header = _existing_header(path)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    creating = header is None
-    if creating:
-        header = list(ANNOTATION_FILE_COLUMNS)
-        writer.writerow(header)
-    elif path.read_bytes()[-1:] not in (b"\n", b""):
-        buffer.write("\n")
-    for clean in clean_rows:
-        writer.writerow([_cell(clean.get(column, "")) for column in header])
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8", newline="") as handle:
-        handle.write(buffer.getvalue())
-        handle.flush()
-        os.fsync(handle.fileno())
-    if creating:
-        _fsync_directory(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+    try:
+        with _locked(fd):
+            existing = b""
+            size = os.fstat(fd).st_size
+            if size:
+                os.lseek(fd, 0, os.SEEK_SET)
+                existing = _read_all(fd, size)
+            text = existing.decode("utf-8", errors="surrogateescape")
+            creating = not text.strip()
+            header = None if creating else _check_header(next(csv.reader(io.StringIO(text)), None), path)
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            if creating or header is None:
+                header = list(ANNOTATION_FILE_COLUMNS)
+                if creating and size:
+                    os.ftruncate(fd, 0)  # only blank lines: start the file afresh
+                writer.writerow(header)
+            else:
+                kept, torn = _split_torn_tail(text, header, path)
+                if torn:
+                    with torn_path(path).open("a", encoding="utf-8", errors="surrogateescape") as aside:
+                        aside.write(torn + "\n")
+                    os.ftruncate(fd, len(kept.encode("utf-8", errors="surrogateescape")))
+                elif not text.endswith("\n"):
+                    buffer.write("\n")
+            for clean in clean_rows:
+                writer.writerow([_cell(clean.get(column, "")) for column in header])
+            _write_all(fd, buffer.getvalue().encode("utf-8"))
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    _fsync_directory(path.parent)
     return len(clean_rows)
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    chunks, remaining = [], size
+    while remaining > 0:
+        chunk = os.read(fd, remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -208,7 +323,9 @@ def read_annotations(
 
     Returns:
         ``ANNOTATION_FILE_COLUMNS`` + ``file`` and ``row`` (1-based data row in its file); criteria as
-        float 1.0 / 0.0 / NaN (not labelled). Empty files give an empty frame with these columns.
+        float 1.0 / 0.0 / NaN (not labelled). Empty files give an empty frame with these columns. A last
+        row torn by a writer that was killed mid-row (no line break and not a whole row) is skipped with
+        a warning and listed in ``frame.attrs["torn_rows"]`` (``{"file", "text"}``); it is not a saved label.
 
     Raises:
         InputError: a missing file, a header without the annotation columns, or a bad row (names the
@@ -221,22 +338,32 @@ def read_annotations(
         item = Path(item)
         files.extend(sorted(item.glob("*.csv")) if item.is_dir() else [item])
     records = []
+    torn_rows: list[dict[str, str]] = []
     for path in files:
         if not path.exists():
             raise InputError("no such annotation file", file=str(path))
-        if _existing_header(path) is None:
+        header = _existing_header(path)
+        if header is None:
             continue
-        with path.open("r", encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            for number, row in enumerate(reader, start=1):
-                if not any((v or "").strip() for k, v in row.items() if k is not None):
-                    continue  # a blank line
-                clean = validate_annotation_row(row, file=str(path), record=f"row {number} (line {reader.line_num})")
-                records.append({**clean, "file": str(path), "row": number})
+        text = path.read_text(encoding="utf-8")
+        text, torn = _split_torn_tail(text, header, path)
+        if torn:
+            torn_rows.append({"file": str(path), "text": torn})
+            warnings.warn(f"{path}: skipped a torn last row (a writer stopped mid-row; it is not a saved label): "
+                          f"{torn[:80]!r}", stacklevel=2)
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        for number, row in enumerate(reader, start=1):
+            if not any((v or "").strip() for k, v in row.items() if k is not None):
+                continue  # a blank line
+            row = {k: csv_unescape(v) for k, v in row.items()}
+            clean = validate_annotation_row(row, file=str(path), record=f"row {number} (line {reader.line_num})")
+            records.append({**clean, "file": str(path), "row": number})
     frame = pd.DataFrame(records, columns=list(_FRAME_COLUMNS))
     for criterion in CRITERIA:
         frame[criterion] = frame[criterion].astype(float)
-    return current_annotations(frame) if current_only else frame
+    frame = current_annotations(frame) if current_only else frame
+    frame.attrs["torn_rows"] = torn_rows
+    return frame
 
 
 def current_annotations(frame: pd.DataFrame) -> pd.DataFrame:
