@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -131,3 +133,56 @@ def test_adjudicated_labels_fallbacks_and_validation_use(tmp_path):
     judge = frame.loc[frame["annotator"] == "a", ["instance_id", *CRITERIA]]
     table = validation_table(judge, reference.reset_index(), annotator=None).set_index("criterion")
     assert table.loc["minimality", "n_annotated"] == 2  # the unresolved instance is left out
+
+
+def _create_and_append(barrier, directory: str, who: str, n_files: int) -> None:
+    for i in range(n_files):
+        barrier.wait()  # both writers reach each new file at the same moment
+        ann.append_annotation(Path(directory) / f"dana_{i}.csv",
+                              {"instance_id": f"{who}/{i}", "annotator": "dana", "specificity": 1,
+                               "note": f"kernel {who}"})
+
+
+def test_two_processes_creating_one_file_write_one_header(tmp_path):
+    """One annotator, two notebook kernels, files that do not exist yet: both rows readable, one header."""
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(2)
+    n_files = 300
+    writers = [context.Process(target=_create_and_append, args=(barrier, str(tmp_path), who, n_files))
+               for who in "ab"]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(120)
+    assert [w.exitcode for w in writers] == [0, 0]
+    for i in range(n_files):
+        path = tmp_path / f"dana_{i}.csv"
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert [line.startswith("instance_id,") for line in lines] == [True, False, False], path
+        frame = ann.read_annotations(path, current_only=False)
+        assert sorted(frame["instance_id"]) == [f"a/{i}", f"b/{i}"]
+
+
+def test_a_torn_last_row_is_skipped_and_moved_aside_before_the_next_append(tmp_path):
+    path = tmp_path / "dana.csv"
+    ann.append_annotation(path, {"instance_id": "x/1", "annotator": "dana", **labels(1), "note": "kept"})
+    with path.open("a", encoding="utf-8") as handle:  # a writer killed inside its quoted note
+        handle.write('x/2,dana,1,1,0,1,1,1,"the city is not in the instr')
+    with pytest.warns(UserWarning, match="torn last row"):
+        frame = ann.read_annotations(path)
+    assert list(frame["instance_id"]) == ["x/1"] and frame.attrs["torn_rows"][0]["file"] == str(path)
+
+    ann.append_annotation(path, {"instance_id": "x/3", "annotator": "dana", **labels(0), "note": 'a "quoted" note'})
+    ann.append_annotation(path, {"instance_id": "x/4", "annotator": "dana", **labels(1)})
+    frame = ann.read_annotations(path)
+    assert list(frame["instance_id"]) == ["x/1", "x/3", "x/4"] and frame.attrs["torn_rows"] == []
+    assert frame.set_index("instance_id").loc["x/3", "note"] == 'a "quoted" note'
+    assert "the city is not in the instr" in ann.torn_path(path).read_text(encoding="utf-8")  # nothing is lost
+
+
+def test_notes_a_spreadsheet_would_run_are_escaped_and_read_back(tmp_path):
+    path = tmp_path / "dana.csv"
+    ann.append_annotation(path, {"instance_id": "=id", "annotator": "dana", **labels(1), "note": "-missing city"})
+    assert "'=id,dana" in path.read_text(encoding="utf-8") and ",'-missing city," in path.read_text(encoding="utf-8")
+    row = ann.read_annotations(path).iloc[0]
+    assert (row["instance_id"], row["note"]) == ("=id", "-missing city")

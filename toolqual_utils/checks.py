@@ -559,7 +559,11 @@ def _grounding(value: Any, info: _ParamInfo, ctx: _Context, required: bool = Tru
     if isinstance(value, (int, float)):
         if value in (0, 1):
             return None
-        if float(value) in ctx.numbers:
+        try:
+            as_float: float | None = float(value)
+        except OverflowError:  # an integer beyond the float range: only its text can match
+            as_float = None
+        if as_float in ctx.numbers:
             return None
         text = repr(value) if isinstance(value, float) else str(value)
         if ctx.in_earlier(" " + text + " ", _compact(text)):

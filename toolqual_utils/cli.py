@@ -70,7 +70,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def _say(message: str) -> None:
     paragraph = " ".join(str(message).split())
-    print(textwrap.fill(f"toolqual: {paragraph}", width=100), file=sys.stderr)
+    # never break inside a path or a command to copy (no breaks at hyphens or within long words)
+    print(textwrap.fill(f"toolqual: {paragraph}", width=100, break_on_hyphens=False, break_long_words=False),
+          file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -136,7 +136,7 @@ def loads_strict(text: str | bytes) -> Any:
     try:
         return _DECODER.decode(text)
     except RecursionError:
-        raise StrictJSONError(f"values are nested too deeply to read (over {MAX_DEPTH} levels)") from None
+        raise StrictJSONError(f"values are nested too deeply to read (the limit is {MAX_DEPTH} levels)") from None
     except StrictJSONError:
         raise
     except json.JSONDecodeError:
@@ -269,7 +269,7 @@ def iter_lines(path: str | os.PathLike[str], *, not_utf8_hint: str = "re-encode 
                         break
                 yield line_no, Reject(str(path), f"line {line_no}",
                                       f"line of {skipped:,} bytes is longer than the limit of {limit:,} bytes per "
-                                      "record (TOOLQUAL_MAX_LINE_BYTES); skipped")
+                                      "record (TOOLQUAL_MAX_LINE_BYTES)")
                 continue
             if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
@@ -381,7 +381,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # permissions as the umask says
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # permissions as the umask says
+    except OSError as exc:  # name the output, not the temporary file
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
         yield tmp
         if tmp.exists():

@@ -868,12 +868,16 @@ class CacheError(ConfigError):
     def __init__(self, path: str | os.PathLike, problem: str) -> None:
         self.path = str(path)
         self.problem = problem
-        super().__init__(
-            f"the answer cache {path} {problem}. To go on: run `toolqual cache check {path}` to see what is wrong "
-            f"(with --repair it removes damaged answers), or run without a cache (--cache none), or start a new "
-            f"cache file (--cache NEW.sqlite). Deleting {path} also works, but the answers it holds are then "
-            "paid for again."
-        )
+        if "is a directory" in problem:
+            ways = "give a file path with --cache FILE.sqlite, or run without a cache (--cache none)."
+        elif "not a toolqual answer cache" in problem:
+            ways = (f"give another file with --cache FILE.sqlite, or run without a cache (--cache none); {path} is "
+                    f"left as it is (`toolqual cache check {path}` shows what it holds).")
+        else:
+            ways = (f"run `toolqual cache check {path}` to see what is wrong (with --repair it removes damaged "
+                    f"answers), or run without a cache (--cache none), or start a new cache file (--cache "
+                    f"NEW.sqlite). Deleting {path} also works, but the answers it holds are then paid for again.")
+        super().__init__(f"the answer cache {path} {problem}. To go on: {ways}")
 
 
 def _sqlite_problem(exc: BaseException) -> str:
@@ -969,6 +973,8 @@ class ResponseCache:
     def _prepare_schema(self) -> None:
         conn = self._conn
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "responses" not in tables:  # never write into another program's database
+            raise sqlite3.DatabaseError(f"no such table: responses (it holds {', '.join(sorted(tables)[:5])})")
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")

@@ -138,7 +138,12 @@ def _element_equal(value: Any, expected: Any) -> bool:
     if _is_number(expected):
         if not _is_number(value):
             return False
-        return value == expected or math.isclose(float(value), float(expected), rel_tol=1e-9, abs_tol=1e-12)
+        if value == expected:
+            return True
+        try:
+            return math.isclose(float(value), float(expected), rel_tol=1e-9, abs_tol=1e-12)
+        except OverflowError:  # an integer beyond the float range equals only itself
+            return False
     if isinstance(expected, (list, tuple)):
         if not isinstance(value, (list, tuple)) or len(value) != len(expected):
             return False

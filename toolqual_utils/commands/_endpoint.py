@@ -119,13 +119,3 @@ def stopped_error(client: LLMClient, kept: str) -> EndpointError:
         f"are recorded as unscored:not_sent; {resume}."
     )
 
-
-def cache_notes(client: LLMClient) -> list[str]:
-    """One-line notes on the cache for the end of a run (a failed write; damaged answers ignored)."""
-    notes = []
-    if client.cache_write_error:
-        notes.append(f"answers of this run were not all stored in the cache: {client.cache_write_error}")
-    if client.cache is not None and client.cache.n_malformed:
-        notes.append(f"{client.cache.n_malformed} damaged cached answer(s) in {client.cache.path} were ignored and "
-                     f"asked again; `toolqual cache check {client.cache.path} --repair` removes them")
-    return notes

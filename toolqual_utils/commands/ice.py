@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, InputError
 from ..io import TABLE_FORMATS, write_table
-from ._endpoint import add_endpoint_arguments, cache_notes, check_endpoint_arguments, llm_config, require_key
+from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, llm_config, require_key
 from ._endpoint import stopped_error
 from ._inputs import read_canonical_inputs
 
@@ -173,8 +173,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"adaptive ({summary['goal']} {summary['k']}, {summary['bound']} bound, epsilon {summary['epsilon']:g}): "
               f"{summary['adaptive_generations']} generations vs {summary['full_generations']} for full ICE "
               f"({summary['saved_fraction']:.0%} saved, {summary['rounds']} rounds)")
-    for note in cache_notes(client):
-        print(f"toolqual: note: {note}", file=sys.stderr)
     if client.stopped:
         raise stopped_error(client, f"Kept what was done: {len(per_instance)} instance rows written to {args.out} and "
                                     f"{len(per_query)} query rows to {queries_path(args.out)}.")

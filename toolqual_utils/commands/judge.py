@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 
 from ..errors import ConfigError, InputError
-from ._endpoint import add_endpoint_arguments, cache_notes, check_endpoint_arguments, llm_config, require_key
+from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, llm_config, require_key
 from ._endpoint import stopped_error
 from ._inputs import check_table_path, read_canonical_inputs
 from ..io import TABLE_FORMATS, read_table, write_table
@@ -169,8 +169,6 @@ def run(args: argparse.Namespace) -> int:
               f"sent), {mean_calls:.2f} per instance; tokens paid: {_fmt_tokens(ledger['prompt_tokens'])} prompt + "
               f"{_fmt_tokens(ledger['completion_tokens'])} completion"
               + (f"; cost ${cost:,.4f}" if cost is not None and client.config.prices else ""))
-        for note in cache_notes(client):
-            print(f"toolqual: note: {note}", file=sys.stderr)
         if client.stopped:
             n_not_sent = int(sum(r.status == "unscored:not_sent" for r in results))
             raise stopped_error(client, f"Kept what was done: {len(verdicts)} verdict rows written to {args.out} "
