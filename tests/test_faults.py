@@ -221,8 +221,8 @@ def test_unreachable_endpoint_stops_keeps_what_it_has_and_exits_3(tmp_path, caps
     assert f"curl {url}/models" in message and "unscored:not_sent" in message
     verdicts = read_table(out)  # kept: every verdict decided so far, the rest marked as not sent
     assert len(verdicts) == 8 * len(CRITERIA)
-    assert set(verdicts.loc[verdicts["judge"] == "rules", "status"]) == {"ok"}
     assert set(verdicts.loc[verdicts["judge"] == "m", "status"]) == {"unscored:not_sent"}
+    assert set(verdicts.loc[verdicts["judge"] != "m", "status"]) <= {"ok", "unscored:not_applicable"}
 
 
 def test_a_server_that_drops_every_connection_is_given_up_quickly(openai_double, tmp_path, capsys):

@@ -1801,36 +1801,38 @@ class LLMClient:
         model = self.config.model
         wanted = {r.custom_id for r in requests}
         lines_by_id: dict[str, ChatResult] = {}
+        from .io import iter_lines
+
         for result_path in result_paths:
             result_path = Path(result_path)
             if not result_path.exists():
                 raise InputError("batch result file not found", file=str(result_path))
-            with open(result_path, encoding="utf-8") as handle:
-                for line_no, line in enumerate(handle, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line)
-                    except ValueError as exc:
-                        raise InputError(
-                            f"not valid JSON ({exc.msg}); expected one Batch result object per line",
-                            file=str(result_path),
-                            record=f"line {line_no}",
-                        ) from None
-                    if not isinstance(record, dict) or "custom_id" not in record:
-                        raise InputError(
-                            "expected a Batch result object with a custom_id",
-                            file=str(result_path),
-                            record=f"line {line_no}",
-                            field="custom_id",
-                        )
-                    custom_id = str(record["custom_id"])
-                    if custom_id not in wanted:
-                        continue
-                    result = _result_from_batch_line(custom_id, record)
-                    previous = lines_by_id.get(custom_id)
-                    if previous is None or previous.status != STATUS_OK:
-                        lines_by_id[custom_id] = result
+            for line_no, line in iter_lines(result_path, not_utf8_hint="Batch result files are UTF-8 JSON Lines"):
+                if not isinstance(line, str):
+                    raise InputError(line.reason, file=str(result_path), record=f"line {line_no}")
+                try:
+                    record = json.loads(line)
+                except (ValueError, RecursionError) as exc:
+                    detail = exc.msg if isinstance(exc, json.JSONDecodeError) else f"{type(exc).__name__}: {exc}"
+                    raise InputError(
+                        f"not valid JSON ({str(detail)[:200]}); expected one Batch result object per line",
+                        file=str(result_path),
+                        record=f"line {line_no}",
+                    ) from None
+                if not isinstance(record, dict) or "custom_id" not in record:
+                    raise InputError(
+                        "expected a Batch result object with a custom_id",
+                        file=str(result_path),
+                        record=f"line {line_no}",
+                        field="custom_id",
+                    )
+                custom_id = str(record["custom_id"])
+                if custom_id not in wanted:
+                    continue
+                result = _result_from_batch_line(custom_id, record)
+                previous = lines_by_id.get(custom_id)
+                if previous is None or previous.status != STATUS_OK:
+                    lines_by_id[custom_id] = result
 
         request_keys, keys = self._keys(requests)
         stored = self._stored(keys)
@@ -1877,7 +1879,7 @@ def _result_from_batch_line(custom_id: str, record: dict) -> ChatResult:
     if isinstance(body, str):
         try:
             body = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
     if status_code != 200:
         message = body
