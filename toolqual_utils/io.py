@@ -54,6 +54,7 @@ DEFAULT_MAX_VALUE_CHARS = 4 * 2**20
 FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SKIP_CHUNK = 2**20
 
 
@@ -188,10 +189,12 @@ def record_problem(value: Any, *, max_depth: int = MAX_DEPTH, max_chars: int | N
 
 
 def _may_be_over_limits(text: str, max_chars: int) -> bool:
-    """Cheap bound: can the JSON ``text`` hold a value over a limit of :func:`record_problem`?"""
+    """Cheap bound: can the JSON ``text`` hold a value over a limit of :func:`record_problem`? (A string
+    longer than the limit needs that many characters, nesting needs that many brackets, and a surrogate
+    can only arrive as a ``\\uD800``-``\\uDFFF`` escape.)"""
     return (len(text) > max_chars
-            or text.count("{") + text.count("[") > MAX_DEPTH
-            or "\\ud" in text or "\\uD" in text)
+            or _SURROGATE_ESCAPE.search(text) is not None
+            or text.count("{") + text.count("[") > MAX_DEPTH)
 
 
 def parse_record_line(line: str) -> Any:

@@ -193,6 +193,10 @@ def probe_file(path: str | os.PathLike[str]) -> Probe:
     return Probe(path, "json", document=parse_document(path, text))
 
 
+#: ``json.loads(text, strict=False)`` builds a decoder per call; one shared decoder saves that at 100K+ calls
+_LENIENT_DECODER = json.JSONDecoder(strict=False)
+
+
 def parse_arguments(raw: Any) -> dict[str, Any] | None:
     """Parse a call's argument text into an object; None when it is not a JSON object.
 
@@ -208,7 +212,7 @@ def parse_arguments(raw: Any) -> dict[str, Any] | None:
     if not raw.strip():
         return {}
     try:
-        value = json.loads(raw, strict=False)
+        value = _LENIENT_DECODER.decode(raw)
     except (ValueError, RecursionError):  # not JSON, an integer too long, nested too deeply
         return None
     return value if isinstance(value, dict) else None
