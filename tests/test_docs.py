@@ -316,6 +316,7 @@ def test_format_page_names_the_fields_columns_and_statuses_the_code_has():
     for column in INSTANCE_COLUMNS:
         assert f"`{column}`" in text, f"ICE column {column} is not described"
     for status in (llm.STATUS_REFUSAL, llm.STATUS_TRUNCATED, llm.STATUS_API_ERROR, llm.STATUS_NOT_CACHED,
+                   llm.STATUS_TOO_LONG, llm.STATUS_NOT_SENT,
                    "unscored:needs-model", "unscored:not_applicable", "unscored:parse_error"):
         assert f"`{status}`" in text, f"status {status} is not described"
 
