@@ -527,3 +527,17 @@ def test_devices_and_folders_are_refused_not_read(tmp_path, capsys, command):
     if command != "load":  # load walks folders
         code, _, err = _toolqual(capsys, command, str(tmp_path), *out)
         assert code == 2 and "is a directory" in err
+
+
+@pytest.mark.parametrize("command", ["ice", "evaluate"])
+def test_ice_and_evaluate_also_stop_at_an_unreachable_endpoint(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-a-secret")
+    url = _free_port_url()
+    data = _judge_data(tmp_path / "data.jsonl", n=3)
+    out = tmp_path / "out.csv"
+    extra = ["--run", "r"] if command == "evaluate" else []
+    code, _, err = _toolqual(capsys, command, str(data), "--model", "m", "--base-url", url, "--cache", "none",
+                             "--out", str(out), *extra)
+    assert code == 3 and f"failed to connect to {url}" in " ".join(err.split())
+    assert "unscored:not_sent" in set(read_table(out)["status"]) | set(
+        read_table(out.with_name("out.queries.csv"))["status"] if command == "ice" else [])

@@ -55,6 +55,7 @@ import yaml
 from . import __version__
 from .errors import InputError
 from .export import to_openai_record
+from .io import atomic_open, atomic_write_text
 from .schema import Instance
 
 __all__ = ["ENGINES", "PRESETS", "Preset", "TrainSettings", "trainable", "llamafactory_record", "messages_record",
@@ -151,7 +152,7 @@ def _arguments_value(arguments: Any) -> Any:
     if isinstance(arguments, str):
         try:
             return json.loads(arguments)
-        except ValueError:
+        except (ValueError, RecursionError):
             return arguments
     return arguments
 
@@ -229,7 +230,7 @@ def messages_record(record: Mapping[str, Any]) -> dict[str, Any] | str:
                     call["function"]["arguments"] = json.dumps(arguments, ensure_ascii=False)
                 try:
                     json.loads(call["function"]["arguments"])
-                except ValueError:
+                except (ValueError, RecursionError):
                     return f"arguments of {call['function']['name']!r} are not valid JSON"
         messages.append(message)
     if not any(m.get("role") == "assistant" for m in messages):
@@ -423,12 +424,12 @@ def _readme(settings: TrainSettings, commands: Mapping[str, str], manifest: Mapp
 
 
 def _write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(path, json.dumps(value, ensure_ascii=False, indent=2) + "\n")
 
 
 def _write_yaml(path: Path, value: Any, header: str) -> None:
     text = yaml.safe_dump(value, sort_keys=False, allow_unicode=True, default_flow_style=False)
-    path.write_text(f"# {header}\n" + text, encoding="utf-8")
+    atomic_write_text(path, f"# {header}\n" + text)
 
 
 def write_train_config(instances: Sequence[Instance], folder: str | os.PathLike[str], settings: TrainSettings, *,
@@ -457,7 +458,7 @@ def write_train_config(instances: Sequence[Instance], folder: str | os.PathLike[
                          file=", ".join(map(str, source_files)) or None)
     (folder / "data").mkdir(parents=True, exist_ok=True)
     data_file = f"{settings.dataset_name}.jsonl"
-    with open(folder / "data" / data_file, "w", encoding="utf-8") as handle:
+    with atomic_open(folder / "data" / data_file) as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     header = f"toolqual train-config {__version__}: {settings.engine}, run {settings.run}, preset {settings.preset}"
@@ -496,6 +497,6 @@ def write_train_config(instances: Sequence[Instance], folder: str | os.PathLike[
         "trained_here": False,
         "source_files": [str(p) for p in source_files],
     }
-    (folder / "README.md").write_text(_readme(settings, commands, manifest), encoding="utf-8")
+    atomic_write_text(folder / "README.md", _readme(settings, commands, manifest))
     _write_json(folder / MANIFEST_NAME, manifest)
     return manifest

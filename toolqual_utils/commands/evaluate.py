@@ -12,8 +12,8 @@ from urllib.parse import urlparse, urlunparse
 
 from .. import __version__
 from ..errors import ConfigError, InputError
-from ..io import write_records, write_table
-from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, llm_config, require_key
+from ..io import atomic_write_text, write_records, write_table
+from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, llm_config, require_key, stopped_error
 from ._inputs import check_table_path, read_canonical_inputs
 
 HELP = "run a served model on a tool-use test set (static call matching, or multi-step with simulated tools)"
@@ -287,8 +287,7 @@ def run(args: argparse.Namespace) -> int:
                         judge_base_url=_public_url(judge.base_url), simulator_model=simulator.config.model,
                         simulator_base_url=_public_url(simulator.base_url), simulator_prompt_id="simulator.v1")
     target = manifest_path(args.out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    atomic_write_text(target, json.dumps(manifest, ensure_ascii=False, indent=2, default=str) + "\n")
 
     rate = summary["pass_rate"]
     print(f"run {run_name!r}: passed {summary['n_passed']} of {summary['n_scored']} scored items"
@@ -302,6 +301,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{role} ({client.config.model}): requests {totals['n_requests']}, cache hits {totals['n_cache_hits']}, "
               f"sent {totals['n_sent']}, tokens {totals['prompt_tokens']:,} in / {totals['completion_tokens']:,} out"
               + (f", cost ${totals['cost_usd']:.4f}" if totals.get("cost_usd") else ""))
+    for _, client in clients:
+        if client.stopped:
+            raise stopped_error(client, f"Kept what was done: {len(outcomes)} outcome rows written to {args.out}.")
     return 0
 
 

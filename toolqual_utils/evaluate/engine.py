@@ -151,7 +151,7 @@ def batch_custom_ids(paths: Sequence[str | os.PathLike[str]]) -> set[str]:
                     continue
                 try:
                     record = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):
                     continue  # import_batch names the bad line
                 if isinstance(record, dict) and "custom_id" in record:
                     ids.add(str(record["custom_id"]))

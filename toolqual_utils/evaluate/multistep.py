@@ -287,6 +287,8 @@ def parse_simulator_reply(text: str | None) -> tuple[int, Any] | str:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
         return f"simulator Response is not valid JSON ({exc.msg} at column {exc.colno})"
+    except (ValueError, RecursionError) as exc:  # an integer too long, values nested too deeply
+        return f"simulator Response is not usable JSON ({type(exc).__name__})"
     return int(status[0]), value
 
 
@@ -368,6 +370,8 @@ def parse_tooleval_verdict(text: str | None) -> dict[str, str] | str:
         value = json.loads(text[start : end + 1])
     except json.JSONDecodeError as exc:
         return f"judge answer is not valid JSON ({exc.msg})"
+    except (ValueError, RecursionError) as exc:  # an integer too long, values nested too deeply
+        return f"judge answer is not usable JSON ({type(exc).__name__})"
     if not isinstance(value, dict) or not isinstance(value.get("answer_status"), str):
         return "judge answer has no answer_status"
     status = _word(value["answer_status"], _STATUSES)

@@ -197,6 +197,8 @@ def parse_hermes_calls(text: str | None) -> ParsedAnswer:
             value = json.loads(raw)
         except json.JSONDecodeError as exc:
             return _fail(f"tool_call block {index} is not valid JSON ({exc.msg} at column {exc.colno})")
+        except (ValueError, RecursionError) as exc:  # an integer too long, values nested too deeply
+            return _fail(f"tool_call block {index} is not usable JSON ({type(exc).__name__})")
         call = _normalise_call(value, f"tool_call block {index}")
         if isinstance(call, str):
             return _fail(call)
