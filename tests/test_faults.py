@@ -541,3 +541,29 @@ def test_ice_and_evaluate_also_stop_at_an_unreachable_endpoint(tmp_path, capsys,
     assert code == 3 and f"failed to connect to {url}" in " ".join(err.split())
     assert "unscored:not_sent" in set(read_table(out)["status"]) | set(
         read_table(out.with_name("out.queries.csv"))["status"] if command == "ice" else [])
+
+
+def _open_cache(barrier, path: str) -> None:
+    barrier.wait()
+    ResponseCache(path).close()
+
+
+def test_processes_opening_an_old_cache_at_once_bring_it_up_to_date_once(tmp_path):
+    """Several runs started together on a cache of an earlier version: one adds the new columns, none fails."""
+    import multiprocessing
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, prompt_id TEXT, "
+                     "custom_id TEXT, result TEXT NOT NULL, created REAL NOT NULL)")
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(3)
+    openers = [context.Process(target=_open_cache, args=(barrier, str(path))) for _ in range(3)]
+    for opener in openers:
+        opener.start()
+    for opener in openers:
+        opener.join(60)
+    assert [o.exitcode for o in openers] == [0, 0, 0]
+    with sqlite3.connect(path) as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(responses)")]
+    assert columns[-2:] == ["endpoint", "request_key"]

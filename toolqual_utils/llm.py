@@ -996,7 +996,11 @@ class ResponseCache:
             return
         for column in ("endpoint", "request_key"):  # caches written before answers were kept per endpoint
             if column not in columns:
-                conn.execute(f"ALTER TABLE responses ADD COLUMN {column} TEXT")
+                try:
+                    conn.execute(f"ALTER TABLE responses ADD COLUMN {column} TEXT")
+                except sqlite3.OperationalError as exc:  # another process added it a moment ago
+                    if "duplicate column" not in str(exc).lower():
+                        raise
         conn.execute("CREATE INDEX IF NOT EXISTS responses_request_key ON responses (request_key)")
         self._has_endpoint_columns = True
 
