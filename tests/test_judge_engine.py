@@ -247,3 +247,32 @@ def test_offline_coherence_heuristic_overrides_a_model_coherent_and_keeps_its_vi
     off = judge([glued], _config(openai_double, tmp_path), criteria=["coherence"], progress=False,
                 combine_heuristics=False)
     assert off.verdicts.iloc[0]["label"] == 1 and off.verdicts.iloc[0]["judge"] == "double-judge"
+
+
+@pytest.mark.parametrize("response_format", ["json_object", "none"])
+def test_response_format_choice_is_sent_cached_apart_and_parsed(openai_double, tmp_path, response_format):
+    """Servers without json_schema support: json_object sends only the JSON mode; none sends nothing and the
+    answer object is found inside prose. The choice is part of each request's cache key."""
+    scripted = ScriptedJudge()
+
+    def chatty(body):  # wrap the scripted JSON in prose, as a model without structured output may
+        reply = scripted(body)
+        return Reply(content=f"Here is my analysis.\n{reply.content}\nI hope this helps {{not json}}.")
+
+    openai_double.script = chatty if response_format == "none" else scripted
+    config = _config(openai_double, tmp_path)
+    run = judge(_instances(), config, progress=False, response_format=response_format, combine_heuristics=False)
+    sent = [body.get("response_format") for body in openai_double.bodies]
+    assert sent == ([{"type": "json_object"}] * len(sent) if response_format == "json_object" else [None] * len(sent))
+    assert set(run.verdicts["status"]) == {"ok"} and len(run.verdicts) == 18
+    hits = openai_double.hits
+    openai_double.script = scripted  # the same answers with the default format are NOT served from the cache
+    judge(_instances(), config, progress=False, combine_heuristics=False)
+    assert openai_double.hits == hits * 2
+
+
+def test_strict_parsing_refuses_prose_around_json_by_default(openai_double, tmp_path):
+    scripted = ScriptedJudge()
+    openai_double.script = lambda body: Reply(content="Sure: " + scripted(body).content)
+    run = judge(_instances()[:1], _config(openai_double, tmp_path), progress=False)
+    assert set(run.model_verdicts["status"]) == {"unscored:parse_error"}

@@ -71,7 +71,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping, Sequence, Union
+from typing import Any, Final, Iterable, Literal, Mapping, Sequence, Union
 from urllib.parse import urlparse
 
 from toolqual_utils.errors import ConfigError, InputError
@@ -215,6 +215,10 @@ class LLMConfig:
                               f"not {self.max_connection_failures!r}.")
 
 
+#: How a request with a response schema asks for structured output (see ``ChatRequest.response_format``).
+RESPONSE_FORMATS: Final = ("json_schema", "json_object", "none")
+
+
 @dataclass(frozen=True)
 class ChatRequest:
     """One chat-completion request.
@@ -233,6 +237,11 @@ class ChatRequest:
             (use that to set ``"strict": True``).
         tools: OpenAI tool definitions (``{"type": "function", "function": {...}}``).
         sample_index: index of a repeated sample of the same prompt (part of the cache key).
+        response_format: how ``response_schema`` is asked for: ``"json_schema"`` (structured output, the
+            default), ``"json_object"`` (any JSON object; for servers without json_schema support: older
+            vLLM, some Ollama models, LiteLLM routes) or ``"none"`` (no response_format at all; the prompt
+            describes the answer and the caller parses JSON out of free text). Part of the cache key when
+            not the default.
         tool_choice: ``"auto"``, ``"none"`` or ``"required"``, sent with ``tools``; ``None`` = not sent (the
             server's default). Part of the cache key only when set, so existing keys are unchanged.
     """
@@ -246,6 +255,7 @@ class ChatRequest:
     tools: tuple[dict, ...] | None = None
     sample_index: int = 0
     tool_choice: str | None = None
+    response_format: str = "json_schema"
 
 
 @dataclass(frozen=True)
@@ -479,7 +489,10 @@ def request_body(model: str, request: AnyRequest, token_limit_param: TokenLimitP
             json_schema = dict(schema)
         else:
             json_schema = {"name": _schema_name(request.prompt_id), "schema": schema, "strict": False}
-        body["response_format"] = {"type": "json_schema", "json_schema": json_schema}
+        if request.response_format == "json_object":
+            body["response_format"] = {"type": "json_object"}
+        elif request.response_format != "none":
+            body["response_format"] = {"type": "json_schema", "json_schema": json_schema}
     if request.tools is not None:
         body["tools"] = [dict(t) for t in request.tools]
     if request.tool_choice is not None:
@@ -510,6 +523,8 @@ def cache_key(model: str, request: AnyRequest) -> str:
     }
     if request.tool_choice is not None:
         payload["tool_choice"] = request.tool_choice
+    if request.response_format != "json_schema":
+        payload["response_format"] = request.response_format
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -584,6 +599,9 @@ def _validate_requests(requests: Sequence[AnyRequest]) -> list[AnyRequest]:
             )
         if not request.messages:
             raise InputError("a chat request needs at least one message", record=request.custom_id, field="messages")
+        if getattr(request, "response_format", "json_schema") not in RESPONSE_FORMATS:
+            raise InputError(f"response_format must be one of {', '.join(RESPONSE_FORMATS)}, not "
+                             f"{request.response_format!r}", record=request.custom_id, field="response_format")
     return requests
 
 

@@ -50,6 +50,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "per criterion with its own prompt")
     parser.add_argument("--prompt-version", choices=["v1", "v2"], default="v2",
                         help="judge prompt version (default v2, which follows the annotation guide's rulings)")
+    parser.add_argument("--response-format", choices=["json_schema", "json_object", "none"], default="json_schema",
+                        help="how structured answers are asked for: json_schema (default), json_object, or none "
+                        "(servers without json_schema support: older vLLM, some Ollama models, LiteLLM routes; "
+                        "with none the JSON object is found in the reply's free text). Part of the cache key")
+    parser.add_argument("--response-format", choices=["json_schema", "json_object", "none"], default="json_schema",
+                        help="how structured answers are asked for: json_schema (default), json_object, or none "
+                        "(servers without json_schema support: older vLLM, some Ollama models, LiteLLM routes; "
+                        "with none the JSON object is found in the reply's free text). Part of the cache key")
     parser.add_argument("--no-heuristics", action="store_true",
                         help="do not let the offline coherence heuristic override a model's 'coherent'")
     parser.add_argument("--criteria", nargs="+", metavar="CRITERION",
@@ -120,14 +128,15 @@ def run(args: argparse.Namespace) -> int:
     rules, rules_source = _rule_verdicts(args, instances)
     mode = "per_criterion" if args.mode == "per-criterion" else "combined"
     plan = plan_judging(instances, criteria, mode, rules, args.recheck, max_tokens=args.max_tokens,
-                        prompt_version=int(args.prompt_version[1:]), combine_heuristics=not args.no_heuristics)
+                        prompt_version=int(args.prompt_version[1:]), combine_heuristics=not args.no_heuristics,
+                        response_format=args.response_format)
 
     client = LLMClient(llm_config(args))
     try:
         n_fixed = len(plan.fixed)
         print(f"{len(instances)} instances x {len(criteria)} criteria; rules: {rules_source}; "
               f"{n_fixed} verdicts decided without the model; {len(plan.requests)} model requests "
-              f"({mode}, prompts {', '.join(plan.prompt_ids) or '-'})")
+              f"({mode}, prompts {', '.join(plan.prompt_ids) or '-'}, response format {args.response_format})")
         if args.plan:
             cost = client.plan(plan.requests)
             per_instance = len(plan.requests) / len(instances) if instances else 0.0

@@ -41,7 +41,7 @@ from typing import Any, Final, Literal
 import pandas as pd
 
 from ..errors import InputError
-from ..llm import ChatRequest, ChatResult, LLMClient, LLMConfig
+from ..llm import RESPONSE_FORMATS, ChatRequest, ChatResult, LLMClient, LLMConfig
 from ..schema import CRITERIA, VERDICT_COLUMNS, Instance
 from .context import InstanceContext, build_context
 from .decide import ENGINE_PROMPT_ID, Decision, decide, pre_decide
@@ -292,6 +292,7 @@ def plan_judging(
     prompt_id: str | None = None,
     prompt_version: int = DEFAULT_PROMPT_VERSION,
     combine_heuristics: bool = True,
+    response_format: str = "json_schema",
 ) -> JudgePlan:
     """Decide what can be decided without a model and build the requests for the rest.
 
@@ -307,12 +308,18 @@ def plan_judging(
             they were).
         combine_heuristics: override a model's "coherent" where the offline heuristic found
             disconnected requests (see the module docstring).
+        response_format: ``"json_schema"`` (structured output, default), ``"json_object"`` or ``"none"``
+            for servers without json_schema support; with ``"none"`` replies are parsed leniently (the
+            first JSON object in the text). Part of each request, so of its cache key.
 
     Returns:
         A :class:`JudgePlan`. Empty input gives an empty plan.
     """
     instances = list(instances)
     criteria = _check_inputs(instances, criteria, mode)
+    if response_format not in RESPONSE_FORMATS:
+        raise InputError(f"unknown response format {response_format!r}; use one of {', '.join(RESPONSE_FORMATS)}",
+                         field="response_format")
     version = prompt_version_of(prompt_id) if prompt_id else prompt_version
     combined_id = prompt_id or combined_prompt_id(version)
     decided = _decided_rule_rows(rule_verdicts)
@@ -347,6 +354,7 @@ def plan_judging(
                 prompt_id=pid,
                 max_tokens=limit,
                 response_schema=response_schema(pid, ask),
+                response_format=response_format,
             )
             planned.append(PlannedRequest(request, instance.id, tuple(ask)))
         else:
@@ -358,11 +366,12 @@ def plan_judging(
                     prompt_id=pid,
                     max_tokens=limit,
                     response_schema=response_schema(pid, [criterion]),
+                    response_format=response_format,
                 )
                 planned.append(PlannedRequest(request, instance.id, (criterion,)))
     rule_rows = {k: v for k, v in decided.items() if k[0] in contexts and k[1] in criteria}
     return JudgePlan(mode, criteria, [i.id for i in instances], planned, fixed, rule_rows, contexts, recheck,
-                     heuristic_rows=heuristic_rows)
+                     heuristic_rows=heuristic_rows, lenient=response_format == "none")
 
 
 def prompt_version_of(prompt_id: str) -> int:
@@ -572,6 +581,7 @@ def judge(
     max_tokens: int | None = None,
     prompt_version: int = DEFAULT_PROMPT_VERSION,
     combine_heuristics: bool = True,
+    response_format: str = "json_schema",
 ) -> JudgeRun:
     """Judge instances on the intrinsic criteria: rules first, then the model (cached) for the rest.
 
@@ -593,7 +603,8 @@ def judge(
         empty frames with their columns.
     """
     plan = plan_judging(instances, criteria, mode, rule_verdicts, recheck, max_tokens=max_tokens,
-                        prompt_version=prompt_version, combine_heuristics=combine_heuristics)
+                        prompt_version=prompt_version, combine_heuristics=combine_heuristics,
+                        response_format=response_format)
     own_client = client is None
     client = client or LLMClient(config)
     try:
@@ -617,6 +628,7 @@ def judge_from_batch(
     max_tokens: int | None = None,
     prompt_version: int = DEFAULT_PROMPT_VERSION,
     combine_heuristics: bool = True,
+    response_format: str = "json_schema",
 ) -> JudgeRun:
     """Verdicts from OpenAI Batch result files (same planning, parsing and cache as :func:`judge`).
 
@@ -625,7 +637,8 @@ def judge_from_batch(
     served from the cache when there, else ``unscored:api_error``.
     """
     plan = plan_judging(instances, criteria, mode, rule_verdicts, recheck, max_tokens=max_tokens,
-                        prompt_version=prompt_version, combine_heuristics=combine_heuristics)
+                        prompt_version=prompt_version, combine_heuristics=combine_heuristics,
+                        response_format=response_format)
     own_client = client is None
     client = client or LLMClient(config)
     try:
