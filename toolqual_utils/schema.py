@@ -2,7 +2,7 @@
 
 The contract (explained for users in docs/format.md): one JSON object per line::
 
-    {"id": str, "source": str, "instruction": str,
+    {"id": str, "source": str, ["context": [turn, ...],] "instruction": str,
      "tools": [{"name": str, "description": str,
                 "parameters": {"type": "object", "properties": {...}, "required": [...]}}],
      "calls": [{"name": str, "arguments": object|null, "raw_arguments": str|null,
@@ -12,6 +12,12 @@ The contract (explained for users in docs/format.md): one JSON object per line::
 ``calls`` is ``None`` when no gold calls are known (e.g. ToolBench query files) and ``[]`` when the gold
 answer is "call nothing" (e.g. BFCL irrelevance). A call whose ``arguments`` is ``None`` while
 ``raw_arguments`` holds text is an *argument parse failure*: the raw text is kept, never guessed at.
+
+Multi-turn dialogues: ``context`` holds the earlier turns of the dialogue, before the user turn that
+``instruction`` is (``{"role": "user"|"assistant"|"tool", "content": str|null, "calls": [call...],
+"name": str|null}``; an assistant turn's calls carry their tool results in ``observation``; a ``tool``
+turn is a result that could not be paired with a call). It is absent (empty) for single-turn data, and
+an empty ``context`` is never written, so single-turn records look exactly as before.
 
 Pure module: standard library, pandas and pydantic only.
 """
@@ -105,11 +111,41 @@ class Call(_Record):
         return self.name in PSEUDO_CALLS
 
 
+TurnRole = Literal["user", "assistant", "tool"]
+
+
+class Turn(_Record):
+    """One earlier turn of a dialogue (an element of :attr:`Instance.context`).
+
+    ``user``: ``content`` is what the user said. ``assistant``: ``content`` is its text (None when it
+    only called tools) and ``calls`` the calls it made, each with its tool result in ``observation``
+    when known. ``tool``: a tool result that could not be paired with a call (``name`` = the tool, when
+    the source says).
+    """
+
+    role: TurnRole
+    content: str | None = None
+    calls: list[Call] = Field(default_factory=list)
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _calls_only_on_assistant_turns(self) -> Turn:
+        if self.calls and self.role != "assistant":
+            raise ValueError(f"only assistant turns make calls (this turn's role is {self.role!r})")
+        return self
+
+
+def _no_context(value: list[Turn]) -> bool:
+    return not value
+
+
 class Instance(_Record):
-    """One training instance: instruction, tools, gold call sequence."""
+    """One training instance: (earlier turns,) instruction, tools, gold call sequence."""
 
     id: str = Field(min_length=1)
     source: str = Field(min_length=1)
+    #: earlier turns of the dialogue; empty for single-turn data and then never serialised
+    context: list[Turn] = Field(default_factory=list, exclude_if=_no_context)
     instruction: str
     tools: list[ToolSpec] = Field(default_factory=list)
     calls: list[Call] | None = None
@@ -132,8 +168,14 @@ class Instance(_Record):
                 return tool
         return None
 
+    @property
+    def is_multi_turn(self) -> bool:
+        """True when earlier turns of a dialogue precede the instruction."""
+        return bool(self.context)
+
     def to_record(self) -> dict[str, Any]:
-        """The canonical JSON object (key order as in docs/format.md)."""
+        """The canonical JSON object (key order as in docs/format.md; no ``context`` key when there are no
+        earlier turns)."""
         return self.model_dump(mode="json")
 
 
@@ -143,7 +185,8 @@ def describe_validation_error(error: ValidationError) -> tuple[str, str]:
     field = ".".join(str(part) for part in first.get("loc", ())) or "<record>"
     reason = first.get("msg", str(error))
     if first.get("type") == "extra_forbidden":
-        reason = "unknown field (the canonical format has: id, source, instruction, tools, calls, final_answer, meta)"
+        reason = ("unknown field (the canonical format has: id, source, context, instruction, tools, calls, "
+                  "final_answer, meta)")
     elif first.get("type") == "missing":
         reason = "required field is missing"
     return field, reason

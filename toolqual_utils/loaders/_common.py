@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -52,18 +52,43 @@ class Probe:
     """What the sniffer learned about a file.
 
     Attributes:
-        path: the file.
+        path: the file (or a Hugging Face ``save_to_disk`` folder).
         kind: ``"jsonl"`` when the first non-blank lines are JSON objects one per line, ``"json"`` when
-            the whole file is one JSON document (then ``document`` holds it), ``"unknown"`` otherwise.
-        first_records: the JSON objects parsed from the first non-blank lines (JSON Lines only).
-        document: the parsed document (whole-document JSON only).
+            the whole file is one JSON document, ``"records"`` for a container of records read one at a
+            time (Parquet, Arrow, a ``datasets`` folder, gzipped JSON Lines or arrays; see
+            :mod:`toolqual_utils.loaders.containers`), ``"unknown"`` otherwise.
+        first_records: the JSON objects parsed from the first non-blank lines (JSON Lines), the first
+            object items of a JSON array, or the first rows of a container.
+        document: the parsed document (whole-document JSON only). A JSON array is parsed only when a
+            loader asks for it: sniffers look at :meth:`first_item`, and record-oriented loaders
+            stream the array (:func:`toolqual_utils.loaders.containers.iter_items`), so a large array
+            never has to fit in memory.
+        records: for ``"records"``: a function returning a fresh stream of ``(location, record)``.
     """
 
     path: Path
-    kind: Literal["jsonl", "json", "unknown"]
+    kind: Literal["jsonl", "json", "records", "unknown"]
     first_records: list[dict[str, Any]] = field(default_factory=list)
-    document: Any = None
+    loaded_document: Any = None
     reason: str = ""
+    is_array: bool = False
+    array_head: list[Any] = field(default_factory=list)
+    document_loader: Callable[[], Any] | None = None
+    records: Callable[[], Iterator[tuple[str, dict[str, Any] | Reject]]] | None = None
+    container: str = ""
+
+    @property
+    def document(self) -> Any:
+        if self.document_loader is not None:
+            self.loaded_document = self.document_loader()
+            self.document_loader = None
+        return self.loaded_document
+
+    def first_item(self) -> Any:
+        """The first element of a whole-document JSON array (None otherwise), without parsing the rest."""
+        if self.kind != "json" or not self.is_array or not self.array_head:
+            return None
+        return self.array_head[0]
 
 
 #: Largest whole-document JSON file read (it is parsed in memory); JSON Lines files have no total limit.
@@ -165,9 +190,19 @@ def probe_file(path: str | os.PathLike[str]) -> Probe:
             Lines nor valid JSON (e.g. truncated), or its document is not accepted.
     """
     path = Path(path)
+    from .containers import first_character, probe_container, probe_json_array
+
+    container = probe_container(path)  # Parquet, Arrow, gzip, a datasets folder
+    if container is not None:
+        return container
     size = _check_source_file(path)
     if size == 0:
         raise InputError("the file is empty. " + supported_formats_sentence(), file=str(path))
+    if first_character(path) == "[":  # one JSON array: probe its first items without reading the rest
+        array = probe_json_array(path)
+        if array is not None:
+            return array
+        return Probe(path, "json", loaded_document=load_json_document(path))  # names the JSON problem
     records: list[dict[str, Any]] = []
     first_is_object = first_too_long = False
     n_lines = 0
@@ -189,8 +224,16 @@ def probe_file(path: str | os.PathLike[str]) -> Probe:
         # line is a bad record) means JSON Lines. A one-line file holding one object is also read this
         # way; the per-format sniffers accept a compact single document either way.
         return Probe(path, "jsonl", first_records=records)
-    text = read_text(path)
-    return Probe(path, "json", document=parse_document(path, text))
+    return Probe(path, "json", loaded_document=load_json_document(path))
+
+
+def load_json_document(path: Path) -> Any:
+    """The whole file as one JSON document, strictly parsed within the limits (:func:`parse_document`).
+
+    Raises:
+        InputError: empty, not UTF-8, not valid JSON (e.g. truncated), or not accepted, naming the file.
+    """
+    return parse_document(path, read_text(path))
 
 
 #: ``json.loads(text, strict=False)`` builds a decoder per call; one shared decoder saves that at 100K+ calls

@@ -33,7 +33,7 @@ import pandas as pd
 from ..errors import InputError
 from ..io import Reject
 from ..schema import Instance
-from . import bfcl, canonical, openai_chat, seal_tools, toolalpaca, toolbench
+from . import bfcl, canonical, containers, openai_chat, seal_tools, toolalpaca, toolbench
 from ._common import SUPPORTED_FORMATS, Probe, probe_file, supported_formats_sentence
 
 FormatName = Literal["auto", "toolalpaca", "toolbench", "bfcl", "seal_tools", "jsonl", "openai"]
@@ -161,6 +161,8 @@ def _sniff(probe: Probe) -> str | None:
     for name, module in LOADERS.items():
         if module.sniff(probe):
             return name
+    if probe.is_array:
+        probe.document  # a JSON array no format claims: parse it all, so a broken file says what is wrong
     return None
 
 
@@ -187,9 +189,9 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path
         path = Path(raw)
         if not path.exists():
             raise InputError("no such file or directory", file=str(path))
-        if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                if child.suffix.lower() not in (".json", ".jsonl"):
+        if path.is_dir() and not containers.is_dataset_folder(path):
+            for child in containers.folder_sources(path):
+                if not containers.is_source_name(child):
                     continue
                 if "possible_answer" in child.relative_to(path).parts[:-1] or child.name == "tool.jsonl":
                     continue

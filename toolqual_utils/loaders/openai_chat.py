@@ -1,24 +1,35 @@
-"""OpenAI chat fine-tuning JSON Lines: ``{"messages": [...], "tools": [...]}`` per line.
+"""OpenAI chat fine-tuning data: ``{"messages": [...], "tools": [...]}`` per record.
+
+The format of OpenAI's chat fine-tuning files (platform.openai.com/docs/guides/fine-tuning, "Preparing
+your dataset" and "Fine-tuning with function calling") and of the ``messages`` + ``tools`` datasets that
+TRL's ``SFTTrainer`` (huggingface/trl ``docs/source/dataset_formats.md``, "Tool Calling") and axolotl's
+``chat_template`` strategy (axolotl ``docs/dataset-formats/conversation.qmd``, "Using tool use") train on.
+Read from JSON Lines, a JSON array, or any container of :mod:`~toolqual_utils.loaders.containers`
+(Parquet, a Hugging Face ``datasets`` folder, ``.jsonl.gz``).
 
 - Tools: the top-level ``tools`` list of ``{"type": "function", "function": {name, description,
   parameters}}`` (legacy top-level ``functions`` lists of bare definitions are read too).
-- Instruction: the content of the **first** ``user`` message. Later user turns are not merged (in a
-  fine-tuning conversation they usually answer the assistant); they are kept in
-  ``meta["later_user_messages"]``. ``system`` messages go to ``meta["system_prompts"]``.
-- Calls: every assistant ``tool_calls`` entry (``function.arguments`` is a JSON string; unparsable text
-  is kept in ``raw_arguments`` with ``arguments`` None) and legacy ``function_call``, in order.
-  Observations: the ``tool`` message whose ``tool_call_id`` matches (legacy: the next ``function``
-  message with the same name).
-- Pseudo-tools (``Finish`` ...) go to ``meta["pseudo_calls"]``; a ``Finish`` ``final_answer`` is used
-  when no assistant text follows.
-- Final answer: the content of the last assistant message that has text.
+- Calls: every assistant ``tool_calls`` entry and legacy ``function_call``, in order.
+  ``function.arguments`` may be a JSON string (OpenAI) or an object (TRL, axolotl); text that is not a
+  JSON object is kept in ``raw_arguments`` with ``arguments`` None. Results: the ``tool`` message whose
+  ``tool_call_id`` matches; a ``tool`` message without a call id (common outside OpenAI's own files)
+  answers the next call of the latest assistant turn still waiting for one (by ``name`` when given);
+  legacy ``function`` messages are paired by name.
+- Multi-turn: one instance per user turn whose replies call tools, with the earlier turns as
+  ``context`` (rules and ids in :mod:`toolqual_utils.loaders._dialogue`). An assistant message with
+  ``"weight": 0`` (OpenAI's flag for "do not train on this turn", which ``toolqual select`` writes on
+  earlier turns) is context, never an instance of its own.
+- ``system`` messages go to ``meta["system_prompts"]``; pseudo-tools (``Finish`` ...) go to
+  ``meta["pseudo_calls"]``; a ``Finish`` ``final_answer`` is used when no assistant text follows.
+- Final answer: the last assistant text of the turn.
 - A conversation with no assistant message gets ``calls = None`` (nothing known); one whose assistant
   answers without tools gets ``calls = []``.
-- Ids: the record's ``id`` field when present (used as is), else ``<file stem>/<line index>`` with a
-  0-based index over non-blank lines; source ``openai-chat`` unless the record has ``source``.
+- Ids: the record's ``id`` field when present (used as is), else ``<file stem>/<index>`` with a
+  0-based index over records (non-blank lines); ``/turn<j>`` is appended when a record holds several
+  tool-calling turns. Source ``openai-chat`` unless the record has ``source``.
 
 :func:`toolqual_utils.export.to_openai_record` (``toolqual select --format openai``) writes this format;
-this loader reads its records back unchanged in instruction, tools, calls and final answer.
+this loader reads its records back unchanged in instruction, context, tools, calls and final answer.
 """
 from __future__ import annotations
 
@@ -27,18 +38,18 @@ from pathlib import Path
 from typing import Any
 
 from ..io import Reject
-from ..schema import PSEUDO_CALLS, Instance
-from ._common import Probe, build_instance, dedupe_tools, iter_jsonl_objects, parse_arguments, pseudo_call
-from ._common import raw_text, reject, tool_record
+from ..schema import Instance
+from ._common import Probe, dedupe_tools, reject, tool_record
+from ._dialogue import Message, RawCall, dialogue_instances
+from .containers import head_records, iter_items, source_stem
 
 FORMAT = "openai"
 
 
 def sniff(probe: Probe) -> bool:
-    if probe.kind != "jsonl":
-        return False
-    first = probe.first_records[0]
-    return isinstance(first.get("messages"), list)
+    """JSON Lines, a JSON array or a container of records whose first record has a ``messages`` list."""
+    head = head_records(probe)
+    return bool(head) and isinstance(head[0].get("messages"), list)
 
 
 def _text(content: Any) -> str | None:
@@ -69,95 +80,61 @@ def _tools(record: dict[str, Any]) -> list[dict[str, Any]]:
     return tools
 
 
-def convert(record: dict[str, Any], *, instance_id: str, path: Path, location: str) -> Instance | Reject:
-    messages = record.get("messages")
-    if not isinstance(messages, list):
-        return reject(path, location, "expected a list of messages", field="messages", record_id=instance_id)
-    meta: dict[str, Any] = {"pseudo_calls": []}
-    instruction: str | None = None
-    later_users: list[str] = []
-    systems: list[str] = []
-    calls: list[dict[str, Any]] = []
-    by_call_id: dict[str, dict[str, Any]] = {}
-    pending_legacy: dict[str, Any] | None = None
-    final_answer: str | None = None
-    finish_answer: str | None = None
-    saw_assistant = False
-    for message in messages:
+def _messages(raw_messages: list[Any]) -> list[Message]:
+    messages: list[Message] = []
+    for message in raw_messages:
         if not isinstance(message, dict):
             continue
         role = message.get("role")
         content = _text(message.get("content"))
         if role == "system" and content is not None:
-            systems.append(content)
+            messages.append(Message("system", content))
         elif role == "user" and content is not None:
-            if instruction is None:
-                instruction = content
-            else:
-                later_users.append(content)
+            messages.append(Message("user", content))
         elif role == "assistant":
-            saw_assistant = True
-            if content and content.strip():
-                final_answer = content
-            requested = []
+            calls = []
             for tool_call in message.get("tool_calls") or []:
                 if isinstance(tool_call, dict) and isinstance(tool_call.get("function"), dict):
-                    requested.append((tool_call.get("id"), tool_call["function"]))
+                    function = tool_call["function"]
+                    calls.append(RawCall.from_source(str(function.get("name") or ""), function.get("arguments"),
+                                                     tool_call.get("id")))
             if isinstance(message.get("function_call"), dict):
-                requested.append((None, message["function_call"]))
-            for call_id, function in requested:
-                name = str(function.get("name") or "")
-                raw = function.get("arguments")
-                if name in PSEUDO_CALLS:
-                    meta["pseudo_calls"].append(pseudo_call(name, raw))
-                    parsed = parse_arguments(raw) or {}
-                    if isinstance(parsed.get("final_answer"), str):
-                        finish_answer = parsed["final_answer"]
-                    continue
-                call = {"name": name, "arguments": parse_arguments(raw), "raw_arguments": raw_text(raw), "observation": None}
-                calls.append(call)
-                if call_id is not None:
-                    by_call_id[str(call_id)] = call
-                else:
-                    pending_legacy = call
+                function = message["function_call"]
+                calls.append(RawCall.from_source(str(function.get("name") or ""), function.get("arguments")))
+            messages.append(Message("assistant", content, calls, context_only=message.get("weight") == 0))
         elif role == "tool":
-            call = by_call_id.get(str(message.get("tool_call_id")))
-            if call is not None:
-                call["observation"] = content
-        elif role == "function" and pending_legacy is not None and message.get("name") == pending_legacy["name"]:
-            pending_legacy["observation"] = content
-            pending_legacy = None
-    if instruction is None:
-        return reject(path, location, "no user message: the instruction is the first user message",
-                      field="messages", record_id=instance_id)
-    if systems:
-        meta["system_prompts"] = systems
-    if later_users:
-        meta["later_user_messages"] = later_users
+            call_id = message.get("tool_call_id")
+            messages.append(Message("tool", content, call_id=None if call_id is None else str(call_id),
+                                    name=message.get("name") if isinstance(message.get("name"), str) else None))
+        elif role == "function":  # legacy function result: paired by name
+            messages.append(Message("tool", content, name=str(message.get("name") or "")))
+    return messages
+
+
+def convert(record: dict[str, Any], *, instance_id: str, path: Path, location: str) -> list[Instance | Reject]:
+    """One chat record -> its instances (one per tool-calling user turn; see ``_dialogue``)."""
+    messages = record.get("messages")
+    if not isinstance(messages, list):
+        return [reject(path, location, "expected a list of messages", field="messages", record_id=instance_id)]
+    meta: dict[str, Any] = {}
     if isinstance(record.get("meta"), dict):
-        meta = {**record["meta"], **meta}
+        meta = dict(record["meta"])
     tools, dropped = dedupe_tools(_tools(record))
     if dropped:
         meta["duplicate_tools_dropped"] = dropped
-    canonical = {
-        "id": instance_id,
-        "source": record["source"] if isinstance(record.get("source"), str) and record["source"] else "openai-chat",
-        "instruction": instruction,
-        "tools": tools,
-        "calls": calls if saw_assistant else None,
-        "final_answer": final_answer if final_answer is not None else finish_answer,
-        "meta": meta,
-    }
-    return build_instance(canonical, file=path, location=location)
+    source = record["source"] if isinstance(record.get("source"), str) and record["source"] else "openai-chat"
+    return dialogue_instances(_messages(messages), dialogue_id=instance_id, source=source, tools=tools, meta=meta,
+                              path=path, location=location)
 
 
 def iter_records(path: Path, probe: Probe) -> Iterator[Instance | Reject]:
     index = -1
-    for line_no, item in iter_jsonl_objects(path):
+    stem = source_stem(path)
+    for location, item in iter_items(probe):
         index += 1
         if isinstance(item, Reject):
             yield item
             continue
         given = item.get("id")
-        instance_id = str(given) if isinstance(given, (str, int)) and str(given) else f"{path.stem}/{index}"
-        yield convert(item, instance_id=instance_id, path=path, location=f"line {line_no}")
+        instance_id = str(given) if isinstance(given, (str, int)) and str(given) else f"{stem}/{index}"
+        yield from convert(item, instance_id=instance_id, path=path, location=location)

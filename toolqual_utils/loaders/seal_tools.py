@@ -58,9 +58,9 @@ def sniff(probe: Probe) -> bool:
     if probe.kind == "jsonl":
         first = probe.first_records[0]
         return "query" in first and "calling" in first and "id" in first
-    doc = probe.document
-    if isinstance(doc, list) and doc and isinstance(doc[0], dict) and isinstance(doc[0].get("conversations"), list):
-        turns = doc[0]["conversations"]
+    first = probe.first_item()  # the array's first item, without parsing the whole file
+    if isinstance(first, dict) and isinstance(first.get("conversations"), list):
+        turns = first["conversations"]
         return bool(turns) and isinstance(turns[0], dict) and "api_list = " in str(turns[0].get("value", ""))
     return False
 

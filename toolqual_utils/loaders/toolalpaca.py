@@ -74,10 +74,9 @@ _SIMPLE_TYPES = {"string", "integer", "number", "boolean", "array", "object"}
 
 def sniff(probe: Probe) -> bool:
     """A JSON list whose first item has ``Name`` and ``Instructions`` (and gold answers or instances)."""
-    doc = probe.document
-    if probe.kind != "json" or not isinstance(doc, list) or not doc or not isinstance(doc[0], dict):
+    first = probe.first_item()  # the array's first item, without parsing the whole file
+    if not isinstance(first, dict):
         return False
-    first = doc[0]
     return "Instructions" in first and ("Golden_Answers" in first or "Instances" in first) and "Name" in first
 
 

@@ -97,12 +97,13 @@ def sniff(probe: Probe) -> bool:
     """An answer object (``answer_generation``), JSON Lines of them, or a list of ``{query, query_id}``."""
     if probe.kind == "jsonl":
         return isinstance(probe.first_records[0].get("answer_generation"), dict)
-    doc = probe.document
-    if isinstance(doc, dict):
-        return isinstance(doc.get("answer_generation"), dict)
-    if isinstance(doc, list) and doc and isinstance(doc[0], dict):
-        return "query" in doc[0] and "query_id" in doc[0]
-    return False
+    if probe.kind != "json":
+        return False
+    if not probe.is_array:
+        doc = probe.document
+        return isinstance(doc, dict) and isinstance(doc.get("answer_generation"), dict)
+    first = probe.first_item()  # the array's first item, without parsing the whole file
+    return isinstance(first, dict) and "query" in first and "query_id" in first
 
 
 # --- answers ------------------------------------------------------------------------------------
