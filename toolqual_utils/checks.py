@@ -49,7 +49,7 @@ Grounding exemptions (never ``ungrounded_value``): credentials (parameter names 
 ``access_key``, ``appid``, ``token``, or the value/description ``<REDACTED_CREDENTIAL>``); the schema's
 default; booleans; the integers 0 and 1 (flags, first page); the only value of a one-value enum; values with
 no content words ("all", "any"); values seen in an earlier call's observation, in an earlier call's
-arguments or in a pseudo-call; references to earlier outputs (``API_call_1``, ``${x from f}``); dates when the
+arguments or in a pseudo-call, or in an earlier turn of the dialogue (what the user said, tool results); references to earlier outputs (``API_call_1``, ``${x from f}``); dates when the
 instruction speaks of relative time ("next year", "past three months"). Matching normalises casing, quotes,
 whitespace and punctuation, numbers (``"5"``, ``5``, ``5.0``, ``"five"``, ``"1,000"``), dates in several
 formats (``2023-04-15``, ``04/15/2023``, ``April 15th, 2023``, ``15 April 2023``), and country, language,
@@ -69,6 +69,7 @@ from typing import Any, Final, Literal
 import pandas as pd
 from rapidfuzz import fuzz
 
+from .dialogue import earlier_outputs, user_text
 from .matching import standardize_string
 from .schema import PSEUDO_CALLS, SEQUENCE_CRITERIA, VERDICT_COLUMNS, Instance
 
@@ -725,7 +726,10 @@ def _instance_findings(inst: Instance) -> list[Finding]:
         return findings
 
     tools = {t.name: t for t in inst.tools}
-    ctx = _Context(inst.instruction)
+    # Multi-turn: what the user said earlier grounds values like the instruction does, and earlier turns'
+    # tool results like earlier outputs (both are just the instruction / nothing for single-turn data).
+    ctx = _Context(user_text(inst))
+    ctx.earlier.extend(earlier_outputs(inst))
     pseudo = inst.meta.get("pseudo_calls") if inst.meta else None
     if isinstance(pseudo, list):
         for entry in pseudo:

@@ -13,6 +13,9 @@
   extracts the instruction's value and judges fuzzy equivalence. A value found in an earlier call's
   output is NOT settled in code (a list output holds many ids; the right one must be the entity the
   user named): it goes to the model with ``found_in_earlier_output: true``;
+- multi-turn instances (``Instance.context``, v1 settlement): a value found in what the user said in an
+  earlier turn is supported (``earlier_user_turn``), and so is a value found in an earlier turn's tool
+  results or calls (``earlier_turn_output``); single-turn instances are settled exactly as before;
 - the text blocks (instruction, tools, calls) exactly as they are fenced into prompts.
 
 That is the v1 settlement (``build_context(instance, version=1)``), kept as it was so the bundled v1
@@ -34,6 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ..dialogue import earlier_outputs, earlier_user_texts
 from ..schema import Call, Instance, ToolSpec
 
 TOOL_TEXT_LIMIT: Final = 300      # characters kept of each description string in the tools block
@@ -200,7 +204,8 @@ class ArgumentCheck:
     """One argument of one gold call and what the code could settle about it.
 
     ``settled_by`` is None when the model must be asked; otherwise one of ``instruction_text``,
-    ``schema_default``, ``credential`` (supported) or ``required_missing`` (error).
+    ``earlier_user_turn``, ``earlier_turn_output``, ``schema_default``, ``credential`` (supported) or
+    ``required_missing`` (error).
     ``in_earlier_output`` records whether the value occurs in an earlier call's observation (a hint
     for the model, not a decision).
     ``argument == "*"`` stands for the whole raw text of a call whose arguments did not parse.
@@ -458,6 +463,8 @@ def _argument_checks(instance: Instance) -> tuple[ArgumentCheck, ...]:
     if not instance.calls:
         return ()
     instruction_words = _words(instance.instruction)
+    earlier_user_words = _words(" \n ".join(earlier_user_texts(instance)))
+    earlier_turn_words = _words(" \n ".join(earlier_outputs(instance)))
     checks: list[ArgumentCheck] = []
     earlier_words: list[str] = []
     for index, call in enumerate(instance.calls):
@@ -480,6 +487,10 @@ def _argument_checks(instance: Instance) -> tuple[ArgumentCheck, ...]:
                     settled = "required_missing" if tool is not None and name in tool.required else None
                 elif found_in(value, instruction_words):
                     settled = "instruction_text"
+                elif earlier_user_words and found_in(value, earlier_user_words):
+                    settled = "earlier_user_turn"
+                elif earlier_turn_words and found_in(value, earlier_turn_words):
+                    settled = "earlier_turn_output"
                 elif "default" in spec and normalise(spec["default"]) == normalise(value):
                     settled = "schema_default"
                 else:

@@ -34,9 +34,18 @@ SUPPORTED_FORMATS: dict[str, str] = {
     "bfcl": "BFCL question files (JSON Lines of {id, question, function}) with possible_answer/<same name>",
     "seal_tools": "Seal-Tools dev/test JSON Lines ({id, query, calling}) with tool.jsonl beside them, "
     "or the dataset_for_finetune JSON (conversations with Python literals)",
+    "xlam": "xLAM / APIGen function calling ({id, query, tools, answers}, tools and answers as JSON strings)",
+    "toolace": "ToolACE ({system with a JSON tool list, conversations: [{from, value}]}, Python-call syntax)",
+    "toolllama": "ToolLLaMA training conversations (system/user/assistant/function turns, Thought/Action/Action Input)",
+    "glaive": "Glaive function calling v2 ({system, chat} with USER:/ASSISTANT: <functioncall>/FUNCTION RESPONSE:)",
+    "sharegpt": "ShareGPT function calling ({conversations: [{from, value}]}: Hermes <tools>/<tool_call>/<tool_response> "
+    "tags, or LLaMA-Factory function_call/observation turns with a tools column)",
     "jsonl": "canonical toolqual JSON Lines ({id, source, instruction, tools, calls, final_answer, meta})",
-    "openai": "OpenAI chat fine-tuning JSON Lines ({messages: [...], tools: [...]})",
+    "openai": "OpenAI chat fine-tuning data ({messages: [...], tools: [...]}, also TRL/axolotl messages+tools)",
 }
+#: containers the record formats (xlam ... openai) are also read from
+CONTAINERS_SENTENCE = ("Besides .json and .jsonl: .jsonl.gz/.json.gz, .parquet, .arrow and Hugging Face "
+                       "datasets folders (save_to_disk)")
 
 #: How many bytes of a file the sniffer looks at for JSON Lines (whole-document JSON is parsed fully).
 PROBE_LINES = 5
@@ -44,7 +53,8 @@ PROBE_LINES = 5
 
 def supported_formats_sentence() -> str:
     """The supported formats as one sentence, for error messages."""
-    return "Supported formats: " + "; ".join(f"{name} = {text}" for name, text in SUPPORTED_FORMATS.items()) + "."
+    return ("Supported formats: " + "; ".join(f"{name} = {text}" for name, text in SUPPORTED_FORMATS.items()) + ". "
+            + CONTAINERS_SENTENCE + ".")
 
 
 @dataclass

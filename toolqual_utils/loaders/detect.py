@@ -12,8 +12,9 @@ Rules:
 - A file that is missing, empty, truncated, not UTF-8, or not any supported format raises
   :class:`~toolqual_utils.errors.InputError` with one paragraph naming the file and listing the
   supported formats.
-- Directories are walked recursively (sorted paths). Only ``.json`` / ``.jsonl`` files are considered;
-  companion files (anything under a ``possible_answer/`` folder, ``tool.jsonl``) are read through their
+- Directories are walked recursively (sorted paths). Only ``.json`` / ``.jsonl`` files and the
+  containers of :mod:`~toolqual_utils.loaders.containers` (``.parquet``, ``.arrow``, ``.jsonl.gz``,
+  ``.json.gz``, Hugging Face ``datasets`` folders, each read as one source) are considered; companion files (anything under a ``possible_answer/`` folder, ``tool.jsonl``) are read through their
   main file, never on their own; a JSON file inside a directory whose content is not a supported format
   (e.g. StableToolBench's ``test_query_ids/*.json``) is skipped and reported in the summary. Broken
   files (empty, truncated, not UTF-8) fail even inside a directory.
@@ -33,17 +34,26 @@ import pandas as pd
 from ..errors import InputError
 from ..io import Reject
 from ..schema import Instance
-from . import bfcl, canonical, containers, openai_chat, seal_tools, toolalpaca, toolbench
+from . import bfcl, canonical, containers, glaive, openai_chat, seal_tools, sharegpt, toolace, toolalpaca, toolbench
+from . import toolllama, xlam
 from ._common import SUPPORTED_FORMATS, Probe, probe_file, supported_formats_sentence
 
-FormatName = Literal["auto", "toolalpaca", "toolbench", "bfcl", "seal_tools", "jsonl", "openai"]
+FormatName = Literal["auto", "toolalpaca", "toolbench", "bfcl", "seal_tools", "xlam", "toolace", "toolllama",
+                     "glaive", "sharegpt", "jsonl", "openai"]
 
-#: Loader modules in sniffing order (canonical before openai: a canonical record never has "messages").
+#: Loader modules in sniffing order: the specific ShareGPT-shaped formats (Seal-Tools' fine-tuning files,
+#: ToolACE, ToolLLaMA) before the generic ``sharegpt``; canonical before openai (a canonical record
+#: never has "messages").
 LOADERS: dict[str, ModuleType] = {
     "toolalpaca": toolalpaca,
     "toolbench": toolbench,
     "bfcl": bfcl,
     "seal_tools": seal_tools,
+    "xlam": xlam,
+    "toolace": toolace,
+    "toolllama": toolllama,
+    "glaive": glaive,
+    "sharegpt": sharegpt,
     "jsonl": canonical,
     "openai": openai_chat,
 }
@@ -209,8 +219,9 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> Iterator[tuple[Path
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
-    """The format name of a file (``toolalpaca``, ``toolbench``, ``bfcl``, ``seal_tools``, ``jsonl``,
-    ``openai``), from its content.
+    """The format name of a file or ``datasets`` folder (a key of :data:`LOADERS`: ``toolalpaca``,
+    ``toolbench``, ``bfcl``, ``seal_tools``, ``xlam``, ``toolace``, ``toolllama``, ``glaive``, ``sharegpt``,
+    ``jsonl``, ``openai``), from its content.
 
     Raises:
         InputError: missing, empty, truncated, not UTF-8, a companion file, or no known format.
@@ -242,8 +253,7 @@ def load(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], forma
 
     Args:
         paths: one path or several; directories are walked.
-        format: ``"auto"`` (content sniffing) or one of ``toolalpaca``, ``toolbench``, ``bfcl``,
-            ``seal_tools``, ``jsonl``, ``openai`` to insist on a format.
+        format: ``"auto"`` (content sniffing) or a key of :data:`LOADERS` to insist on a format.
 
     Returns:
         A :class:`LoadResult` (instances, rejects, per-file summary).
