@@ -58,14 +58,20 @@ def test_openai_record_layouts():
 
 
 def test_sharegpt_record_layouts():
+    """ShareGPT with Hermes tags: tools in the system turn's <tools>, calls in <tool_call>, results in
+    <tool_response> (the layout of hermes-function-calling-v1)."""
     seq = to_sharegpt_record(EDGE_CASES[0])
-    assert [t["from"] for t in seq["conversations"]] == ["human", "gpt", "observation", "gpt", "observation", "gpt"]
-    assert json.loads(seq["conversations"][1]["value"]) == {"name": "geocode", "arguments": {"address": "Paris"}}
-    assert json.loads(seq["tools"]) == [TOOL] and seq["id"] == "seq"
+    assert [t["from"] for t in seq["conversations"]] == ["system", "human", "gpt", "tool", "gpt", "tool", "gpt"]
+    assert "<tools>" in seq["conversations"][0]["value"] and '"name": "geocode"' in seq["conversations"][0]["value"]
+    call = seq["conversations"][2]["value"]
+    assert call.startswith("<tool_call>\n") and call.endswith("\n</tool_call>")
+    assert json.loads(call[len("<tool_call>"):-len("</tool_call>")]) == {"name": "geocode", "arguments": {"address": "Paris"}}
+    assert seq["conversations"][3]["value"] == "<tool_response>\n48.85,2.35\n</tool_response>"
+    assert seq["id"] == "seq" and seq["source"] == "unit"
     parallel = to_sharegpt_record(EDGE_CASES[1])
-    assert len(json.loads(parallel["conversations"][1]["value"])) == 2 and len(parallel["conversations"]) == 2
+    assert parallel["conversations"][2]["value"].count("<tool_call>") == 2 and len(parallel["conversations"]) == 3
     broken = to_sharegpt_record(EDGE_CASES[2])
-    assert json.loads(broken["conversations"][1]["value"])["arguments"] == "{address: ${x from f}}"
+    assert "{address: ${x from f}}" in broken["conversations"][2]["value"]
     assert to_sharegpt_record(EDGE_CASES[4]) is None
 
 

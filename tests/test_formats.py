@@ -95,7 +95,7 @@ def test_xlam_types_optionality_and_defaults_become_json_schema():
     assert weather.properties["unit"] == {"type": "string", "description": "C or F.", "default": "C"}
     parallel = instances["xlam/xlam_sample/1"]
     assert [c.name for c in parallel.calls] == ["stock_quote", "convert_currency"]
-    assert parallel.meta["parallel_batches"] == [2] and parallel.final_answer is None
+    assert parallel.meta["call_batches"] == [2] and parallel.final_answer is None
     assert instances["xlam/xlam_sample/2"].calls == []  # "[]": call nothing
     # tools already parsed, answers as a Python literal, arguments as a JSON string
     recipes = instances["xlam/xlam_sample/3"]
@@ -130,7 +130,7 @@ def test_hermes_python_literal_tools_and_calls_parallel_blocks_and_broken_block(
     parallel = instances["5b1c7e0a-0003"]
     assert [c.arguments for c in parallel.calls] == [{"symbol": "AAPL"}, {"text": "call Sam", "time": "17:00"}]
     assert ['"price": 189.9' in (parallel.calls[0].observation or ""), '"ok": true' in (parallel.calls[1].observation or "")] == [True, True]
-    assert parallel.meta["parallel_batches"] == [2]
+    assert parallel.meta["call_batches"] == [2]
     broken = instances["5b1c7e0a-0004"].calls[0]
     assert broken.name == "get_news" and broken.parse_failed
 

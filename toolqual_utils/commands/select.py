@@ -14,9 +14,18 @@ from ..tables import merge_verdicts
 
 HELP = "draw a subset with a recipe (random, high/low ICE, high instruction[+seq][+ICE], original) and export it"
 DESCRIPTION = """\
-Draw a fine-tune subset from canonical instances with one of the paper's Table 6 recipes and export it
-as canonical JSONL, OpenAI chat fine-tuning JSONL or ShareGPT, plus <out>.manifest.json (recipe,
-thresholds, ids, seed, counts, source files with sha256, toolqual version).
+Draw a fine-tune subset from canonical instances with one of the paper's Table 6 recipes and export it,
+plus <out>.manifest.json (recipe, thresholds, ids, seed, counts, source files with sha256, toolqual
+version, and exactly what the format could not hold: system prompts, tool results, final answers).
+
+formats (--format; docs/training_formats.md shows the trainer configuration for each):
+  canonical     toolqual's own JSON Lines (every selected instance)
+  openai        {messages, tools}: OpenAI fine-tuning, TRL SFTTrainer, axolotl chat_template
+  sharegpt      ShareGPT with Hermes tags (<tools>, <tool_call>, <tool_response>)
+  llamafactory  LLaMA-Factory ShareGPT (function_call/observation turns, tools and system columns)
+  xlam          xLAM/APIGen {id, query, tools, answers}
+Earlier turns of multi-turn instances are written before the instruction with "weight": 0 on their
+assistant messages (context, not a training target).
 
 recipes:
 """ + "\n".join(f"  {name:<26} {RECIPE_LABELS[name]}" for name in RECIPES) + """
@@ -50,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default="canonical", choices=EXPORT_FORMATS, help="export format")
     parser.add_argument("--include-ids", action="store_true",
                         help="openai format: add id/source to each record (default: a plain fine-tuning file)")
+    parser.add_argument("--tool-arguments", choices=("string", "object"), default="string",
+                        help="openai format: call arguments as a JSON string (OpenAI, default) or as an object "
+                             "(for chat templates that serialise them, e.g. with TRL)")
     parser.add_argument("--quiet", action="store_true", help="print nothing on success")
 
 
@@ -140,12 +152,16 @@ def run(args: argparse.Namespace) -> int:
     options = {key: value for key, value in vars(args).items() if not key.startswith("_") and key != "command"}
     manifest = export_selection(
         instances, selection, args.out, format=args.format, include_ids=args.include_ids or None,
-        source_files=source_files, extra={"command_options": options},
+        tool_arguments=args.tool_arguments, source_files=source_files, extra={"command_options": options},
     )
     if not args.quiet:
         print(f"{args.recipe}: selected {manifest['n_selected']} of {manifest['n_pool']} instances "
               f"({manifest['n_candidates']} qualified, seed {args.seed}); wrote {manifest['n_written']} "
               f"to {args.out} ({args.format}) and {manifest_path(Path(args.out))}")
-        for note in [*manifest["notes"], *(f"skipped {s['id']}: {s['reason']}" for s in manifest["skipped"])]:
+        dropped = manifest["system_prompts_dropped"]
+        extra_notes = [f"system prompt not written for {dropped['n']} instance(s): {dropped['reason']} "
+                       "(ids in the manifest)"] if dropped["n"] else []
+        for note in [*manifest["notes"], *extra_notes,
+                     *(f"skipped {s['id']}: {s['reason']}" for s in manifest["skipped"])]:
             print(f"  note: {note}")
     return 0

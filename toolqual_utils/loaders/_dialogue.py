@@ -5,8 +5,8 @@ parses its own syntax into a flat list of :class:`Message` (system / user / assi
 tool results) and hands it to :func:`dialogue_instances`, so all formats share the same rules:
 
 1. **Tool results are paired with calls**: by call id when the result names one that exists; otherwise
-   with the earliest call of the latest assistant turn that has no result yet (and, when the result
-   names a tool, the earliest such call of that tool). A result that matches no call is kept as a
+   with the earliest call of the latest assistant turn that has no result yet (the earliest call of the
+   tool the result names, when one is waiting). A result that matches no call is kept as a
    ``tool`` turn of the context (and counted in ``meta["unpaired_tool_results"]`` when it falls inside
    the instance's own turn).
 2. **One instance per tool-calling user turn.** A *user turn* is a user message and everything up to
@@ -32,8 +32,10 @@ tool results) and hands it to :func:`dialogue_instances`, so all formats share t
 4. **No tool-calling turn at all**: one instance for the first user message, ``calls = []`` when an
    assistant answered it (the gold answer calls nothing) or ``None`` when no assistant message exists;
    later user messages go to ``meta["later_user_messages"]``.
-5. **Parallel calls**: an assistant message that makes two or more calls at once is recorded in
-   ``meta["parallel_batches"]`` (the sizes of such batches, in order), so profiles can count them.
+5. **Parallel calls**: when an assistant message of the turn makes two or more API calls at once,
+   ``meta["call_batches"]`` records how the turn's calls are grouped into assistant messages (the size
+   of every batch, in order, e.g. ``[2, 1]``), so profiles can count parallel calls and exports can
+   write the same grouping back.
 
 Pure module: standard library and the canonical schema.
 """
@@ -105,11 +107,8 @@ def _pair_results(messages: Sequence[Message]) -> list[Message]:
         if target is not None and target.observation is not None:
             target = None  # that call already has its result: treat this one as unnamed
         if target is None and pending:
-            if message.name:
-                named = [call for call in pending if call.name == message.name]
-                target = named[0] if named else None  # a result of another tool stays unpaired
-            else:
-                target = pending[0]
+            named = [call for call in pending if message.name and call.name == message.name]
+            target = named[0] if named else pending[0]  # a name that matches no waiting call: by position
         if target is None:
             kept.append(message)
             continue
@@ -140,7 +139,7 @@ def _context_turns(messages: Sequence[Message]) -> list[dict[str, Any]]:
 
 def _turn_parts(segment: Sequence[Message]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None,
                                                       list[int], int]:
-    """(api calls, pseudo calls, final answer, parallel batch sizes, unpaired results) of one user turn."""
+    """(api calls, pseudo calls, final answer, API-call batch sizes, unpaired results) of one user turn."""
 
     calls: list[dict[str, Any]] = []
     pseudo: list[dict[str, Any]] = []
@@ -158,8 +157,9 @@ def _turn_parts(segment: Sequence[Message]) -> tuple[list[dict[str, Any]], list[
             final_answer = message.content
         if message.finish_answer is not None:
             finish_answer = message.finish_answer
-        if len(message.calls) >= 2:
-            batches.append(len(message.calls))
+        n_api = sum(call.name not in PSEUDO_CALLS for call in message.calls)
+        if n_api:
+            batches.append(n_api)
         for call in message.calls:
             if call.name in PSEUDO_CALLS:
                 pseudo.append(pseudo_call(call.name, call.raw_arguments if call.raw_arguments is not None
@@ -227,8 +227,8 @@ def dialogue_instances(
         if n_users > 1:
             instance_meta["turn"] = number
             instance_meta["n_user_turns"] = n_users
-        if batches:
-            instance_meta["parallel_batches"] = batches
+        if any(size >= 2 for size in batches):
+            instance_meta["call_batches"] = batches
         if unpaired:
             instance_meta["unpaired_tool_results"] = unpaired
         if start == last_start:

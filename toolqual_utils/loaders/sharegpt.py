@@ -143,7 +143,7 @@ def tool_responses(value: str) -> list[tuple[str | None, str]]:
     for block in blocks:
         parsed = parse_block(block)
         name = parsed.get("name") if isinstance(parsed, dict) and isinstance(parsed.get("name"), str) else None
-        results.append((name, block.strip()))
+        results.append((name, _unwrap_lines(block)))
     return results
 
 
@@ -162,8 +162,17 @@ def _split_results(value: str, n_calls: int) -> list[tuple[str | None, str]] | N
     (LLaMA-Factory writes parallel results so) -> one result per call; None otherwise."""
     parsed = parse_block(value)
     if isinstance(parsed, list) and len(parsed) == n_calls:
-        return [(None, json.dumps(item, ensure_ascii=False)) for item in parsed]
+        return [(None, item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)) for item in parsed]
     return None
+
+
+def _unwrap_lines(block: str) -> str:
+    """A block's text without the line breaks that open and close it (other whitespace is the result's)."""
+    if block.startswith("\n"):
+        block = block[1:]
+    if block.endswith("\n"):
+        block = block[:-1]
+    return block
 
 
 def _definitions(record: dict[str, Any]) -> Any:

@@ -26,13 +26,15 @@ Pitfalls handled:
   that default). ``default`` is kept as the JSON-Schema ``default``. A ``parameters`` value that is
   already JSON Schema (``{"type": "object", "properties": ...}``) is kept as is.
 - ``answers`` are the gold calls ``[{"name", "arguments"}]``; several answers are **parallel calls**
-  (one model turn), recorded in ``meta["parallel_batches"]``; ``"[]"`` means "call nothing"
+  (one model turn), recorded as one batch in ``meta["call_batches"]``; ``"[]"`` means "call nothing"
   (``calls == []``). ``arguments`` given as a JSON string is parsed; text that is not a JSON object is a
   parse failure (kept in ``raw_arguments``). xLAM has no tool results and no final answer.
 - A record with earlier turns written by ``toolqual select --format xlam`` carries them in a
   ``context`` field (canonical turns; xLAM consumers ignore it) and reads back unchanged.
 
-Ids: ``xlam/<file stem>/<id>`` (the record's ``id``, else its 0-based index); source ``xlam``.
+Ids: ``xlam/<file stem>/<id>`` for a numeric ``id`` (as in the released file) or, without one, the
+record's 0-based index; a non-numeric string ``id`` (toolqual's own exports write the canonical id) is
+kept as is. Source ``xlam``.
 """
 from __future__ import annotations
 
@@ -142,11 +144,11 @@ def convert_tool(tool: dict[str, Any]) -> dict[str, Any]:
             entry["description"] = str(spec["description"])
         if "default" in spec:
             entry["default"] = spec["default"]
-        for key, value in spec.items():  # enum, items... written by toolqual's own export
+        for key, value in spec.items():  # enum, items... (toolqual's own export writes them): kept as given
             if key not in ("type", "description", "default", "optional", "required"):
-                entry.setdefault(key, value)
+                entry[key] = value
         properties[str(name)] = entry
-        if not optional and "default" not in spec and spec.get("required") is not False:
+        if spec.get("required") is True or (not optional and "default" not in spec and spec.get("required") is not False):
             required.append(str(name))
     return {"name": str(tool["name"]), "description": description,
             "parameters": {"type": "object", "properties": properties, "required": required}}
@@ -192,7 +194,7 @@ def convert(record: dict[str, Any], *, instance_id: str, path: Path, location: s
                       "observation": None})
     meta: dict[str, Any] = {"pseudo_calls": []}
     if len(calls) >= 2:
-        meta["parallel_batches"] = [len(calls)]
+        meta["call_batches"] = [len(calls)]
     if dropped:
         meta["duplicate_tools_dropped"] = dropped
     canonical: dict[str, Any] = {
@@ -206,9 +208,9 @@ def convert(record: dict[str, Any], *, instance_id: str, path: Path, location: s
 
 def instance_id_for(record: dict[str, Any], stem: str, index: int) -> str:
     given = record.get("id")
-    if isinstance(given, str) and "/" in given:
-        return given  # an id written by toolqual's own export: kept as is
-    item = given if isinstance(given, (str, int)) and str(given) != "" else index
+    if isinstance(given, str) and given.strip() and not given.strip().isdigit():
+        return given  # a string id (toolqual's own exports write the canonical id): kept as is
+    item = given if isinstance(given, (str, int)) and str(given).strip() != "" else index
     return f"xlam/{stem}/{item}"
 
 
