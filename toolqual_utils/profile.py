@@ -1,5 +1,10 @@
 """Profile tables of a loaded dataset (notebook 00): what is in it, before any scoring.
 
+Per source format (:func:`turns_frame`, :func:`format_profile`, :func:`turns_per_dialogue`,
+:func:`calls_per_turn`): how many dialogues and turns the loader made of the data, calls per turn,
+parallel calls, argument parse failures and rejected records, so a user sees what the loader did with
+their files.
+
 Pure module: pandas and the canonical schema only; no I/O, no plotting. Every function takes the
 frames of :mod:`toolqual_utils.schema` (``instances_frame``, ``calls_frame``, ``parameters_frame``),
 optionally with an extra ``file`` column added by :func:`profile_frames`, and returns a tidy table
@@ -9,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
+
+import re
 
 import pandas as pd
 
@@ -291,3 +298,146 @@ def example_instances(instances: Sequence[Instance], n: int = 5) -> pd.DataFrame
         for inst in picked
     ]
     return pd.DataFrame(rows, columns=list(EXAMPLE_COLUMNS))
+
+
+# --- per source format: dialogues, turns, calls per turn, parallel calls ---------------------------------
+
+#: the loader format each source name comes from (sources not listed are named after their format)
+SOURCE_FORMATS: Final[Mapping[str, str]] = {
+    "stabletoolbench": "toolbench", "toolalpaca-train-format": "toolalpaca", "hermes": "sharegpt",
+    "openai-chat": "openai",
+}
+TURN_COLUMNS: Final = (
+    "file", "format", "source", "dialogue_id", "instance_id", "n_user_turns", "turn", "n_context_turns",
+    "has_gold_calls", "n_calls", "parallel", "max_batch", "n_parse_failures",
+)
+FORMAT_PROFILE_COLUMNS: Final = (
+    "format", "n_dialogues", "n_instances", "n_multi_turn", "mean_user_turns", "max_user_turns",
+    "mean_calls_per_turn", "n_parallel_turns", "n_parse_failures", "n_rejected",
+)
+DIALOGUE_DISTRIBUTION_COLUMNS: Final = ("format", "value", "n", "share")
+_TURN_SUFFIX = re.compile(r"/turn\d+$")
+
+
+def format_of(instance: Instance) -> str:
+    """The loader format an instance came from, read from its source name (:data:`SOURCE_FORMATS`)."""
+    return SOURCE_FORMATS.get(instance.source, instance.source)
+
+
+def dialogue_id(instance: Instance) -> str:
+    """The id of the dialogue an instance belongs to (its id without a ``/turn<j>`` suffix)."""
+    return _TURN_SUFFIX.sub("", instance.id)
+
+
+def turns_frame(instances_by_file: Mapping[str, Sequence[Instance]],
+                formats_by_file: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per instance (= one tool-calling turn of a dialogue), columns ``TURN_COLUMNS``.
+
+    ``format`` is ``formats_by_file[file]`` when given (a raw file's detected format), else
+    :func:`format_of`. ``n_user_turns`` is the dialogue's number of user messages (1 for single-turn
+    data); ``parallel`` says whether one assistant message of the turn made two or more calls
+    (``meta["call_batches"]``), ``max_batch`` the largest such batch (1 when none, 0 without calls).
+    """
+    rows = []
+    for file, instances in instances_by_file.items():
+        file_format = (formats_by_file or {}).get(file)
+        for inst in instances:
+            calls = inst.calls or []
+            batches = inst.meta.get("call_batches")
+            sizes = [n for n in batches if isinstance(n, int)] if isinstance(batches, list) else []
+            max_batch = max(sizes) if sizes else (1 if calls else 0)
+            n_user = inst.meta.get("n_user_turns")
+            rows.append({
+                "file": file,
+                "format": file_format if file_format and file_format != "jsonl" else format_of(inst),
+                "source": inst.source,
+                "dialogue_id": dialogue_id(inst),
+                "instance_id": inst.id,
+                "n_user_turns": int(n_user) if isinstance(n_user, int) else 1 + sum(t.role == "user" for t in inst.context),
+                "turn": int(inst.meta["turn"]) if isinstance(inst.meta.get("turn"), int) else 1,
+                "n_context_turns": len(inst.context),
+                "has_gold_calls": inst.calls is not None,
+                "n_calls": len(calls),
+                "parallel": max_batch >= 2,
+                "max_batch": max_batch,
+                "n_parse_failures": sum(call.parse_failed for call in calls),
+            })
+    return pd.DataFrame(rows, columns=list(TURN_COLUMNS))
+
+
+def format_profile(turns: pd.DataFrame, rejected_by_format: Mapping[str, int] | None = None) -> pd.DataFrame:
+    """One row per format: what the loader made of the data. Columns ``FORMAT_PROFILE_COLUMNS``.
+
+    ``n_dialogues`` distinct dialogues; ``n_instances`` tool-calling turns (instances);
+    ``n_multi_turn`` instances with earlier turns; ``mean_user_turns``/``max_user_turns`` user messages
+    per dialogue; ``mean_calls_per_turn`` over instances with gold calls; ``n_parallel_turns`` instances
+    with a parallel batch; ``n_parse_failures`` calls whose arguments did not parse; ``n_rejected``
+    records rejected (``rejected_by_format``; formats with rejects but no instance get a row too).
+    """
+    rejected = dict(rejected_by_format or {})
+    rows = []
+    for fmt, group in (turns.groupby("format", sort=True) if not turns.empty else []):
+        dialogues = group.drop_duplicates("dialogue_id")
+        with_gold = group[group["has_gold_calls"]]
+        rows.append({
+            "format": fmt,
+            "n_dialogues": int(len(dialogues)),
+            "n_instances": int(len(group)),
+            "n_multi_turn": int((group["n_context_turns"] > 0).sum()),
+            "mean_user_turns": float(dialogues["n_user_turns"].mean()),
+            "max_user_turns": int(dialogues["n_user_turns"].max()),
+            "mean_calls_per_turn": float(with_gold["n_calls"].mean()) if len(with_gold) else float("nan"),
+            "n_parallel_turns": int(group["parallel"].sum()),
+            "n_parse_failures": int(group["n_parse_failures"].sum()),
+            "n_rejected": int(rejected.pop(fmt, 0)),
+        })
+    for fmt, n in sorted(rejected.items()):
+        rows.append({"format": fmt, "n_dialogues": 0, "n_instances": 0, "n_multi_turn": 0,
+                     "mean_user_turns": float("nan"), "max_user_turns": 0, "mean_calls_per_turn": float("nan"),
+                     "n_parallel_turns": 0, "n_parse_failures": 0, "n_rejected": int(n)})
+    return pd.DataFrame(rows, columns=list(FORMAT_PROFILE_COLUMNS))
+
+
+def _dialogue_distribution(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    if frame.empty:
+        return pd.DataFrame(columns=list(DIALOGUE_DISTRIBUTION_COLUMNS))
+    counts = frame.groupby(["format", column], sort=True).size().rename("n").reset_index()
+    counts = counts.rename(columns={column: "value"})
+    counts["share"] = counts["n"] / counts.groupby("format")["n"].transform("sum")
+    return counts[list(DIALOGUE_DISTRIBUTION_COLUMNS)]
+
+
+def turns_per_dialogue(turns: pd.DataFrame) -> pd.DataFrame:
+    """Histogram of user turns per dialogue, per format: one row per (format, value = user turns);
+    ``n`` dialogues, ``share`` within the format. Columns ``DIALOGUE_DISTRIBUTION_COLUMNS``."""
+    return _dialogue_distribution(turns.drop_duplicates(["format", "dialogue_id"]) if not turns.empty else turns,
+                                  "n_user_turns")
+
+
+def calls_per_turn(turns: pd.DataFrame) -> pd.DataFrame:
+    """Histogram of gold calls per turn (instance), per format, over instances with gold calls:
+    ``n`` instances with that many calls. Columns ``DIALOGUE_DISTRIBUTION_COLUMNS``."""
+    return _dialogue_distribution(turns[turns["has_gold_calls"]] if not turns.empty else turns, "n_calls")
+
+
+def reject_source_files(reject_tables: Iterable[pd.DataFrame]) -> list[str]:
+    """The distinct source files named by rejects tables (their ``file`` column), in first-seen order."""
+    files: dict[str, None] = {}
+    for table in reject_tables:
+        if table is not None and not table.empty and "file" in table.columns:
+            files.update(dict.fromkeys(str(f) for f in table["file"]))
+    return list(files)
+
+
+def rejected_by_format(reject_tables: Iterable[pd.DataFrame], formats_by_file: Mapping[str, str]) -> dict[str, int]:
+    """Rejected records per format: the rows of rejects tables (``X.rejects.jsonl``, whose ``file`` is
+    the source file of each reject) counted under ``formats_by_file[file]`` (``"unknown"`` when the
+    file's format is not known)."""
+    counts: dict[str, int] = {}
+    for table in reject_tables:
+        if table is None or table.empty or "file" not in table.columns:
+            continue
+        for file in table["file"]:
+            fmt = formats_by_file.get(str(file), "unknown")
+            counts[fmt] = counts.get(fmt, 0) + 1
+    return counts

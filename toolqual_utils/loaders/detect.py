@@ -239,6 +239,18 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     return fmt
 
 
+def formats_of(paths: Iterable[str | os.PathLike[str]]) -> dict[str, str]:
+    """``{path: format}`` for each path, ``"unknown"`` where the file is gone or matches no format (never
+    raises: for profiles that name the format of a reject's source file)."""
+    found: dict[str, str] = {}
+    for path in paths:
+        try:
+            found[str(path)] = detect_format(path)
+        except (InputError, OSError):
+            found[str(path)] = "unknown"
+    return found
+
+
 def iter_load(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], format: str = "auto",
               session: LoadSession | None = None) -> Iterator[Instance | Reject]:
     """Stream instances and rejects from files/directories (see the module docstring for the rules)."""
@@ -276,4 +288,4 @@ def load(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], forma
 
 
 __all__ = ["FORMATS", "LOADERS", "SUMMARY_COLUMNS", "FileSummary", "LoadResult", "LoadSession", "detect_format",
-           "expand_paths", "iter_load", "load"]
+           "expand_paths", "formats_of", "iter_load", "load"]
