@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("bench_load.py", "bench_checks.py", "bench_llm_throughput.py", "bench_ice_adaptive.py")
+SCRIPTS = ("bench_load.py", "bench_load_xlam.py", "bench_checks.py", "bench_llm_throughput.py", "bench_ice_adaptive.py")
 
 
 def main() -> int:

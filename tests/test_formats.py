@@ -153,7 +153,11 @@ def test_glaive_single_quoted_arguments_results_without_ids_and_no_call_dialogue
     movie = instances["glaive/glaive_sample/1"]  # one tool-calling turn (the second user message)
     assert movie.instruction == "Inception, from 2010." and movie.meta["turn"] == 2
     assert [t.role for t in movie.context] == ["user", "assistant"]
-    assert instances["glaive/glaive_sample/2"].calls == [] and instances["glaive/glaive_sample/2"].tools == []
+    chit_chat = instances["glaive/glaive_sample/2"]
+    assert chit_chat.calls == [] and chit_chat.tools == []
+    assert find_issues([chit_chat]) == []  # no tool offered: calling nothing is not a missing call
+    refusal = instances["glaive/glaive_sample/1"].model_copy(update={"calls": []})
+    assert [f.check for f in find_issues([refusal])] == ["no_call_for_request"]  # tools offered: still flagged
     failed = instances["glaive/glaive_sample/3"].calls[0]
     assert failed.parse_failed and failed.raw_arguments == '{"bill": 50, "tip_percent": }'
 
@@ -307,3 +311,17 @@ def test_truncated_array_fails_with_one_paragraph_naming_the_file(tmp_path):
     short.write_text(text[:300], encoding="utf-8")  # broken inside the first items: the full parse says so
     with pytest.raises(InputError, match="truncated"):
         load(short)
+
+
+def test_readme_lists_every_format_with_a_command_that_loads_it():
+    import re
+
+    from toolqual_utils.loaders import FORMATS
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Formats"):readme.index("The canonical format (one JSON object per line)")]
+    rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| `toolqual load (\S+) --out \S+` \|$", section, re.M)
+    assert {fmt for fmt, _ in rows} == set(FORMATS) - {"auto"}
+    for fmt, path in rows:
+        result = load(ROOT / path)
+        assert result.instances and set(result.summary["format"]) - {"-"} == {fmt}, fmt

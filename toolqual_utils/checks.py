@@ -15,7 +15,8 @@ check                         criterion            fires when
 unknown_function              sufficiency          a call names an API the instance does not offer (it cannot
                                                    serve the request it stands for)
 no_call_for_request           sufficiency          ``calls == []`` although the instruction asks for something
-                                                   (BFCL ``irrelevance`` instances are exempt: no call is right)
+                                                   (BFCL ``irrelevance`` instances, and instances offering no
+                                                   tool at all, are exempt: no call is right)
 irrelevance_by_design         solvability          BFCL ``irrelevance``: by construction no offered tool serves
                                                    the request
 unparseable_arguments         parameter_alignment  argument text that is not JSON and not repairable
@@ -720,7 +721,8 @@ def _instance_findings(inst: Instance) -> list[Finding]:
         return findings
     api_calls = [(i, c) for i, c in enumerate(inst.calls) if c.name not in PSEUDO_CALLS]
     if not api_calls:
-        if category != "irrelevance" and len(inst.instruction.split()) >= 3:
+        # no tools offered (chit-chat turns of dialogue data): calling nothing is the only possible answer
+        if category != "irrelevance" and inst.tools and len(inst.instruction.split()) >= 3:
             findings.append(Finding(iid, "no_call_for_request", "error",
                                     "the gold sequence makes no call although the instruction asks for something"))
         return findings
