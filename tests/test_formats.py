@@ -325,3 +325,19 @@ def test_readme_lists_every_format_with_a_command_that_loads_it():
     for fmt, path in rows:
         result = load(ROOT / path)
         assert result.instances and set(result.summary["format"]) - {"-"} == {fmt}, fmt
+
+
+def test_specificity_heuristic_and_instance_view_read_the_whole_dialogue():
+    from toolqual_utils.analysis import instance_html
+    from toolqual_utils.heuristics import offline_verdicts
+
+    instances = by_id(load(FORMATS / "hermes_sample.json"))
+    second = instances["5b1c7e0a-0002/turn2"]
+    verdicts = offline_verdicts([second]).set_index("criterion")
+    assert verdicts.loc["specificity", "label"] == 1  # UA-2231 comes from turn 1's result
+    alone = second.model_copy(update={"context": []})
+    assert offline_verdicts([alone]).set_index("criterion").loc["specificity", "status"] == "unscored:needs-model"
+    page = instance_html(second.model_copy(update={"context": [
+        *second.context, second.context[0].model_copy(update={"content": "<script>x</script>"})]}))
+    assert "Earlier turns (4)" in page and "search_flights(" in page and "&lt;script&gt;" in page
+    assert "<script>x" not in page and "Earlier turns" not in instance_html(instances["5b1c7e0a-0001"])

@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from .dialogue import dialogue_text
 from .errors import ConfigError
 from .schema import CRITERIA, Instance
 from .tables import CRITERION_LABELS, TABLE_CRITERIA, error_rate_table, format_rate, labels_wide, source_of, validation_table
@@ -81,16 +82,19 @@ _STYLE = """<style>
 def instance_html(instance: Instance, *, max_observation_chars: int = _MAX_OBSERVATION_CHARS) -> str:
     """HTML view of one instance for reading and annotating; all dataset text is escaped.
 
-    Shows the id and source, the instruction, every tool with its parameters (type, required,
+    Shows the id and source, the earlier turns of a multi-turn instance, the instruction, every tool with its parameters (type, required,
     description, enum/default), the gold calls with their arguments (or the raw text when the
     arguments could not be parsed) and observations (cut to ``max_observation_chars``), pseudo-calls
     recorded by the loader, and the final answer. ``calls is None`` reads "no gold calls known";
     ``calls == []`` reads "gold answer: no call".
     """
     parts = [_STYLE, "<div class='tq-inst'>",
-             f"<div class='tq-muted'><code>{html.escape(instance.id)}</code> · {html.escape(instance.source)}</div>",
-             "<h4>Instruction</h4>", f"<div class='tq-instr'>{html.escape(instance.instruction)}</div>",
-             f"<h4>Tools ({len(instance.tools)})</h4>"]
+             f"<div class='tq-muted'><code>{html.escape(instance.id)}</code> · {html.escape(instance.source)}</div>"]
+    if instance.context:  # a turn of a multi-turn dialogue: the earlier turns first
+        parts.append(f"<h4>Earlier turns ({len(instance.context)})</h4>"
+                     f"<pre>{html.escape(dialogue_text(instance, max_observation_chars))}</pre>")
+    parts += ["<h4>Instruction</h4>", f"<div class='tq-instr'>{html.escape(instance.instruction)}</div>",
+              f"<h4>Tools ({len(instance.tools)})</h4>"]
     for tool in instance.tools:
         parts.append(f"<div><b><code>{html.escape(tool.name)}</code></b> "
                      f"<span class='tq-muted'>{_text(tool.description, 400)}</span></div>")

@@ -48,6 +48,7 @@ from .checks import (
     RULES_JUDGE, RULES_PROMPT_ID, Finding, _append_verdict, _Context, _grounding, _instance_findings, _norm, _rule_rows, _stem,
     _tool_table, _verdict_frame, find_issues,
 )
+from .dialogue import earlier_outputs, user_text
 from .schema import CRITERIA, INSTRUCTION_CRITERIA, PSEUDO_CALLS, VERDICT_COLUMNS, Instance
 
 __all__ = [
@@ -128,7 +129,8 @@ def _specificity(inst: Instance, findings: Sequence[Finding]) -> tuple[int | Non
     if not api_calls:
         return None, "unscored:needs-model", "no calls show which values were needed", evidence
     tools = {t.name: t for t in inst.tools}
-    ctx = _Context(inst.instruction)
+    ctx = _Context(user_text(inst))  # specificity reads the whole dialogue: earlier user turns count,
+    ctx.earlier.extend(earlier_outputs(inst))  # and so do earlier turns' tool results
     for index, call in enumerate(inst.calls or []):
         if call.name in PSEUDO_CALLS:
             continue
