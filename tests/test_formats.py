@@ -341,3 +341,14 @@ def test_specificity_heuristic_and_instance_view_read_the_whole_dialogue():
         *second.context, second.context[0].model_copy(update={"content": "<script>x</script>"})]}))
     assert "Earlier turns (4)" in page and "search_flights(" in page and "&lt;script&gt;" in page
     assert "<script>x" not in page and "Earlier turns" not in instance_html(instances["5b1c7e0a-0001"])
+
+
+def test_reports_read_a_datasets_folder_as_one_source(tmp_path, datasets_lib):
+    from toolqual_utils import notebook as nb
+
+    records = json.loads((FORMATS / "glaive_sample.json").read_text(encoding="utf-8"))[:3]
+    datasets_lib.Dataset.from_list(records).save_to_disk(str(tmp_path / "glaive_hf"))
+    assert nb.data_files(str(tmp_path), root=ROOT) == [tmp_path / "glaive_hf"]
+    data = nb.load_data(str(tmp_path / "glaive_hf"), root=ROOT)
+    assert [i.id for i in data.instances] == [f"glaive/glaive_hf/{i}" for i in range(3)]
+    assert data.summary["format"].tolist() == ["glaive"]

@@ -175,15 +175,19 @@ def data_files(
     """Files matching one glob, file or folder (or a list of them), relative to the project root or absolute.
 
     A folder stands for every file under it (``toolqual load`` then keeps the ones in a supported
-    format). ``*.rejects.jsonl`` (records a loader could not convert) and ``*.tmp`` files never match.
+    format), except that a Hugging Face ``datasets`` folder (``save_to_disk``) inside it, or the folder
+    itself, is one source. ``*.rejects.jsonl`` (records a loader could not convert) and ``*.tmp`` files never match.
     Returns the files sorted within each pattern, each file once; an empty list when nothing matches.
     """
+    from .loaders.containers import folder_sources
+
     base = Path(root) if root is not None else (_STATE["root"] or project_root())
     found: dict[Path, None] = {}
     for item in _patterns(pattern):
         target = Path(item) if os.path.isabs(item) else base / item
         if target.is_dir():
-            matches = sorted(p for p in target.rglob("*") if p.is_file())
+            # a Hugging Face datasets folder is one source, never its Arrow/JSON parts
+            matches = folder_sources(target)
         else:
             # glob.glob, not Path.glob: an absolute pattern (a user's own folder) must work too
             matches = sorted(Path(p) for p in _glob.glob(str(target), recursive=True) if os.path.isfile(p))
