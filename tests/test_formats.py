@@ -280,6 +280,9 @@ def test_gzip_json_lines_and_gzip_arrays(tmp_path):
     assert [r.location for r in chat.rejects] == ["line 4"]
     glaive = load(tmp_path / "glaive.json.gz")
     assert [i.id for i in glaive.instances] == [f"glaive/glaive/{i}" for i in range(4)]
+    canonical = ROOT / "tests" / "fixtures" / "loaders" / "handwritten_canonical.jsonl"
+    (tmp_path / "mine.jsonl.gz").write_bytes(gzip.compress(canonical.read_bytes()))
+    assert load(tmp_path / "mine.jsonl.gz").instances == load(canonical).instances
     (tmp_path / "cut.jsonl.gz").write_bytes(gzip.compress((FORMATS / "openai_multiturn.jsonl").read_bytes())[:-30])
     with pytest.raises(InputError, match="cut.jsonl.gz"):
         load(tmp_path / "cut.jsonl.gz")

@@ -15,13 +15,22 @@ from ..errors import InputError
 from ..io import Reject, atomic_open, write_records
 from ..loaders.detect import FORMATS, LoadSession
 
-HELP = "convert ToolAlpaca / ToolBench / BFCL / Seal-Tools / OpenAI-chat / canonical files to canonical JSONL"
+HELP = ("convert training sets (xLAM, ToolACE, ShareGPT/Hermes, Glaive, ToolLLaMA, OpenAI chat) and benchmark "
+        "files (ToolAlpaca, ToolBench, BFCL, Seal-Tools) to canonical JSONL")
 DESCRIPTION = (
     "Convert source datasets to canonical JSON Lines (one instance per line).\n\n"
-    "Formats are detected from file content (--format auto); directories are walked and every supported\n"
-    "file inside is loaded (possible_answer/ and tool.jsonl are companions, read through their main\n"
-    "file). Records that cannot be converted go to <out stem>.rejects.jsonl with file, line/index,\n"
-    "field and reason."
+    "Formats are detected from file content (--format auto): xlam, toolace, sharegpt (Hermes tags or\n"
+    "LLaMA-Factory's function_call/observation), glaive, toolllama, openai (also TRL/axolotl messages +\n"
+    "tools), toolalpaca, toolbench, bfcl, seal_tools, jsonl (canonical). The training-set formats are also\n"
+    "read from .parquet, .jsonl.gz/.json.gz and Hugging Face datasets folders (save_to_disk); large JSON\n"
+    "arrays are streamed. A multi-turn dialogue gives one instance per user turn that calls tools, with\n"
+    "the earlier turns as its context (ids <dialogue>/turn<j>). Directories are walked and every\n"
+    "supported file inside is loaded (possible_answer/ and tool.jsonl are companions, read through their\n"
+    "main file). Records that cannot be converted go to <out stem>.rejects.jsonl with file, line/index,\n"
+    "field and reason. docs/training_formats.md describes each format.\n\n"
+    "examples:\n"
+    "  toolqual load xlam_function_calling_60k.json --out work/xlam.jsonl\n"
+    "  toolqual load hermes-function-calling-v1/ my_dataset_saved_to_disk/ --out work/mix.jsonl"
 )
 
 

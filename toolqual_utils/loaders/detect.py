@@ -67,7 +67,8 @@ SUMMARY_COLUMNS = (
 
 @dataclass
 class FileSummary:
-    """Counts for one file: records read = converted + rejected."""
+    """Counts for one file: ``n_read`` = instances converted + records rejected (a dialogue with k
+    tool-calling turns converts to k instances)."""
 
     file: str
     format: str

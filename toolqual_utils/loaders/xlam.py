@@ -23,8 +23,10 @@ Pitfalls handled:
   ``items`` when X maps), ``Dict``/``dict``/``object`` -> object, ``Union[...]`` -> a type list when every
   member maps, anything else (``Any``, ``Callable``) -> no type constraint. A parameter is **required** unless its type says ``optional`` or it has a
   ``default`` (APIGen executed every answer, so a call that omits a parameter with a default ran with
-  that default). ``default`` is kept as the JSON-Schema ``default``. A ``parameters`` value that is
-  already JSON Schema (``{"type": "object", "properties": ...}``) is kept as is.
+  that default), or ``"required": true`` says so (toolqual's export writes it for a required parameter
+  that has a default). ``default`` is kept as the JSON-Schema ``default``; other keys of a parameter
+  (``enum``, ``items``, ``properties``...) are kept as given. A ``parameters`` value that is already JSON
+  Schema (``{"type": "object", "properties": ...}``) is kept as is.
 - ``answers`` are the gold calls ``[{"name", "arguments"}]``; several answers are **parallel calls**
   (one model turn), recorded as one batch in ``meta["call_batches"]``; ``"[]"`` means "call nothing"
   (``calls == []``). ``arguments`` given as a JSON string is parsed; text that is not a JSON object is a
