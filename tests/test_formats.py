@@ -201,11 +201,14 @@ def test_two_tool_calling_turns_make_two_instances_and_earlier_results_ground_th
     settled = {a.argument: a.settled_by for a in build_context(second).argument_checks}
     assert settled == {"flight_id": "earlier_turn_output", "passenger": "instruction_text"}
     assert "Assistant calls search_flights(" in build_context(second).dialogue_text
+    # specificity asks the instruction only for what the dialogue does not already give
+    assert [p.parameter for p in build_context(second).required_parameters] == ["passenger"]
     assert build_context(first).dialogue_text == ""
     # control: the same call in a single-turn instance is ungrounded (the check can fail)
     alone = second.model_copy(update={"context": []})
     assert any(f.check == "ungrounded_value" and f.argument == "flight_id" for f in find_issues([alone]))
     assert {a.argument: a.settled_by for a in build_context(alone).argument_checks}["flight_id"] is None
+    assert [p.parameter for p in build_context(alone).required_parameters] == ["flight_id", "passenger"]
 
 
 def test_earlier_user_turn_grounds_values_like_the_instruction():

@@ -13,9 +13,11 @@
   extracts the instruction's value and judges fuzzy equivalence. A value found in an earlier call's
   output is NOT settled in code (a list output holds many ids; the right one must be the entity the
   user named): it goes to the model with ``found_in_earlier_output: true``;
-- multi-turn instances (``Instance.context``, v1 settlement): a value found in what the user said in an
-  earlier turn is supported (``earlier_user_turn``), and so is a value found in an earlier turn's tool
-  results or calls (``earlier_turn_output``); single-turn instances are settled exactly as before;
+- multi-turn instances (``Instance.context``): in the v1 settlement a value found in what the user said
+  in an earlier turn is supported (``earlier_user_turn``), and so is a value found in an earlier turn's
+  tool results or calls (``earlier_turn_output``); in both settlements a required parameter whose gold
+  value an earlier turn gives is not asked of the instruction for specificity (the dialogue gives it).
+  Single-turn instances are settled exactly as before;
 - the text blocks (instruction, tools, calls) exactly as they are fenced into prompts.
 
 That is the v1 settlement (``build_context(instance, version=1)``), kept as it was so the bundled v1
@@ -376,16 +378,19 @@ def _required_parameters(instance: Instance) -> tuple[tuple[RequiredParameter, .
         params.append(RequiredParameter(tool.name, name, str(_truncate(str(description), 200)), why))
 
     if api_calls:
+        given = _given_earlier(instance, api_calls)
         for call in api_calls:
             tool = instance.tool(call.name)
             if tool is None:
                 continue
             if tool.required:
                 for name in tool.required:
-                    add(tool, name, "required")
+                    if (tool.name, name) not in given:
+                        add(tool, name, "required")
             else:
                 for name in _passed_names(call):
-                    add(tool, name, "used by the reference call")
+                    if (tool.name, name) not in given:
+                        add(tool, name, "used by the reference call")
         return tuple(params), True
     for tool in instance.tools:
         for name in tool.required:
@@ -457,6 +462,21 @@ def _argument_checks_v2(instance: Instance) -> tuple[ArgumentCheck, ...]:
         if call.observation:
             earlier_words = earlier_words + _words(call.observation)
     return tuple(checks)
+
+
+def _given_earlier(instance: Instance, api_calls: list[Call]) -> set[tuple[str, str]]:
+    """(tool, parameter) pairs whose gold value an earlier turn of the dialogue gives (what the user said
+    before, or an earlier turn's tool result): specificity does not ask the instruction for them.
+    Empty for single-turn instances."""
+    if not instance.context:
+        return set()
+    earlier = _words(" \n ".join([*earlier_user_texts(instance), *earlier_outputs(instance)]))
+    given: set[tuple[str, str]] = set()
+    for call in api_calls:
+        for name, value in (call.arguments or {}).items():
+            if value not in (None, "", [], {}) and found_in(value, earlier):
+                given.add((call.name, name))
+    return given
 
 
 def _argument_checks(instance: Instance) -> tuple[ArgumentCheck, ...]:
