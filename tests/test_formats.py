@@ -358,3 +358,14 @@ def test_reports_read_a_datasets_folder_as_one_source(tmp_path, datasets_lib):
     data = nb.load_data(str(tmp_path / "glaive_hf"), root=ROOT)
     assert [i.id for i in data.instances] == [f"glaive/glaive_hf/{i}" for i in range(3)]
     assert data.summary["format"].tolist() == ["glaive"]
+
+
+def test_ice_demonstration_of_a_later_turn_shows_the_earlier_turns():
+    from toolqual_utils.ice.prompt import EARLIER_TURNS_HEADER, demonstration_messages
+
+    instances = by_id(load(FORMATS / "hermes_sample.json"))
+    later = demonstration_messages(instances["5b1c7e0a-0002/turn2"], "json")[0]["content"]
+    assert later.startswith(EARLIER_TURNS_HEADER) and "UA-2231" in later
+    assert later.endswith("Book the morning one for Ana Ruiz.")
+    first = demonstration_messages(instances["5b1c7e0a-0002/turn1"], "json")[0]["content"]
+    assert first == "Find me a flight from BOS to DEN on 2024-05-03."  # single-turn: the instruction alone

@@ -3,7 +3,7 @@
 Message layout (the shared prefix comes first so servers with prefix caching reuse it)::
 
     system     instructions (prompt file ``ice_<format>.v1.txt``) + the test-bed APIs   shared by ALL requests
-    user       the instance's instruction                                             ┐ shared by the
+    user       the instance's instruction (after its earlier turns, multi-turn)       ┐ shared by the
     assistant  the instance's call sequence, in the answer format                     │ instance's queries
     [observations, when ``include_observations``]                                     ┘
     user       the test query                                                          varies
@@ -38,6 +38,7 @@ from pathlib import Path
 from string import Template
 from typing import Any, Final, Literal
 
+from ..dialogue import dialogue_text
 from ..schema import Call, Instance, ToolSpec
 from .testbed import TestBed, TestQuery
 
@@ -54,6 +55,8 @@ PROMPT_DIR: Final = Path(__file__).resolve().parent / "prompts"
 
 #: What the demonstration says when the instance's gold sequence is empty.
 NO_CALL_REPLY: Final = "No API call is needed for this request."
+#: Heads the earlier turns of a multi-turn instance in its demonstration's user message.
+EARLIER_TURNS_HEADER: Final = "(Earlier in this conversation:)"
 #: Placeholder tool result when observations are not shown (tools format needs a tool message per call).
 HIDDEN_OBSERVATION: Final = "(result not shown in this example)"
 
@@ -144,6 +147,15 @@ def render_calls(calls: Sequence[Call | dict[str, Any]], call_format: Literal["j
     raise ValueError(f"render_calls handles 'json' and 'react'; got {call_format!r}")
 
 
+def demonstration_request(instance: Instance) -> str:
+    """The demonstration's user message: the instruction, preceded for a turn of a multi-turn dialogue
+    by the earlier turns as text (:data:`EARLIER_TURNS_HEADER`), so the values the calls take from them
+    are visible in the example."""
+    if not instance.context:
+        return instance.instruction
+    return f"{EARLIER_TURNS_HEADER}\n{dialogue_text(instance)}\n\n{instance.instruction}"
+
+
 def demonstration_messages(
     instance: Instance, call_format: CallFormat, *, include_observations: bool = False
 ) -> list[dict[str, Any]]:
@@ -152,7 +164,7 @@ def demonstration_messages(
     if instance.calls is None:
         raise ValueError(f"instance {instance.id} has no gold calls and cannot be a demonstration")
     calls = instance.calls
-    messages: list[dict[str, Any]] = [{"role": "user", "content": instance.instruction}]
+    messages: list[dict[str, Any]] = [{"role": "user", "content": demonstration_request(instance)}]
     observations = [c.observation if c.observation is not None else "" for c in calls]
     if call_format == "tools":
         if not calls:
