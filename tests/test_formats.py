@@ -372,3 +372,23 @@ def test_ice_demonstration_of_a_later_turn_shows_the_earlier_turns():
     assert later.endswith("Book the morning one for Ana Ruiz.")
     first = demonstration_messages(instances["5b1c7e0a-0002/turn1"], "json")[0]["content"]
     assert first == "Find me a flight from BOS to DEN on 2024-05-03."  # single-turn: the instruction alone
+
+
+def test_streamed_and_container_records_are_held_to_the_record_limits(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.setenv("TOOLQUAL_MAX_VALUE_CHARS", "1500")
+    records = _xlam_records()[:3]
+    records[1] = {**records[1], "query": "x" * 2000}  # one value over the limit
+    (tmp_path / "big.json").write_text(json.dumps(records, indent=1), encoding="utf-8")
+    result = load(tmp_path / "big.json")
+    assert [r.location for r in result.rejects] == ["index 1"] and len(result.instances) == 2
+    assert "over the limit" in result.rejects[0].reason and result.rejects[0].field == "query"
+    pq.write_table(pa.Table.from_pylist(records), tmp_path / "big.parquet")
+    assert [r.location for r in load(tmp_path / "big.parquet").rejects] == ["row 1"]
+    good = b'{"id": 0, "query": "q", "tools": "[]", "answers": "[]"}\n'
+    (tmp_path / "nan.jsonl.gz").write_bytes(gzip.compress(good + b'{"id": 1, "query": "q", "tools": "[]", "answers": "[]", "x": NaN}\n'))
+    nan = load(tmp_path / "nan.jsonl.gz")  # strict JSON, as for a plain JSON Lines file
+    assert len(nan.instances) == 1 and [r.location for r in nan.rejects] == ["line 2"]
+    assert "not accepted" in nan.rejects[0].reason and "NaN" in nan.rejects[0].reason

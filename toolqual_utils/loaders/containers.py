@@ -20,6 +20,11 @@ continuation marker, gzip's ``1f 8b``), never by name alone. Rows come out as pl
 structs become dicts, lists become lists) and go to the same record loaders as JSON Lines; record
 locations read ``row <n>`` (0-based over the whole container) or ``index <n>`` for JSON arrays.
 
+Every record is held to the same rules as a JSON Lines line (:func:`toolqual_utils.io.record_problem`:
+nesting depth, value size, unpaired surrogates): one over a limit is a reject naming the field; gzipped
+JSON Lines are parsed strictly like plain ones. (A key repeated inside one object of a streamed array or
+a Parquet row cannot be seen: the parser keeps the last value.)
+
 Only the record-oriented formats (xLAM, ToolACE, ShareGPT/Hermes, Glaive, ToolLLaMA, OpenAI chat,
 canonical) are read from containers; the formats that join companion files (BFCL, Seal-Tools) or need a
 whole document (ToolAlpaca, ToolBench answer files) keep their own files.
@@ -35,7 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import InputError
-from ..io import Reject
+from ..io import Reject, StrictJSONError, parse_record_line, record_problem
 from ._common import PROBE_LINES, Probe, iter_jsonl_objects, load_json_document, supported_formats_sentence
 
 #: rows converted per Arrow batch (bounded memory whatever the file size)
@@ -144,6 +149,17 @@ def _records_probe(path: Path, container: str, factory: Callable[[], Items]) -> 
     return Probe(path, "records", first_records=first, records=factory, container=container)
 
 
+def _checked(path: Path, location: str, value: Any) -> dict[str, Any] | Reject:
+    """A parsed record, or a Reject when it is not an object or is over a limit of :func:`record_problem`."""
+    if not isinstance(value, dict):
+        return Reject(str(path), location, f"expected a JSON object, got {type(value).__name__}")
+    problem = record_problem(value)
+    if problem is not None:
+        reason, where = problem
+        return Reject(str(path), location, f"not accepted: {reason}", field=where)
+    return value
+
+
 # --- JSON arrays -------------------------------------------------------------------------------------
 
 def _skip_bom(handle: IO[bytes]) -> IO[bytes]:
@@ -178,10 +194,7 @@ def iter_json_array(handle: IO[bytes], path: Path) -> Items:
     try:
         for item in ijson.items(handle, "item", use_float=True):
             location = f"index {index}"
-            if isinstance(item, dict):
-                yield location, item
-            else:
-                yield location, Reject(str(path), location, f"expected a JSON object, got {type(item).__name__}")
+            yield location, _checked(path, location, item)
             index += 1
     except ijson.JSONError as exc:
         raise _json_error(path, index, exc) from None
@@ -221,7 +234,7 @@ def _rows(batches: Iterator[Any], path: Path, container: str, start: int = 0) ->
     try:
         for batch in batches:
             for row in batch.to_pylist():
-                yield f"row {index}", row
+                yield f"row {index}", _checked(path, f"row {index}", row)
                 index += 1
     except OSError as exc:
         raise InputError(f"is not a readable {container} file after row {index} ({exc})", file=str(path)) from None
@@ -301,14 +314,14 @@ def _iter_jsonl_stream(handle: IO[bytes], path: Path) -> Items:
                 continue
             location = f"line {line_no}"
             try:
-                value = json.loads(line)
+                value = parse_record_line(line)  # strict JSON within the limits, as for plain JSON Lines
             except json.JSONDecodeError as exc:
                 yield location, Reject(str(path), location, f"not valid JSON ({exc.msg} at column {exc.colno})")
                 continue
-            if isinstance(value, dict):
-                yield location, value
-            else:
-                yield location, Reject(str(path), location, f"expected a JSON object, got {type(value).__name__}")
+            except StrictJSONError as exc:
+                yield location, Reject(str(path), location, f"not accepted: {exc}")
+                continue
+            yield location, _checked(path, location, value)
     except UnicodeDecodeError as exc:
         raise InputError(f"is not UTF-8 text inside the gzip stream (line {line_no + 1}, byte {exc.start}); "
                          "re-encode it as UTF-8", file=str(path)) from None
@@ -335,9 +348,7 @@ def iter_items(probe: Probe) -> Items:
             yield "document", document
         elif isinstance(document, list):
             for index, item in enumerate(document):
-                location = f"index {index}"
-                yield location, item if isinstance(item, dict) else Reject(
-                    str(probe.path), location, f"expected a JSON object, got {type(item).__name__}")
+                yield f"index {index}", _checked(probe.path, f"index {index}", item)
 
 
 def head_records(probe: Probe) -> list[dict[str, Any]]:
