@@ -54,10 +54,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how structured answers are asked for: json_schema (default), json_object, or none "
                         "(servers without json_schema support: older vLLM, some Ollama models, LiteLLM routes; "
                         "with none the JSON object is found in the reply's free text). Part of the cache key")
-    parser.add_argument("--response-format", choices=["json_schema", "json_object", "none"], default="json_schema",
-                        help="how structured answers are asked for: json_schema (default), json_object, or none "
-                        "(servers without json_schema support: older vLLM, some Ollama models, LiteLLM routes; "
-                        "with none the JSON object is found in the reply's free text). Part of the cache key")
     parser.add_argument("--no-heuristics", action="store_true",
                         help="do not let the offline coherence heuristic override a model's 'coherent'")
     parser.add_argument("--criteria", nargs="+", metavar="CRITERION",
