@@ -12,14 +12,13 @@ from toolqual_utils.io import write_table
 from toolqual_utils.judge.report import model_judge_section
 from toolqual_utils.judge.scripted import ScriptedJudge
 from toolqual_utils.judge.summary import (
-    error_rate_matrix,
-    error_rates_by_source,
     example_verdicts,
     judge_identity,
     read_verdicts,
     sample_per_source,
 )
 from toolqual_utils.schema import VERDICT_COLUMNS, Instance
+from toolqual_utils.tables import error_rate_table, error_rate_wide
 from conftest import ROOT
 
 
@@ -48,18 +47,20 @@ def _verdicts() -> pd.DataFrame:
 
 
 def test_error_rates_count_unscored_separately():
-    rates = error_rates_by_source(_verdicts(), _instances(), criteria=["coherence", "minimality"])
-    alpha = rates[(rates.source == "alpha") & (rates.criterion == "coherence")].iloc[0]
-    assert (alpha.n_scored, alpha.n_errors, alpha.n_unscored, alpha.error_rate) == (2, 1, 1, 0.5)
-    beta = rates[(rates.source == "beta") & (rates.criterion == "coherence")].iloc[0]
-    assert (beta.n_scored, beta.n_errors, beta.n_unscored, beta.error_rate) == (1, 0, 1, 0.0)
-    everything = rates[(rates.source == "all") & (rates.criterion == "coherence")].iloc[0]
-    assert (everything.n_scored, everything.n_errors) == (3, 1)
-    assert rates.source.iloc[-1] == "all"
-    matrix = error_rate_matrix(rates).set_index("source")
+    # the report's per-source rates come from the one error-rate computation (tables.error_rate_table)
+    rates = error_rate_table(_verdicts(), _instances(), by="source", include_total=True)
+    by_cell = rates.set_index(["group", "criterion"])
+    alpha = by_cell.loc[("alpha", "coherence")]
+    assert (alpha.n, alpha.n_errors, alpha.n_unscored, alpha.error_rate) == (2, 1, 1, 0.5)
+    beta = by_cell.loc[("beta", "coherence")]
+    assert (beta.n, beta.n_errors, beta.n_unscored, beta.error_rate) == (1, 0, 2, 0.0)  # beta/x/2: no verdict
+    everything = by_cell.loc[("all", "coherence")]
+    assert (everything.n, everything.n_errors) == (3, 1)
+    assert rates.group.iloc[-1] == "all"
+    matrix = error_rate_wide(rates, value="counts", human_headers=False)
     assert matrix.loc["alpha", "coherence"] == "50.0% (1/2); 1 unscored"
-    assert pd.isna(matrix.loc["alpha", "minimality"])  # alpha has no minimality verdicts
-    assert error_rates_by_source(pd.DataFrame(columns=list(VERDICT_COLUMNS))).empty
+    assert matrix.loc["alpha", "minimality"] == "–; 3 unscored"  # alpha has no minimality verdicts
+    assert error_rate_table(pd.DataFrame(columns=list(VERDICT_COLUMNS))).empty
 
 
 def test_examples_and_identity():

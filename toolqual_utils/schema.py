@@ -212,6 +212,20 @@ PARAMETER_FRAME_COLUMNS: Final = (
 )
 
 
+def source_of_id(instance_id: str) -> str:
+    """The source named by an id (``toolbench/G1/10`` -> ``toolbench``): the part before the first ``/``.
+
+    The one place a source is read from an id; use ``Instance.source`` when the instance is at hand.
+    """
+    return str(instance_id).split("/", 1)[0]
+
+
+def subset_of_id(instance_id: str) -> str:
+    """The subset named by an id (``toolbench/G1/10`` -> ``G1``); the source when the id has < 3 parts."""
+    parts = str(instance_id).split("/")
+    return parts[1] if len(parts) >= 3 else parts[0]
+
+
 def subset_of(instance: Instance) -> str:
     """The part of the id between source and item (``toolbench/G1/10`` -> ``G1``), or the source."""
     parts = instance.id.split("/")

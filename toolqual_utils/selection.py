@@ -39,7 +39,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .schema import COARSE_CRITERIA, CRITERIA, INSTRUCTION_CRITERIA, SEQUENCE_CRITERIA, Instance, instances_frame
+from .schema import (
+    COARSE_CRITERIA, CRITERIA, INSTRUCTION_CRITERIA, SEQUENCE_CRITERIA, Instance, instances_frame, source_of_id,
+)
 from .tables import derive_coarse, labels_wide
 
 Recipe = Literal[
@@ -169,7 +171,7 @@ def selection_frame(
     if "instance_id" not in frame.columns:
         raise InputError("the instances frame needs an 'instance_id' column", field="instance_id")
     if "source" not in frame.columns:
-        frame["source"] = frame["instance_id"].astype(str).str.split("/").str[0]
+        frame["source"] = frame["instance_id"].map(source_of_id)
     drop = [c for c in (*CRITERIA, *COARSE_CRITERIA, "ice_score") if c in frame.columns]
     frame = frame.drop(columns=drop)
     if verdicts is not None and len(verdicts):
@@ -290,7 +292,7 @@ def _rank_by_ice(frame: pd.DataFrame, size: int | None, rng: np.random.Generator
 
 
 def select(
-    instances_frame: pd.DataFrame | Iterable[Instance],
+    instances: pd.DataFrame | Iterable[Instance],
     verdicts: pd.DataFrame | None = None,
     ice_scores: pd.DataFrame | Mapping[str, float] | None = None,
     recipe: Recipe = "random",
@@ -303,7 +305,7 @@ def select(
     """Apply one recipe (see the module docstring for every choice it makes).
 
     Args:
-        instances_frame: instances (``schema.instances_frame`` output, ``Instance`` objects, or a
+        instances: instances (``schema.instances_frame`` output, ``Instance`` objects, or a
             :func:`selection_frame` already joined, in which case ``verdicts``/``ice_scores`` may be None).
         verdicts: verdict table (needed by ``high_instruction*``).
         ice_scores: ICE table or ``{id: score}`` (needed by ``*ice`` recipes).
@@ -324,13 +326,13 @@ def select(
         raise InputError(f"unknown recipe {recipe!r}; expected one of {', '.join(RECIPES)}", field="recipe")
     if size is not None and (not isinstance(size, (int, np.integer)) or size < 0):
         raise InputError(f"size must be a non-negative whole number, got {size!r}", field="size")
-    if isinstance(instances_frame, pd.DataFrame) and set(CRITERIA) <= set(instances_frame.columns) \
+    if isinstance(instances, pd.DataFrame) and set(CRITERIA) <= set(instances.columns) \
             and verdicts is None and ice_scores is None:
-        frame = instances_frame.copy()
+        frame = instances.copy()
         has_verdicts = frame[list(CRITERIA)].notna().any().any()
         has_ice = "ice_score" in frame.columns and frame["ice_score"].notna().any()
     else:
-        frame = selection_frame(instances_frame, verdicts, ice_scores)
+        frame = selection_frame(instances, verdicts, ice_scores)
         has_verdicts = verdicts is not None and len(verdicts) > 0
         has_ice = ice_scores is not None and len(ice_scores) > 0
     _require_inputs(recipe, frame, has_verdicts, has_ice)
@@ -404,19 +406,19 @@ def select(
 
 def random_control(
     selection: Selection,
-    instances_frame: pd.DataFrame | Iterable[Instance],
+    instances: pd.DataFrame | Iterable[Instance],
     *,
     seed: int = 0,
     sources: Sequence[str] | None = None,
 ) -> Selection:
     """A seeded random sample of the same size as ``selection`` (the size-matched control)."""
-    control = select(instances_frame, recipe="random", size=selection.n_selected, seed=seed, sources=sources)
+    control = select(instances, recipe="random", size=selection.n_selected, seed=seed, sources=sources)
     note = f"size-matched random control for {selection.recipe!r} ({selection.n_selected} instances)"
     return Selection(**{**asdict(control), "ids": control.ids, "notes": (*control.notes, note)})
 
 
 def select_recipes(
-    instances_frame: pd.DataFrame | Iterable[Instance],
+    instances: pd.DataFrame | Iterable[Instance],
     verdicts: pd.DataFrame | None = None,
     ice_scores: pd.DataFrame | Mapping[str, float] | None = None,
     *,
@@ -431,7 +433,7 @@ def select_recipes(
     Recipes whose inputs are missing (no verdicts / no ICE) are skipped when ``skip_unavailable``
     (their absence is visible in the returned dict); otherwise they raise ``InputError``.
     """
-    frame = selection_frame(instances_frame, verdicts, ice_scores)
+    frame = selection_frame(instances, verdicts, ice_scores)
     has_verdicts = verdicts is not None and len(verdicts) > 0
     has_ice = ice_scores is not None and len(ice_scores) > 0
     results: dict[str, Selection] = {}

@@ -3,9 +3,11 @@
 Pure module: standard library, numpy, pandas and :mod:`toolqual_utils.stats` only.
 
 Label conventions (as everywhere in toolqual): 1 = the criterion holds, 0 = error, missing (NaN) =
-unscored. A verdict counts as *scored* only when its ``status`` is ``"ok"`` and its label is 0 or 1;
-every other verdict (``unscored:<reason>``) is counted apart in ``n_unscored`` and never enters a
-denominator.
+unscored. What counts as *scored* is defined once, in :func:`toolqual_utils.verdicts.is_scored`: label 0
+or 1 and status ``"ok"`` (a table without a status column is all ``ok``); every other verdict
+(``unscored:<reason>``) is counted apart in ``n_unscored`` and never enters a denominator.
+:func:`error_rate_table` is the one error-rate computation of the package (notebooks 01, 02 and 05 and
+the CLI summaries all use it).
 
 **Coarse labels** (``instruction_ok``, ``sequence_ok``, ``overall_ok``) are derived, never judged:
 an instance's coarse label is 0 ("has an error") as soon as one of its member criteria is 0, 1 when
@@ -22,8 +24,12 @@ from typing import Any, Final, Literal
 import numpy as np
 import pandas as pd
 
-from .schema import COARSE_CRITERIA, CRITERIA, INSTRUCTION_CRITERIA, SEQUENCE_CRITERIA, Instance, instances_frame
+from .schema import (
+    COARSE_CRITERIA, CRITERIA, INSTRUCTION_CRITERIA, SEQUENCE_CRITERIA, Instance, instances_frame, source_of_id,
+    subset_of_id,
+)
 from .stats import IntervalMethod, bootstrap_ci, classification_metrics, proportion_interval
+from .verdicts import clean_labels, merge_verdicts, scored_mask, validate_verdicts
 
 #: Coarse label -> its member criteria.
 COARSE_MEMBERS: Final[Mapping[str, tuple[str, ...]]] = {
@@ -70,7 +76,7 @@ __all__ = [
     "COARSE_MEMBERS", "TABLE_CRITERIA", "CRITERION_LABELS", "CRITERION_KIND",
     "ERROR_RATE_COLUMNS", "VALIDATION_COLUMNS",
     "labels_wide", "derive_coarse", "merge_verdicts", "source_of", "subset_of_id",
-    "error_rate_table", "error_rate_wide", "format_rate",
+    "error_rate_table", "error_rate_wide", "format_rate", "format_counts",
     "validation_table", "validation_long", "validation_wide",
     "disagreement_view",
 ]
@@ -78,50 +84,8 @@ __all__ = [
 
 # --- labels ------------------------------------------------------------------------------------------
 
-
-def source_of(instance_id: str) -> str:
-    """Source part of an id (``toolbench/G1/10`` -> ``toolbench``)."""
-    return str(instance_id).split("/", 1)[0]
-
-
-def subset_of_id(instance_id: str) -> str:
-    """Subset part of an id (``toolbench/G1/10`` -> ``G1``); the source when the id has < 3 parts."""
-    parts = str(instance_id).split("/")
-    return parts[1] if len(parts) >= 3 else parts[0]
-
-
-def _clean_label(values: pd.Series) -> pd.Series:
-    numeric = pd.to_numeric(values.astype(object), errors="coerce").astype(float)
-    bad = ~numeric.isna() & ~numeric.isin([0.0, 1.0])
-    if bad.any():
-        raise ValueError(
-            f"labels must be 1 (holds), 0 (error) or missing; found {sorted(set(numeric[bad]))}"
-        )
-    return numeric
-
-
-def _scored_mask(verdicts: pd.DataFrame) -> pd.Series:
-    label = _clean_label(verdicts["label"])
-    if "status" in verdicts.columns:
-        status_ok = verdicts["status"].astype(object).fillna("ok").astype(str).eq("ok")
-    else:
-        status_ok = pd.Series(True, index=verdicts.index)
-    return status_ok & label.notna()
-
-
-def _check_unique(verdicts: pd.DataFrame, what: str) -> None:
-    duplicated = verdicts.duplicated(["instance_id", "criterion"], keep=False)
-    if duplicated.any():
-        first = verdicts.loc[duplicated].iloc[0]
-        judges = ""
-        if "judge" in verdicts.columns:
-            judges = " (judges: " + ", ".join(sorted(verdicts.loc[duplicated, "judge"].astype(str).unique())) + ")"
-        raise ValueError(
-            f"{what} hold {int(duplicated.sum())} rows for repeated (instance_id, criterion) pairs, e.g. "
-            f"({first['instance_id']!r}, {first['criterion']!r}){judges}; pass one verdict per pair, e.g. "
-            "merge rule and model verdicts with tables.merge_verdicts(rules, model)"
-        )
-
+#: the one source-from-id / subset-from-id helpers (defined in ``schema``), under their table names
+source_of = source_of_id
 
 def labels_wide(verdicts: pd.DataFrame, *, criteria: Sequence[str] = CRITERIA) -> pd.DataFrame:
     """Long verdicts (one row per instance x criterion) -> one row per instance with a column per criterion.
@@ -138,12 +102,9 @@ def labels_wide(verdicts: pd.DataFrame, *, criteria: Sequence[str] = CRITERIA) -
     columns = ["instance_id", *criteria]
     if verdicts is None or len(verdicts) == 0:
         return pd.DataFrame(columns=columns).astype({c: float for c in criteria})
-    missing = {"instance_id", "criterion", "label"} - set(verdicts.columns)
-    if missing:
-        raise ValueError(f"verdicts lack column(s) {sorted(missing)}; expected the VERDICT_COLUMNS layout")
-    _check_unique(verdicts, "verdicts")
+    validate_verdicts(verdicts)
     frame = verdicts.loc[:, ["instance_id", "criterion"]].astype(object).copy()
-    frame["value"] = _clean_label(verdicts["label"]).where(_scored_mask(verdicts))
+    frame["value"] = clean_labels(verdicts["label"]).where(scored_mask(verdicts))
     wide = frame.pivot(index="instance_id", columns="criterion", values="value")
     order = pd.unique(frame["instance_id"])
     wide = wide.reindex(index=order, columns=list(criteria)).astype(float)
@@ -165,37 +126,13 @@ def derive_coarse(labels_frame: pd.DataFrame) -> pd.DataFrame:
     """
     frame = labels_frame.copy()
     for criterion in CRITERIA:
-        frame[criterion] = _clean_label(frame[criterion]) if criterion in frame.columns else np.nan
+        frame[criterion] = clean_labels(frame[criterion]) if criterion in frame.columns else np.nan
     for coarse, members in COARSE_MEMBERS.items():
         block = frame.loc[:, list(members)]
         any_error = block.eq(0).any(axis=1)
         all_hold = block.eq(1).all(axis=1)
         frame[coarse] = np.where(any_error, 0.0, np.where(all_hold, 1.0, np.nan))
     return frame
-
-
-def merge_verdicts(*verdict_frames: pd.DataFrame) -> pd.DataFrame:
-    """Combine verdict tables from several judges into one verdict per (instance, criterion).
-
-    Frames are in priority order: for each pair, the first *scored* row (status ``ok``, label 0/1)
-    wins; when no frame scored the pair, the first frame's row is kept (so its unscored reason shows).
-    Typical use: ``merge_verdicts(rule_verdicts, model_verdicts)``: a rule verdict decides where it is
-    scored, the model fills the rest. Returns the ``VERDICT_COLUMNS`` rows that won (index reset).
-    """
-    frames = [f for f in verdict_frames if f is not None and len(f)]
-    if not frames:
-        return pd.DataFrame(columns=["instance_id", "criterion", "label", "status"])
-    stacked = []
-    for priority, frame in enumerate(frames):
-        part = frame.copy()
-        part["_priority"] = priority
-        part["_unscored"] = ~_scored_mask(part)
-        stacked.append(part)
-    combined = pd.concat(stacked, ignore_index=True)
-    combined = combined.sort_values(["_unscored", "_priority"], kind="stable")
-    winners = combined.drop_duplicates(["instance_id", "criterion"], keep="first")
-    winners = winners.sort_index()
-    return winners.drop(columns=["_priority", "_unscored"]).reset_index(drop=True)
 
 
 def _as_labels(frame: pd.DataFrame) -> pd.DataFrame:
@@ -321,12 +258,17 @@ def error_rate_wide(table: pd.DataFrame, *, value: str = "display", human_header
 
     Args:
         table: output of :func:`error_rate_table`.
-        value: the cell column to spread (``"display"`` text, or e.g. ``"error_rate"``).
+        value: the cell column to spread (``"display"`` text, or e.g. ``"error_rate"``), or ``"counts"``
+            for cells that show the counts behind the rate: ``"12.5% (3/24; 5 unscored)"``, ``"–"``
+            when nothing was scored.
         human_headers: column headers from ``CRITERION_LABELS`` instead of criterion keys.
 
     Returns:
         Index = group (named after ``attrs["by"]`` or ``"group"``), plus a leading ``n_instances`` column.
     """
+    if value == "counts":
+        table = table.assign(counts=[format_counts(*row) for row in
+                                     zip(table["n_errors"], table["n"], table["n_unscored"])])
     wide = table.pivot(index="group", columns="criterion", values=value).reindex(columns=list(TABLE_CRITERIA))
     wide.insert(0, "n_instances", table.drop_duplicates("group").set_index("group")["n_instances"])
     if human_headers:
@@ -334,6 +276,14 @@ def error_rate_wide(table: pd.DataFrame, *, value: str = "display", human_header
     wide.columns.name = None
     wide.index.name = table.attrs.get("by") or "group"
     return wide
+
+
+def format_counts(n_errors: int, n: int, n_unscored: int, *, digits: int = 1) -> str:
+    """``"12.5% (3/24; 5 unscored)"``: the rate with its counts; ``"–"`` when nothing was scored."""
+    text = "–" if not n else f"{100 * n_errors / n:.{digits}f}% ({int(n_errors)}/{int(n)})"
+    if n_unscored:
+        text += f"; {int(n_unscored)} unscored"
+    return text
 
 
 # --- Table 4: validation -----------------------------------------------------------------------------

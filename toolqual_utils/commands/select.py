@@ -10,7 +10,7 @@ from ..errors import EmptyResultError, InputError
 from ..export import EXPORT_FORMATS, export_selection, manifest_path
 from ..io import read_instances, read_table
 from ..selection import RECIPE_LABELS, RECIPES, select
-from ..tables import merge_verdicts
+from ..verdicts import merge_verdicts, read_verdicts
 
 HELP = "draw a subset with a recipe (random, high/low ICE, high instruction[+seq][+ICE], original) and export it"
 DESCRIPTION = """\
@@ -66,26 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_verdicts(paths: list[str] | None) -> pd.DataFrame | None:
+    """The --verdicts files, each checked, merged in the order given (the first scored verdict wins)."""
     if not paths:
         return None
-    frames = []
-    for path in paths:
-        frame = read_table(path)
-        missing = {"instance_id", "criterion", "label"} - set(frame.columns)
-        if missing:
-            raise InputError(f"not a verdict table: column(s) {sorted(missing)} missing "
-                             "(expected instance_id, criterion, label, status, ...)", file=path)
-        duplicated = frame.duplicated(["instance_id", "criterion"], keep=False)
-        if duplicated.any():
-            first = frame.loc[duplicated].iloc[0]
-            raise InputError(
-                f"{int(duplicated.sum())} rows repeat an (instance_id, criterion) pair, e.g. "
-                f"({first['instance_id']}, {first['criterion']}); give each judge's verdicts as its own "
-                "--verdicts file (the first file's scored verdicts win)",
-                file=path, field="criterion",
-            )
-        frames.append(frame)
-    return merge_verdicts(*frames)
+    return merge_verdicts(*(read_verdicts(path) for path in paths))
 
 
 def _read_ice(path: str | None, target_model: str | None) -> pd.DataFrame | None:

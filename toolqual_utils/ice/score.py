@@ -33,7 +33,7 @@ from rapidfuzz.distance import Levenshtein
 from scipy import stats as _scipy_stats
 
 from ..matching import calls_match
-from ..schema import ICE_COLUMNS
+from ..schema import ICE_COLUMNS, source_of_id
 
 #: Per-instance columns: the contract's ICE_COLUMNS plus the strict-match mean and the counts.
 INSTANCE_COLUMNS: Final = (
@@ -146,6 +146,6 @@ def aggregate_instances(per_query: pd.DataFrame, *, confidence: float = 0.95) ->
             "n_parse_errors": int((group["status"] == "parse_error").sum()),
             "n_unscored": int(len(unscored)),
             "status": status,
-            "source": group["source"].iloc[0] if "source" in group else str(instance_id).split("/")[0],
+            "source": group["source"].iloc[0] if "source" in group else source_of_id(instance_id),
         })
     return pd.DataFrame(rows, columns=list(INSTANCE_COLUMNS))

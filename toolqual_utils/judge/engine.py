@@ -33,7 +33,6 @@ a model verdict that comes back unscored falls back to the rules verdict it was 
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -47,6 +46,7 @@ from .context import InstanceContext, build_context
 from .decide import ENGINE_PROMPT_ID, Decision, decide, pre_decide
 from .parse import ParseFailure, parse_answer, parse_combined, prompt_version, response_schema
 from .prompts import load_prompt
+from ..verdicts import decode_evidence, verdict_frame
 
 JudgeMode = Literal["combined", "per_criterion"]
 MODES: Final = ("combined", "per_criterion")
@@ -178,18 +178,6 @@ def _check_inputs(instances: Sequence[Instance], criteria: Iterable[str], mode: 
     return tuple(c for c in CRITERIA if c in criteria)  # canonical order
 
 
-def _evidence_list(value: Any) -> list[Any]:
-    """Evidence as a list (tables read back from CSV/Parquet hold it as JSON text)."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return [{"check": "rules", "text": value}]
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
 def _decided_rule_rows(rule_verdicts: pd.DataFrame | None) -> dict[tuple[str, str], dict[str, Any]]:
     """Rules verdicts that decide a criterion: judge 'rules', status ok, label 0 or 1."""
     if rule_verdicts is None or len(rule_verdicts) == 0:
@@ -211,7 +199,7 @@ def _decided_rule_rows(rule_verdicts: pd.DataFrame | None) -> dict[tuple[str, st
         if key not in decided:
             kept = {c: row.get(c) for c in VERDICT_COLUMNS}
             kept["label"] = int(label)
-            kept["evidence"] = _evidence_list(kept.get("evidence"))
+            kept["evidence"] = decode_evidence(kept.get("evidence"))
             decided[key] = kept
     return decided
 
@@ -396,7 +384,7 @@ def _heuristic_coherence_errors(instances: Sequence[Instance]) -> dict[tuple[str
     out = {}
     for row in errors.to_dict("records"):
         row["label"] = 0
-        row["evidence"] = _evidence_list(row.get("evidence"))
+        row["evidence"] = decode_evidence(row.get("evidence"))
         out[(str(row["instance_id"]), "coherence")] = {c: row.get(c) for c in VERDICT_COLUMNS}
     return out
 
@@ -487,12 +475,6 @@ def _heuristic_override(heuristic: dict[str, Any], model_row: dict[str, Any]) ->
     return row
 
 
-def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
-    frame["label"] = pd.array([None if v is None or pd.isna(v) else int(v) for v in frame["label"]], dtype="Int64")
-    return frame
-
-
 def collect_verdicts(
     plan: JudgePlan, results: Sequence[ChatResult], judge_model: str
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -556,7 +538,7 @@ def collect_verdicts(
                 "completion_tokens": counts["completion_tokens"],
             }
         )
-    return _frame(merged), _frame(model_rows), pd.DataFrame(calls_rows, columns=list(CALLS_COLUMNS))
+    return verdict_frame(merged), verdict_frame(model_rows), pd.DataFrame(calls_rows, columns=list(CALLS_COLUMNS))
 
 
 def _run(plan: JudgePlan, client: LLMClient, results: Sequence[ChatResult]) -> JudgeRun:
@@ -647,8 +629,3 @@ def judge_from_batch(
     finally:
         if own_client:
             client.close()
-
-
-def evidence_json(evidence: Any) -> str:
-    """Evidence as compact JSON text (for CSV cells and display)."""
-    return json.dumps(evidence, ensure_ascii=False, default=str)

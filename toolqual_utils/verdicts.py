@@ -1,0 +1,301 @@
+"""Verdicts: the statuses, the typed row, and every read, check and merge of a verdict table.
+
+A *verdict* is one judge's word on one (instance, criterion) pair; a verdict table has the columns
+``VERDICT_COLUMNS`` (``instance_id, criterion, label, status, judge, prompt_id, rationale, evidence``),
+one row per pair. This module is the one place that says
+
+- which statuses exist (:class:`Status`: ``ok``, or ``unscored:<reason>``);
+- what a row holds (:class:`VerdictRow`) and how rows become a table (:func:`verdict_frame`);
+- what **scored** means (:func:`is_scored`, :func:`scored_mask`): the label is 0 or 1 *and* the status
+  is ``ok``. A row without a status (a plain label table, e.g. annotations, or a blank cell) counts as
+  ``ok``; any ``unscored:<reason>`` row is unscored whatever label it carries. Unscored verdicts are
+  never counted as pass or fail;
+- how a table is read back (:func:`read_verdicts`), checked (:func:`validate_verdicts`), how tables of
+  several judges are merged (:func:`merge_verdicts`) and how the evidence cell is decoded
+  (:func:`decode_evidence`: lists in memory, JSON text in CSV/Parquet files).
+
+Pure module: standard library and pandas only.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+import pandas as pd
+
+from .errors import InputError
+from .schema import VERDICT_COLUMNS
+
+__all__ = [
+    "Status", "VerdictRow", "VERDICT_COLUMNS", "REQUIRED_COLUMNS", "RULES_JUDGE", "HEURISTICS_JUDGE",
+    "OFFLINE_JUDGES",
+    "verdict_frame", "empty_verdicts", "is_scored", "scored_mask", "clean_labels", "decode_evidence",
+    "read_verdicts", "validate_verdicts", "merge_verdicts", "VerdictTableError",
+]
+
+#: the columns without which a table is not a verdict table at all
+REQUIRED_COLUMNS: Final = ("instance_id", "criterion", "label")
+#: the ``judge`` of the deterministic checks (also of what the model judge settles in code) and of the
+#: offline heuristics; every other judge name is a model's
+RULES_JUDGE: Final = "rules"
+HEURISTICS_JUDGE: Final = "heuristic"
+#: judges that are not models (their verdicts are never labelled as a model's)
+OFFLINE_JUDGES: Final = frozenset({RULES_JUDGE, HEURISTICS_JUDGE})
+
+
+class VerdictTableError(InputError, ValueError):
+    """A table that is not one verdict per (instance_id, criterion) with labels 1 / 0 / missing.
+
+    An :class:`~toolqual_utils.errors.InputError` (the CLI shows it as one paragraph) and a ``ValueError``
+    (what the table functions raise for bad arguments)."""
+
+
+class Status:
+    """The values of the ``status`` column. ``ok`` = the label stands; ``unscored:<reason>`` = no label.
+
+    Written by the rules and heuristics (``UNSCORED_NEEDS_MODEL``, ``UNSCORED_NOT_APPLICABLE``), the
+    model client (``UNSCORED_REFUSAL``, ``UNSCORED_TRUNCATED``, ``UNSCORED_API_ERROR``,
+    ``UNSCORED_NOT_CACHED``), the judge (``UNSCORED_PARSE_ERROR``) and ICE (``UNSCORED_NO_GOLD_CALLS``,
+    ``UNSCORED_NO_QUERIES``, ``UNSCORED_MIXED``; and ``PARSE_ERROR`` for a per-query answer that did not
+    parse, which ICE scores 0 rather than leaving unscored).
+    """
+
+    OK: Final = "ok"
+    UNSCORED: Final = "unscored"
+    UNSCORED_NEEDS_MODEL: Final = "unscored:needs_model"
+    UNSCORED_NOT_APPLICABLE: Final = "unscored:not_applicable"
+    UNSCORED_PARSE_ERROR: Final = "unscored:parse_error"
+    UNSCORED_REFUSAL: Final = "unscored:refusal"
+    UNSCORED_TRUNCATED: Final = "unscored:truncated"
+    UNSCORED_API_ERROR: Final = "unscored:api_error"
+    UNSCORED_NOT_CACHED: Final = "unscored:not_cached"
+    UNSCORED_NO_GOLD_CALLS: Final = "unscored:no_gold_calls"
+    UNSCORED_NO_QUERIES: Final = "unscored:no_queries"
+    UNSCORED_MIXED: Final = "unscored:mixed"
+    PARSE_ERROR: Final = "parse_error"
+
+    #: spellings written by earlier versions -> today's (read back by :func:`normalise`)
+    LEGACY: Final[Mapping[str, str]] = {"unscored:needs-model": "unscored:needs_model"}
+
+    @staticmethod
+    def unscored(reason: str) -> str:
+        """``unscored:<reason>`` (reasons are snake_case words: ``api_error``, ``needs_model``)."""
+        return f"unscored:{reason}"
+
+    @staticmethod
+    def is_unscored(status: Any) -> bool:
+        """True for ``unscored`` and ``unscored:<reason>``."""
+        return isinstance(status, str) and (status == Status.UNSCORED or status.startswith("unscored:"))
+
+    @staticmethod
+    def reason(status: str) -> str:
+        """The reason of an unscored status (``unscored:api_error`` -> ``api_error``); "" otherwise."""
+        return status.split(":", 1)[1] if Status.is_unscored(status) and ":" in status else ""
+
+    @staticmethod
+    def normalise(status: Any) -> Any:
+        """Today's spelling of a status read from a file (legacy spellings mapped; others unchanged)."""
+        return Status.LEGACY.get(status, status) if isinstance(status, str) else status
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictRow:
+    """One verdict: ``label`` 1 (holds), 0 (error) or None (unscored, see ``status``).
+
+    ``evidence`` is a list of JSON-serialisable dicts (check, call_index, argument, value, ...).
+    """
+
+    instance_id: str
+    criterion: str
+    label: int | None
+    status: str
+    judge: str
+    prompt_id: str
+    rationale: str = ""
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def scored(self) -> bool:
+        return is_scored(self.status, self.label)
+
+    def with_evidence(self, extra: Sequence[dict[str, Any]], *, first: bool = False) -> VerdictRow:
+        """A copy with ``extra`` evidence appended (or put first)."""
+        evidence = [*extra, *self.evidence] if first else [*self.evidence, *extra]
+        return replace(self, evidence=evidence)
+
+    def as_record(self) -> dict[str, Any]:
+        """The row as a dict in ``VERDICT_COLUMNS`` order."""
+        return {name: getattr(self, name) for name in VERDICT_COLUMNS}
+
+
+def verdict_frame(rows: Iterable[VerdictRow | Mapping[str, Any]]) -> pd.DataFrame:
+    """A verdict table from rows (``VerdictRow`` or dicts with ``VERDICT_COLUMNS``), in row order.
+
+    ``label`` is nullable Int64 (NA = unscored). No rows give an empty frame with the columns.
+    """
+    columns: dict[str, list[Any]] = {name: [] for name in VERDICT_COLUMNS}
+    for row in rows:
+        if isinstance(row, VerdictRow):
+            for name in VERDICT_COLUMNS:
+                columns[name].append(getattr(row, name))
+        else:
+            for name in VERDICT_COLUMNS:
+                columns[name].append(row.get(name))
+    columns["label"] = [None if value is None or pd.isna(value) else int(value) for value in columns["label"]]
+    frame = pd.DataFrame(columns, columns=list(VERDICT_COLUMNS))
+    frame["label"] = pd.array(columns["label"], dtype="Int64")
+    return frame
+
+
+def empty_verdicts() -> pd.DataFrame:
+    """An empty verdict table with ``VERDICT_COLUMNS``."""
+    return verdict_frame(())
+
+
+# --- what "scored" means ------------------------------------------------------------------------------
+
+
+def is_scored(status: Any, label: Any) -> bool:
+    """The one definition: label 0 or 1, and status ``ok`` (a missing or blank status counts as ok)."""
+    if label is None or (not isinstance(label, str) and pd.isna(label)):
+        return False
+    try:
+        if float(label) not in (0.0, 1.0):
+            return False
+    except (TypeError, ValueError):
+        return False
+    if status is None or (isinstance(status, float) and pd.isna(status)) or status == "":
+        return True
+    return status == Status.OK
+
+
+def clean_labels(values: pd.Series) -> pd.Series:
+    """Labels as float 1.0 / 0.0 / NaN.
+
+    Raises:
+        ValueError: a label that is none of 1, 0 or missing (names the values found).
+    """
+    numeric = pd.to_numeric(values.astype(object), errors="coerce").astype(float)
+    bad = ~numeric.isna() & ~numeric.isin([0.0, 1.0])
+    if bad.any():
+        raise ValueError(f"labels must be 1 (holds), 0 (error) or missing; found {sorted(set(numeric[bad]))}")
+    return numeric
+
+
+def scored_mask(verdicts: pd.DataFrame) -> pd.Series:
+    """Boolean Series: which rows are scored (see :func:`is_scored`; vectorised, same rule)."""
+    label = clean_labels(verdicts["label"])
+    if "status" in verdicts.columns:
+        status = verdicts["status"].astype(object)
+        status_ok = status.isna() | status.eq("") | status.eq(Status.OK)
+    else:
+        status_ok = pd.Series(True, index=verdicts.index)
+    return status_ok & label.notna()
+
+
+# --- evidence -----------------------------------------------------------------------------------------
+
+
+def decode_evidence(value: Any) -> list[Any]:
+    """The evidence cell as a list: lists stay, JSON text (CSV/Parquet) is decoded, text that is not
+    JSON becomes ``[{"text": value}]``, a missing cell ``[]``, any other single value ``[value]``."""
+    if isinstance(value, str):
+        if not value.strip():
+            return []
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return [{"text": value}]
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return []
+    if hasattr(value, "tolist") and not isinstance(value, (dict, str)):  # numpy arrays from Parquet
+        value = value.tolist()
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+# --- reading and checking tables ----------------------------------------------------------------------
+
+
+def validate_verdicts(verdicts: pd.DataFrame, *, what: str = "verdicts", file: str | None = None) -> None:
+    """Refuse a table that is not one verdict per (instance_id, criterion) with labels 1 / 0 / missing.
+
+    Raises:
+        VerdictTableError: a column of ``REQUIRED_COLUMNS`` is missing, a label is not 1/0/missing, or a pair
+            repeats (names the file when given, the pair and the judges, and says how to merge).
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in verdicts.columns]
+    if missing:
+        raise VerdictTableError(f"{what} lack column(s) {', '.join(missing)}; a verdict table has "
+                         + ", ".join(VERDICT_COLUMNS), file=file)
+    try:
+        clean_labels(verdicts["label"])
+    except ValueError as exc:
+        raise VerdictTableError(f"{what}: {exc}", file=file, field="label") from None
+    duplicated = verdicts.duplicated(["instance_id", "criterion"], keep=False)
+    if duplicated.any():
+        first = verdicts.loc[duplicated].iloc[0]
+        judges = ""
+        if "judge" in verdicts.columns:
+            judges = " (judges: " + ", ".join(sorted(verdicts.loc[duplicated, "judge"].astype(str).unique())) + ")"
+        raise VerdictTableError(
+            f"{what}: {int(duplicated.sum())} rows repeat an (instance_id, criterion) pair, e.g. "
+            f"({first['instance_id']!r}, {first['criterion']!r}){judges}; pass one verdict per pair: merge "
+            "the tables of several judges with merge_verdicts (the first scored verdict wins), or give each "
+            "judge's table as its own file", file=file, field="criterion",
+        )
+
+
+def read_verdicts(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a verdict table written by ``toolqual check`` / ``toolqual judge`` (.jsonl, .csv, .parquet).
+
+    Returns ``VERDICT_COLUMNS`` in order: ``label`` nullable Int64, ``evidence`` as lists, text columns as
+    str (a column the file lacks is blank; statuses of earlier versions read in today's spelling).
+
+    Raises:
+        InputError: the file is missing, is not a verdict table (names the missing columns), holds a
+            label other than 1/0/missing, or repeats an (instance_id, criterion) pair.
+    """
+    from .io import read_table
+
+    frame = read_table(path)
+    validate_verdicts(frame, what="the verdict table", file=str(path))
+    frame = frame.reindex(columns=list(VERDICT_COLUMNS)).copy()
+    frame["label"] = pd.array(
+        [None if pd.isna(v) else int(v) for v in clean_labels(frame["label"])], dtype="Int64"
+    )
+    frame["evidence"] = frame["evidence"].map(decode_evidence)
+    for column in ("instance_id", "criterion"):
+        frame[column] = frame[column].astype(str)
+    for column in ("rationale", "prompt_id", "judge", "status"):
+        frame[column] = ["" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+                         for value in frame[column]]
+    frame["status"] = frame["status"].map(Status.normalise)
+    return frame
+
+
+def merge_verdicts(*verdict_frames: pd.DataFrame | None) -> pd.DataFrame:
+    """Combine verdict tables from several judges into one verdict per (instance, criterion).
+
+    Frames are in priority order: for each pair, the first *scored* row wins; when no frame scored the
+    pair, the first frame's row is kept (so its unscored reason shows). Typical use:
+    ``merge_verdicts(rule_verdicts, model_verdicts)``: a rule verdict decides where it is scored, the
+    model fills the rest. ``None`` and empty frames are skipped. Returns the rows that won (index reset;
+    the columns of the inputs, ``VERDICT_COLUMNS`` first); no rows at all give an empty verdict table.
+    """
+    frames = [f for f in verdict_frames if f is not None and len(f)]
+    if not frames:
+        return empty_verdicts()
+    stacked = []
+    for priority, frame in enumerate(frames):
+        part = frame.copy()
+        part["_priority"] = priority
+        part["_unscored"] = ~scored_mask(part)
+        stacked.append(part)
+    combined = pd.concat(stacked, ignore_index=True)
+    combined = combined.sort_values(["_unscored", "_priority"], kind="stable")
+    winners = combined.drop_duplicates(["instance_id", "criterion"], keep="first")
+    winners = winners.sort_index()
+    return winners.drop(columns=["_priority", "_unscored"]).reset_index(drop=True)
