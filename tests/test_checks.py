@@ -11,6 +11,7 @@ from toolqual_utils.checks import (
 )
 from toolqual_utils.io import read_instances, read_table
 from toolqual_utils.schema import VERDICT_COLUMNS, Instance
+from toolqual_utils.verdicts import Status
 from conftest import ANNOTATIONS
 
 
@@ -175,11 +176,11 @@ def test_verdict_table_contract():
     by_key = verdicts.set_index(["instance_id", "criterion"])
     for criterion in ("parameter_alignment", "sufficiency", "minimality"):
         row = by_key.loc[("t/x/none", criterion)]
-        assert pd.isna(row["label"]) and row["status"] == "unscored:not_applicable"
+        assert pd.isna(row["label"]) and row["status"] == Status.UNSCORED_NOT_APPLICABLE
     rep = by_key.loc[("t/x/rep", "minimality")]
     assert rep["label"] == 0 and rep["status"] == "ok" and rep["evidence"][0]["call_index"] == 1
     sus = by_key.loc[("t/x/sus", "parameter_alignment")]
-    assert pd.isna(sus["label"]) and sus["status"] == "unscored:needs-model"
+    assert pd.isna(sus["label"]) and sus["status"] == Status.UNSCORED_NEEDS_MODEL
     assert sus["evidence"][0]["check"] == "ungrounded_value" and sus["evidence"][0]["severity"] == "suspect"
     assert by_key.loc[("t/x/sus", "minimality"), "label"] == 1  # one call: nothing repeated
     json.dumps(verdicts["evidence"].tolist())  # evidence is JSON-serialisable
@@ -203,7 +204,7 @@ def test_reference_instances_load_and_check():
     instances = read_instances(ANNOTATIONS / "reference_dev_instances.jsonl")
     verdicts = run_checks(instances)
     assert len(verdicts) == len(instances) * len(RULE_CRITERIA)
-    assert verdicts["status"].isin(["ok", "unscored:needs-model", "unscored:not_applicable"]).all()
+    assert verdicts["status"].isin([Status.OK, Status.UNSCORED_NEEDS_MODEL, Status.UNSCORED_NOT_APPLICABLE]).all()
 
 
 def test_pure_module_does_not_import_ui_or_model_libraries():

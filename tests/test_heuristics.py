@@ -20,6 +20,7 @@ import pytest
 from toolqual_utils.heuristics import offline_verdicts, run_heuristics
 from toolqual_utils.io import read_instances
 from toolqual_utils.schema import CRITERIA, VERDICT_COLUMNS
+from toolqual_utils.verdicts import Status
 from conftest import ANNOTATIONS
 
 
@@ -130,7 +131,7 @@ def test_heuristics_on_inline_cases():
     assert frame.loc[("t/h/2", "coherence"), "label"] == 0
     assert frame.loc[("t/h/3", "specificity"), "label"] == 0
     assert frame.loc[("t/h/4", "specificity"), "label"] == 0
-    assert frame.loc[("t/h/1", "solvability"), "status"] == "unscored:needs-model"
+    assert frame.loc[("t/h/1", "solvability"), "status"] == Status.UNSCORED_NEEDS_MODEL
     assert run_heuristics([]).empty and tuple(run_heuristics([]).columns) == VERDICT_COLUMNS
 
 
@@ -160,5 +161,5 @@ def test_coherence_does_not_call_linked_requests_unrelated():
     ]).set_index(["instance_id", "criterion"])
     assert frame.loc[("t/c/unlinked", "coherence"), "label"] == 0
     for iid in ("t/c/same_value", "t/c/same_service"):
-        assert frame.loc[(iid, "coherence"), "status"] == "unscored:needs-model"
+        assert frame.loc[(iid, "coherence"), "status"] == Status.UNSCORED_NEEDS_MODEL
         assert pd.isna(frame.loc[(iid, "coherence"), "label"])

@@ -3,7 +3,7 @@
 These read the instruction, the tools' names/descriptions/schemas and, where present, the gold calls and
 the rule findings of :mod:`toolqual_utils.checks`. They decide only where a signal is explainable and was
 measured reliable on the adjudicated reference annotations (``tests/test_heuristics.py`` computes
-precision/recall and asserts the floors); everywhere else they return ``unscored:needs-model`` and pass
+precision/recall and asserts the floors); everywhere else they return ``unscored:needs_model`` and pass
 what they saw on as evidence. judge = ``heuristic``, prompt_id = ``heuristics.v2``.
 
 Heuristics (label 0 = error, 1 = holds):
@@ -28,10 +28,10 @@ Heuristics (label 0 = error, 1 = holds):
       ``eval_real/AviationAPI#10`` unrelated.)
 - **solvability**: only ``irrelevance_by_design`` (0, from the rules: BFCL irrelevance). Matching request
   words against tool texts was not reliable enough to decide (one reference error; tool descriptions are
-  terse), so every other instance is ``unscored:needs-model``.
+  terse), so every other instance is ``unscored:needs_model``.
 
-:func:`offline_verdicts` merges rule and heuristic verdicts into one row per instance x criterion (all six
-criteria), which is what ``toolqual check`` writes.
+:func:`offline_rows` (one instance) and :func:`offline_verdicts` (a table) merge rule and heuristic verdicts
+into one row per instance x criterion (all six criteria), which is what ``toolqual check`` writes.
 
 Pure module: standard library and pandas only.
 """
@@ -44,18 +44,19 @@ from typing import Any, Final
 
 import pandas as pd
 
-from .checks import (
-    RULES_JUDGE, RULES_PROMPT_ID, Finding, _append_verdict, _Context, _grounding, _instance_findings, _norm, _rule_rows, _stem,
-    _tool_table, _verdict_frame, find_issues,
-)
+from .checks import Finding, find_issues, instance_findings, rule_rows
+from .checks.text import CAMEL, InstructionText, norm, stem
+from .checks.tool_schema import tool_table
+from .checks.values import ungrounded
 from .dialogue import earlier_outputs, user_text
-from .schema import CRITERIA, INSTRUCTION_CRITERIA, PSEUDO_CALLS, VERDICT_COLUMNS, Instance
+from .schema import CRITERIA, INSTRUCTION_CRITERIA, PSEUDO_CALLS, Instance
+from .verdicts import HEURISTICS_JUDGE, Status, VerdictRow, verdict_frame
 
 __all__ = [
-    "HEURISTIC_CRITERIA", "HEURISTICS_JUDGE", "HEURISTICS_PROMPT_ID", "offline_verdicts", "run_heuristics",
+    "HEURISTIC_CRITERIA", "HEURISTICS_JUDGE", "HEURISTICS_PROMPT_ID", "heuristic_rows", "offline_rows",
+    "offline_verdicts", "run_heuristics",
 ]
 
-HEURISTICS_JUDGE: Final = "heuristic"
 HEURISTICS_PROMPT_ID: Final = "heuristics.v2"
 HEURISTIC_CRITERIA: Final = INSTRUCTION_CRITERIA
 
@@ -82,13 +83,12 @@ _GENERIC = frozenset(
     "from is are be this that it its you your can will should want desired about into at as all any each "
     "calculate compute check create make update delete remove add".split()
 )
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 @lru_cache(maxsize=65536)
 def _topic_words(text: str) -> frozenset[str]:
-    words = _norm(_CAMEL.sub(" ", text).replace("_", " ")).split()
-    return frozenset(_stem(w) for w in words if len(w) > 2 and w not in _GENERIC and not w.isdigit())
+    words = norm(CAMEL.sub(" ", text).replace("_", " ")).split()
+    return frozenset(stem(w) for w in words if len(w) > 2 and w not in _GENERIC and not w.isdigit())
 
 
 def _request_sentences(instruction: str) -> list[str]:
@@ -112,46 +112,46 @@ def _specificity(inst: Instance, findings: Sequence[Finding]) -> tuple[int | Non
     vague = [m.group(0) for m in _VAGUE_PHRASE.finditer(inst.instruction)]
     evidence: list[dict[str, Any]] = [{"heuristic": "vague_reference", "phrase": p} for p in vague]
     if _asks_user(inst):
-        return 0, "ok", "the gold sequence asks the user for a missing detail (getDetails)", [
+        return 0, Status.OK, "the gold sequence asks the user for a missing detail (getDetails)", [
             {"heuristic": "asks_user_for_details"}, *evidence]
     if inst.calls is None:
-        return None, "unscored:needs-model", "no gold calls to compare the instruction with", evidence
+        return None, Status.UNSCORED_NEEDS_MODEL, "no gold calls to compare the instruction with", evidence
     unsupported = [f for f in findings if f.severity == "error"
                    and f.check in ("placeholder_value", "ungrounded_value")]
     if vague and unsupported:
         shown = "; ".join(f.message for f in unsupported[:3])
-        return 0, "ok", (f"the instruction only gestures at a value ({', '.join(vague[:3])}) and the calls fill "
+        return 0, Status.OK, (f"the instruction only gestures at a value ({', '.join(vague[:3])}) and the calls fill "
                          f"it with a placeholder or an invented value: {shown}"), [
             {"heuristic": "vague_reference_used"}, *evidence, *[f.evidence() for f in unsupported[:5]]]
     if vague:
-        return None, "unscored:needs-model", f"vague reference(s): {', '.join(vague[:3])}", evidence
+        return None, Status.UNSCORED_NEEDS_MODEL, f"vague reference(s): {', '.join(vague[:3])}", evidence
     api_calls = _api_calls(inst)
     if not api_calls:
-        return None, "unscored:needs-model", "no calls show which values were needed", evidence
+        return None, Status.UNSCORED_NEEDS_MODEL, "no calls show which values were needed", evidence
     tools = {t.name: t for t in inst.tools}
-    ctx = _Context(user_text(inst))  # specificity reads the whole dialogue: earlier user turns count,
-    ctx.earlier.extend(earlier_outputs(inst))  # and so do earlier turns' tool results
+    text = InstructionText(user_text(inst))  # specificity reads the whole dialogue: earlier user turns count,
+    text.earlier.extend(earlier_outputs(inst))  # and so do earlier turns' tool results
     for index, call in enumerate(inst.calls or []):
         if call.name in PSEUDO_CALLS:
             continue
         tool = tools.get(call.name)
         if tool is None or call.arguments is None:
-            return None, "unscored:needs-model", f"call {index} cannot be read against a schema", evidence
-        infos, required, _ = _tool_table(tool.parameters)
-        for param in required:
+            return None, Status.UNSCORED_NEEDS_MODEL, f"call {index} cannot be read against a schema", evidence
+        infos, required, _ = tool_table(tool.parameters)
+        for param in sorted(required):  # sorted: a frozenset iterates in hash order
             if param not in call.arguments:
-                return None, "unscored:needs-model", f"call {index} lacks required {param!r}", evidence
+                return None, Status.UNSCORED_NEEDS_MODEL, f"call {index} lacks required {param!r}", evidence
             info = infos[param]
             if info.is_credential:
                 continue
             for value in _flat(call.arguments[param]):
-                if _grounding(value, info, ctx) is not None:
-                    return None, "unscored:needs-model", (
+                if ungrounded(value, info, text) is not None:
+                    return None, Status.UNSCORED_NEEDS_MODEL, (
                         f"call {index} ({call.name}): required {param!r}={value!r} is not plainly in the "
                         "instruction"), evidence
         if call.observation:
-            ctx.earlier.append(call.observation)
-    return 1, "ok", "every required value of every call is found in the instruction or an earlier output", [
+            text.earlier.append(call.observation)
+    return 1, Status.OK, "every required value of every call is found in the instruction or an earlier output", [
         {"heuristic": "required_values_present"}]
 
 
@@ -176,13 +176,13 @@ def _coherence(inst: Instance) -> tuple[int | None, str, str, list[dict]]:
     requests = _request_sentences(inst.instruction)
     api_calls = _api_calls(inst)
     if len(requests) <= 1:
-        return 1, "ok", "a single request is coherent", [{"heuristic": "single_request",
+        return 1, Status.OK, "a single request is coherent", [{"heuristic": "single_request",
                                                           "n_request_sentences": len(requests)}]
     if inst.calls is not None and len(api_calls) <= 1:
-        return 1, "ok", "one API call serves the instruction: a single request", [
+        return 1, Status.OK, "one API call serves the instruction: a single request", [
             {"heuristic": "single_request", "n_api_calls": len(api_calls)}]
     if not api_calls:
-        return None, "unscored:needs-model", f"{len(requests)} request sentences; no calls to relate them", []
+        return None, Status.UNSCORED_NEEDS_MODEL, f"{len(requests)} request sentences; no calls to relate them", []
     tools = {t.name: t for t in inst.tools}
     names = list(dict.fromkeys(c.name for _, c in api_calls))
     words = {}
@@ -206,8 +206,8 @@ def _coherence(inst: Instance) -> tuple[int | None, str, str, list[dict]]:
     service = {name: _service(inst, name) for name in names}
     values = {name: set() for name in names}
     for _, call in api_calls:
-        values[call.name] |= {_norm(v) for v in _flat(call.arguments or {})
-                              if isinstance(v, str) and len(_norm(v)) >= 3}
+        values[call.name] |= {norm(v) for v in _flat(call.arguments or {})
+                              if isinstance(v, str) and len(norm(v)) >= 3}
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             # Linked: a shared topic word, one service (its tools serve one domain; the requests may
@@ -229,34 +229,39 @@ def _coherence(inst: Instance) -> tuple[int | None, str, str, list[dict]]:
         groups.setdefault(root(name), []).append(name)
     if len(groups) >= 2:
         listing = " | ".join(", ".join(g) for g in groups.values())
-        return 0, "ok", (f"{len(requests)} request sentences served by unrelated tool groups that share no topic "
+        return 0, Status.OK, (f"{len(requests)} request sentences served by unrelated tool groups that share no topic "
                          f"word and pass no value: {listing}"), [
             {"heuristic": "disconnected_requests", "groups": list(groups.values())}]
-    return None, "unscored:needs-model", "several related requests: the order and common goal need a model", []
+    return None, Status.UNSCORED_NEEDS_MODEL, "several related requests: the order and common goal need a model", []
 
 
 def _solvability(inst: Instance, findings: Sequence[Finding]) -> tuple[int | None, str, str, list[dict]]:
     by_design = [f for f in findings if f.check == "irrelevance_by_design"]
     if by_design:
-        return 0, "ok", by_design[0].message, [by_design[0].evidence()]
-    return None, "unscored:needs-model", "no offline signal decides solvability", []
+        return 0, Status.OK, by_design[0].message, [by_design[0].evidence()]
+    return None, Status.UNSCORED_NEEDS_MODEL, "no offline signal decides solvability", []
 
 
-def _heuristic_rows(inst: Instance, findings: Sequence[Finding]) -> list[tuple[str, int | None, str, str, list[dict]]]:
-    """(criterion, label, status, rationale, evidence) for each of ``HEURISTIC_CRITERIA``."""
+def heuristic_rows(inst: Instance, findings: Sequence[Finding]) -> list[VerdictRow]:
+    """One heuristic verdict per criterion of ``HEURISTIC_CRITERIA`` for one instance (given its rule findings)."""
     results = {
         "specificity": _specificity(inst, findings),
         "coherence": _coherence(inst),
         "solvability": _solvability(inst, findings),
     }
-    return [(criterion, *results[criterion]) for criterion in HEURISTIC_CRITERIA]
+    rows = []
+    for criterion in HEURISTIC_CRITERIA:
+        label, status, rationale, evidence = results[criterion]
+        rows.append(VerdictRow(inst.id, criterion, label, status, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID, rationale,
+                               evidence))
+    return rows
 
 
 def run_heuristics(instances: Iterable[Instance], findings: Sequence[Finding] | None = None) -> pd.DataFrame:
     """Heuristic verdicts: one row per instance x instruction criterion (specificity, coherence, solvability).
 
     Columns: ``VERDICT_COLUMNS``; judge="heuristic", prompt_id="heuristics.v2"; ``label`` 1/0 where a
-    heuristic decides, None with status ``unscored:needs-model`` otherwise; ``evidence`` a list of dicts
+    heuristic decides, None with status ``unscored:needs_model`` otherwise; ``evidence`` a list of dicts
     naming the heuristic. ``findings`` (from :func:`toolqual_utils.checks.find_issues`) are recomputed
     when not given. Empty input gives an empty frame with these columns.
     """
@@ -266,35 +271,34 @@ def run_heuristics(instances: Iterable[Instance], findings: Sequence[Finding] | 
     by_instance: dict[str, list[Finding]] = {}
     for f in findings:
         by_instance.setdefault(f.instance_id, []).append(f)
-    columns: dict[str, list[Any]] = {c: [] for c in VERDICT_COLUMNS}
-    for inst in instances:
-        for row in _heuristic_rows(inst, by_instance.get(inst.id, [])):
-            _append_verdict(columns, inst.id, row, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID)
-    return _verdict_frame(columns)
+    return verdict_frame(row for inst in instances for row in heuristic_rows(inst, by_instance.get(inst.id, [])))
+
+
+def offline_rows(inst: Instance, findings: Sequence[Finding] | None = None) -> list[VerdictRow]:
+    """Rules and heuristics merged for one instance: one row per criterion, in ``CRITERIA`` order.
+
+    For each criterion the decided row wins (status ``ok``), rules before heuristics; when neither
+    decides, the rules' unscored row is kept (its evidence carries the suspect findings) with the
+    heuristic evidence appended; a criterion only the heuristics address keeps the heuristic row.
+    """
+    if findings is None:
+        findings = instance_findings(inst)
+    merged = {row.criterion: row for row in rule_rows(inst, findings)}
+    for row in heuristic_rows(inst, findings):
+        current = merged.get(row.criterion)
+        if current is None:
+            merged[row.criterion] = row
+        elif current.status != Status.OK and row.status == Status.OK:
+            merged[row.criterion] = row.with_evidence(current.evidence)
+        elif current.status != Status.OK:
+            merged[row.criterion] = current.with_evidence(row.evidence)
+    return [merged[criterion] for criterion in CRITERIA if criterion in merged]
 
 
 def offline_verdicts(instances: Iterable[Instance]) -> pd.DataFrame:
-    """Rules and heuristics merged: one row per instance x criterion, all six criteria, in ``CRITERIA`` order.
+    """Rules and heuristics merged (:func:`offline_rows`): one row per instance x criterion, all six
+    criteria, in ``CRITERIA`` order; what ``toolqual check`` writes.
 
-    For each (instance, criterion) the decided row wins (status ``ok``), rules before heuristics; when
-    neither decides, the rules' unscored row is kept (its evidence carries the suspect findings) and
-    heuristic evidence is appended; a criterion only the heuristics address keeps the heuristic row.
     Columns: ``VERDICT_COLUMNS``. Empty input gives an empty frame with these columns.
     """
-    columns: dict[str, list[Any]] = {c: [] for c in VERDICT_COLUMNS}
-    for inst in instances:
-        findings = _instance_findings(inst)
-        merged: dict[str, tuple[tuple, str, str]] = {
-            row[0]: (row, RULES_JUDGE, RULES_PROMPT_ID) for row in _rule_rows(inst, findings)}
-        for row in _heuristic_rows(inst, findings):
-            current = merged.get(row[0])
-            if current is None:
-                merged[row[0]] = (row, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID)
-            elif current[0][2] != "ok" and row[2] == "ok":
-                merged[row[0]] = ((*row[:4], row[4] + current[0][4]), HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID)
-            elif current[0][2] != "ok":
-                merged[row[0]] = ((*current[0][:4], current[0][4] + row[4]), current[1], current[2])
-        for criterion in CRITERIA:
-            row, judge, prompt_id = merged[criterion]
-            _append_verdict(columns, inst.id, row, judge, prompt_id)
-    return _verdict_frame(columns)
+    return verdict_frame(row for inst in instances for row in offline_rows(inst))

@@ -17,7 +17,7 @@ Run the deterministic checks (unknown function, missing/unexpected/empty paramet
 mismatches, unparseable arguments, placeholders, values not grounded in the instruction, identical
 repeated calls, no call for a request) and the offline heuristics (specificity, coherence, solvability)
 on canonical JSONL files. Writes one verdict row per instance x criterion: label 0 = error, 1 = holds,
-empty with status unscored:needs-model where only a model can decide (the judge command fills those).
+empty with status unscored:needs_model where only a model can decide (the judge command fills those).
 
 example:
   toolqual check data/toolalpaca_eval.jsonl --out results/rules.csv --findings results/findings.csv

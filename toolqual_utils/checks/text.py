@@ -1,0 +1,291 @@
+"""Text normalisation shared by the checks and the offline heuristics.
+
+Matching a call's value against the instruction normalises casing, quotes, whitespace and punctuation
+(:func:`norm`, :func:`compact`), plural endings (:func:`stem`), numbers (``"5"``, ``5``, ``5.0``,
+``"five"``, ``"1,000"``, ``"10k"``, ``"15%"``: :func:`numbers_in`), dates in several formats
+(``2023-04-15``, ``04/15/2023``, ``April 15th, 2023``, ``15 April 2023``: :func:`dates_in`), and country,
+language, currency and US-state names to their codes (``Germany`` -> ``DE``: :data:`CODES`).
+
+:class:`InstructionText` holds the normalised forms of one instruction (computed on first use) and the
+texts of earlier outputs a later value may come from; :func:`token_supported` and
+:func:`initials_supported` say whether a word of a value is backed by it.
+
+Pure module: standard library and rapidfuzz.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Final
+
+from rapidfuzz import fuzz
+
+__all__ = [
+    "CODES", "NUMBER_WORDS", "STOPWORDS", "RELATIVE_TIME", "DATE_HINT", "CAMEL",
+    "InstructionText", "norm", "compact", "stem", "numbers_in", "dates_in", "parse_date", "param_words",
+    "token_supported", "initials_supported",
+]
+
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
+_NUMBER_RE = re.compile(r"(?<![\w.])[-+]?\$?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(%|k\b)?", re.IGNORECASE)
+#: number words and the value they stand for ("a" and "an" count as one)
+NUMBER_WORDS: Final[Mapping[str, float]] = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
+    "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100,
+    "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000, "dozen": 12, "half": 0.5,
+    "single": 1, "once": 1, "twice": 2, "double": 2, "triple": 3, "first": 1, "second": 2, "third": 3,
+    "fourth": 4, "fifth": 5, "tenth": 10, "a": 1, "an": 1, "couple": 2, "pair": 2,
+}
+#: function words a value may contain without them counting as content ("new" is content: "New York")
+STOPWORDS: Final = frozenset(
+    "a an the of for to in on at by from with and or is are be as it its this that these those me my i we "
+    "our you your please can could would will shall should do does did get find show give tell list all any "
+    "some about into over under than then also just what which who whom how when where why there here not no "
+    "yes if so up down out".split()
+)
+#: the instruction speaks of relative time: a concrete date in a call may be inferred from "today"
+RELATIVE_TIME: Final = re.compile(
+    r"\b(today|tomorrow|yesterday|tonight|now|current(ly)?|upcoming|latest|recent(ly)?|this (week|month|year)"
+    r"|next|last|past|previous|ago|coming|weekend|soon|within|since|until|later|earlier|future|week|month|"
+    r"year|days?|quarter|season)\b"
+)
+_MONTHS = {
+    "jan": 1, "january": 1, "feb": 2, "february": 2, "mar": 3, "march": 3, "apr": 4, "april": 4, "may": 5,
+    "jun": 6, "june": 6, "jul": 7, "july": 7, "aug": 8, "august": 8, "sep": 9, "sept": 9, "september": 9,
+    "oct": 10, "october": 10, "nov": 11, "november": 11, "dec": 12, "december": 12,
+}
+_MONTH_ALT = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_DATE_PATTERNS = (
+    # 2023-04-15, 2023/04/15, 2023.04.15, 20230415
+    (re.compile(r"\b(\d{4})[-/.]?(\d{1,2})[-/.]?(\d{1,2})\b"), ("y", "m", "d")),
+    # 04/15/2023, 04-15-2023 (US first); 15/04/2023 tried too when the day is > 12
+    (re.compile(r"\b(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}|\d{2})\b"), ("m", "d", "y")),
+    # April 15th, 2023 / Apr 15 2023 / April 15
+    (re.compile(rf"\b({_MONTH_ALT})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(\d{{4}}))?\b", re.I), ("M", "d", "y")),
+    # 15 April 2023 / 15th of April, 2023
+    (re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH_ALT})\.?(?:,?\s+(\d{{4}}))?\b", re.I), ("d", "M", "y")),
+)
+#: cheap pre-check before the date patterns: digit-separator-digit, or a digit next to a month name
+DATE_HINT: Final = re.compile(
+    rf"\d[-/.]\d|\d{{8}}|({_MONTH_ALT})\.?\s*\d|\d\s*(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH_ALT})", re.I
+)
+#: a lower-case letter or digit followed by a capital: the seam of a camelCase name
+CAMEL: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+Date = tuple[int | None, int, int]
+
+
+def norm(text: str) -> str:
+    """Lower-case, every run of non-alphanumerics -> one space, padded with spaces for word lookups."""
+    return " " + _NON_ALNUM.sub(" ", text.translate(_QUOTES).lower()).strip() + " "
+
+
+def compact(text: str) -> str:
+    """Lower-case letters and digits only (``"Order #4521"`` -> ``"order4521"``)."""
+    return _NON_ALNUM.sub("", text.lower())
+
+
+def stem(token: str) -> str:
+    """A crude singular: ``cities`` -> ``city``, ``boxes`` -> ``box``, ``flights`` -> ``flight``."""
+    if len(token) > 4 and token.endswith("ies"):
+        return token[:-3] + "y"
+    if len(token) > 4 and token.endswith(("sses", "shes", "ches", "xes")):
+        return token[:-2]
+    if len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
+        return token[:-1]
+    return token
+
+
+@lru_cache(maxsize=65536)
+def param_words(param: str) -> str:
+    """A parameter name as words: ``departureDate`` / ``departure_date`` -> ``departure date``."""
+    return CAMEL.sub(" ", param).replace("_", " ").lower().strip()
+
+
+def numbers_in(text: str) -> set[float]:
+    """The numbers written with digits in ``text`` (``1,000``; ``15%`` also as 0.15; ``10k`` also as 10000)."""
+    numbers: set[float] = set()
+    for match in _NUMBER_RE.finditer(text):
+        whole = float(match.group(1).replace(",", "") + (match.group(2) or ""))
+        numbers.add(whole)
+        suffix = (match.group(3) or "").lower()
+        if suffix == "%":
+            numbers.add(whole / 100)
+        elif suffix == "k":
+            numbers.add(whole * 1000)
+    return numbers
+
+
+def dates_in(text: str) -> set[Date]:
+    """Every (year or None, month, day) a date in ``text`` can be read as (both day/month orders)."""
+    dates: set[Date] = set()
+    for pattern, order in _DATE_PATTERNS:
+        for match in pattern.finditer(text):
+            parts = dict(zip(order, match.groups()))
+            try:
+                month = _MONTHS[parts["M"].lower()] if "M" in parts else int(parts["m"])
+                day = int(parts["d"])
+                year = int(parts["y"]) if parts.get("y") else None
+            except (KeyError, TypeError, ValueError):
+                continue
+            if year is not None and year < 100:
+                year += 2000
+            for m, d in ((month, day), (day, month)):
+                if 1 <= m <= 12 and 1 <= d <= 31:
+                    dates.add((year, m, d))
+                    dates.add((None, m, d))
+    return dates
+
+
+def parse_date(value: str) -> Date | None:
+    """One reading of a date value (a full date preferred), or None when ``value`` holds no date."""
+    dates = dates_in(value)
+    full = [d for d in dates if d[0] is not None]
+    if not full and not dates:
+        return None
+    return (full or list(dates))[0]
+
+
+# --- codes a sensible assistant infers from names ("Germany" -> DE) ------------------------------------
+
+#: code (lower case) -> the names it stands for; small, common tables (countries, languages, currencies,
+#: US states)
+CODES: Final[dict[str, tuple[str, ...]]] = {}
+
+
+def _add_codes(table: str) -> None:
+    for entry in table.strip().split(";"):
+        names, codes = entry.split(":")
+        for code in codes.split(","):
+            CODES.setdefault(code.strip().lower(), ())
+            CODES[code.strip().lower()] += tuple(n.strip().lower() for n in names.split("|"))
+
+
+_add_codes(
+    "united states|usa|america|us|american:us,usa;united kingdom|uk|britain|england|british:gb,uk,gbr;"
+    "germany|german:de,deu;france|french:fr,fra;spain|spanish:es,esp;italy|italian:it,ita;japan|japanese:jp,jpn,ja;"
+    "china|chinese:cn,chn,zh;india|indian:in,ind;canada|canadian:ca,can;australia|australian:au,aus;"
+    "brazil|brazilian:br,bra;mexico|mexican:mx,mex;russia|russian:ru,rus;south korea|korea|korean:kr,kor,ko;"
+    "netherlands|dutch|holland:nl,nld;sweden|swedish:se,swe,sv;norway|norwegian:no,nor,nb;denmark|danish:dk,dnk,da;"
+    "finland|finnish:fi,fin;poland|polish:pl,pol;portugal|portuguese:pt,prt;switzerland|swiss:ch,che;"
+    "austria|austrian:at,aut;belgium|belgian:be,bel;ireland|irish:ie,irl;greece|greek:gr,grc,el;"
+    "turkey|turkish:tr,tur;egypt|egyptian:eg,egy;south africa:za,zaf;nigeria:ng,nga;kenya:ke,ken;"
+    "argentina:ar,arg;chile:cl,chl;colombia:co,col;peru:pe,per;new zealand:nz,nzl;singapore:sg,sgp;"
+    "indonesia|indonesian:id,idn;thailand|thai:th,tha;vietnam|vietnamese:vn,vnm,vi;philippines:ph,phl;"
+    "malaysia:my,mys;israel|hebrew:il,isr,he;saudi arabia|arabic:sa,sau,ar;united arab emirates|uae:ae,are;"
+    "ukraine|ukrainian:ua,ukr,uk;czech:cz,cze,cs;hungary|hungarian:hu,hun;romania|romanian:ro,rou;"
+    "new caledonia:nc,ncl;english:en,eng;hindi:hi;"
+    "dollar|dollars|usd|us dollar:usd;euro|euros:eur;pound|pounds|sterling:gbp;yen:jpy;yuan|renminbi:cny,rmb;"
+    "rupee|rupees:inr;franc|francs:chf;canadian dollar:cad;australian dollar:aud;bitcoin:btc;ethereum:eth;"
+    "alabama:al;alaska:ak;arizona:az;arkansas:ar;california:ca;colorado:co;connecticut:ct;delaware:de;"
+    "florida:fl;georgia:ga;hawaii:hi;idaho:id;illinois:il;indiana:in;iowa:ia;kansas:ks;kentucky:ky;"
+    "louisiana:la;maine:me;maryland:md;massachusetts:ma;michigan:mi;minnesota:mn;mississippi:ms;missouri:mo;"
+    "montana:mt;nebraska:ne;nevada:nv;new hampshire:nh;new jersey:nj;new mexico:nm;new york:ny;"
+    "north carolina:nc;north dakota:nd;ohio:oh;oklahoma:ok;oregon:or;pennsylvania:pa;rhode island:ri;"
+    "south carolina:sc;south dakota:sd;tennessee:tn;texas:tx;utah:ut;vermont:vt;virginia:va;washington:wa;"
+    "west virginia:wv;wisconsin:wi;wyoming:wy;district of columbia:dc"
+)
+
+
+# --- one instruction, normalised once ------------------------------------------------------------------
+
+
+class InstructionText:
+    """The normalised forms of one instruction, computed on first use, and the earlier texts a later value
+    may be grounded in (observations and arguments of earlier calls, pseudo-calls), appended by the caller.
+    """
+
+    __slots__ = ("_numbers", "_dates", "_tokens", "_norm", "_compact", "_relative", "raw", "lower", "earlier")
+
+    def __init__(self, instruction: str) -> None:
+        self.raw = instruction
+        self.lower = instruction.lower()
+        self._norm: str | None = None  # the rest is computed on first use: most values hit the fast path
+        self._compact: str | None = None
+        self._relative: bool | None = None
+        self._numbers: set[float] | None = None
+        self._dates: set[Date] | None = None
+        self._tokens: set[str] | None = None
+        self.earlier: list[str] = []  # raw texts of earlier observations / arguments (normalised lazily)
+
+    @property
+    def norm(self) -> str:
+        if self._norm is None:
+            self._norm = norm(self.raw)
+        return self._norm
+
+    @property
+    def compact(self) -> str:
+        if self._compact is None:
+            self._compact = compact(self.raw)
+        return self._compact
+
+    @property
+    def has_relative_time(self) -> bool:
+        if self._relative is None:
+            self._relative = RELATIVE_TIME.search(self.norm) is not None
+        return self._relative
+
+    @property
+    def numbers(self) -> set[float]:
+        if self._numbers is None:
+            self._numbers = numbers_in(self.raw)
+            for token in self.norm.split():
+                if token in NUMBER_WORDS:
+                    self._numbers.add(float(NUMBER_WORDS[token]))
+        return self._numbers
+
+    @property
+    def dates(self) -> set[Date]:
+        if self._dates is None:
+            self._dates = dates_in(self.raw)
+        return self._dates
+
+    @property
+    def tokens(self) -> set[str]:
+        """The instruction's words, stemmed."""
+        if self._tokens is None:
+            self._tokens = {stem(t) for t in self.norm.split()}
+        return self._tokens
+
+    def in_earlier(self, value_norm: str, value_compact: str) -> bool:
+        """True when the value occurs in an earlier output or argument text."""
+        if not self.earlier:
+            return False
+        for text in self.earlier:
+            lowered = text.lower()
+            if value_compact and len(value_compact) >= 2 and value_compact in compact(lowered):
+                return True
+            if value_norm.strip() and value_norm in norm(lowered):
+                return True
+        return False
+
+
+def token_supported(token: str, text: InstructionText) -> bool:
+    """True when one (normalised) word of a value is backed by the instruction: the same word or its
+    stem, a code for a name the instruction uses, a number it states, a spelling variant or derived form
+    (a long shared prefix, "Berkley"/"Berkeley"; or a close spelling, "women"/"woman")."""
+    stemmed = stem(token)
+    if stemmed in text.tokens or token in text.tokens:
+        return True
+    if token in CODES and any(f" {name} " in text.norm for name in CODES[token]):
+        return True
+    if token.isdigit():
+        return float(token) in text.numbers
+    # Only reached for values about to be flagged, so the scan stays cheap.
+    if len(stemmed) >= 5 and any(t.startswith(stemmed[:5]) for t in text.tokens):
+        return True
+    return len(token) >= 4 and any(len(t) >= 4 and fuzz.ratio(token, t) >= 80 for t in text.tokens)
+
+
+def initials_supported(tokens: list[str], text: InstructionText) -> bool:
+    """"New York City" for "nyc", "San Francisco" for "SF": the value's initials are an instruction word."""
+    if len(tokens) < 2:
+        return False
+    initials = "".join(t[0] for t in tokens if t and not t.isdigit())
+    return len(initials) >= 2 and any(t == initials or (t.startswith(initials) and len(t) <= len(initials) + 1)
+                                      for t in text.tokens)
