@@ -75,6 +75,7 @@ from typing import Any, Final, Iterable, Literal, Mapping, Sequence, Union
 from urllib.parse import urlparse
 
 from toolqual_utils.errors import ConfigError, InputError
+from toolqual_utils.verdicts import Status
 
 __all__ = [
     "LLMConfig",
@@ -109,13 +110,14 @@ Mode = Literal["live", "replay"]
 TokenLimitParam = Literal["max_tokens", "max_completion_tokens"]
 TOKEN_LIMIT_PARAMS: tuple[str, ...] = ("max_tokens", "max_completion_tokens")
 
-STATUS_OK = "ok"
-STATUS_REFUSAL = "unscored:refusal"
-STATUS_TRUNCATED = "unscored:truncated"
-STATUS_API_ERROR = "unscored:api_error"
-STATUS_NOT_CACHED = "unscored:not_cached"
-STATUS_TOO_LONG = "unscored:too_long"
-STATUS_NOT_SENT = "unscored:not_sent"
+# the statuses a result can have (defined once, in toolqual_utils.verdicts)
+STATUS_OK = Status.OK
+STATUS_REFUSAL = Status.UNSCORED_REFUSAL
+STATUS_TRUNCATED = Status.UNSCORED_TRUNCATED
+STATUS_API_ERROR = Status.UNSCORED_API_ERROR
+STATUS_NOT_CACHED = Status.UNSCORED_NOT_CACHED
+STATUS_TOO_LONG = Status.UNSCORED_TOO_LONG
+STATUS_NOT_SENT = Status.UNSCORED_NOT_SENT
 
 #: Characters per token assumed by :meth:`LLMClient.plan` (a common rule of thumb for English text and
 #: JSON with OpenAI tokenizers; real counts vary by roughly ±30%).

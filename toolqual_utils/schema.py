@@ -29,6 +29,8 @@ from typing import Any, Final, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .verdicts import VERDICT_COLUMNS as VERDICT_COLUMNS  # defined with the statuses; re-exported
+
 # --- names defined once ---------------------------------------------------------------------------
 
 INSTRUCTION_CRITERIA: Final = ("specificity", "coherence", "solvability")
@@ -42,10 +44,9 @@ Criterion = Literal[
 #: Agent pseudo-tools that are not API calls (ToolAlpaca's agent helpers, ToolBench's ``Finish``).
 PSEUDO_CALLS: Final = frozenset({"Finish", "getDetails", "retrievalDataFromFile", "getCurrentDateTime"})
 
-#: Columns of the verdict table (one row per instance x criterion).
-VERDICT_COLUMNS: Final = (
-    "instance_id", "criterion", "label", "status", "judge", "prompt_id", "rationale", "evidence",
-)
+# VERDICT_COLUMNS (the verdict table, one row per instance x criterion) is defined with the statuses in
+# toolqual_utils.verdicts and imported above, so it can still be imported from here with the other names.
+
 #: Columns of the per-instance ICE table.
 ICE_COLUMNS: Final = (
     "instance_id", "target_model", "testbed_version", "n_queries", "ice_score", "ci_low", "ci_high",

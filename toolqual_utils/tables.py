@@ -29,7 +29,7 @@ from .schema import (
     subset_of_id,
 )
 from .stats import IntervalMethod, bootstrap_ci, classification_metrics, proportion_interval
-from .verdicts import clean_labels, merge_verdicts, scored_mask, validate_verdicts
+from .verdicts import Status, clean_labels, merge_verdicts, scored_mask, validate_verdicts
 
 #: Coarse label -> its member criteria.
 COARSE_MEMBERS: Final[Mapping[str, tuple[str, ...]]] = {
@@ -448,7 +448,7 @@ def _rationales(verdicts: pd.DataFrame | None) -> pd.DataFrame:
     if verdicts is None or len(verdicts) == 0 or "criterion" not in verdicts.columns:
         return pd.DataFrame(columns=["instance_id", "criterion", "status", "rationale"])
     frame = verdicts.loc[:, ["instance_id", "criterion"]].copy()
-    frame["status"] = verdicts["status"] if "status" in verdicts.columns else "ok"
+    frame["status"] = verdicts["status"] if "status" in verdicts.columns else Status.OK
     frame["rationale"] = verdicts["rationale"] if "rationale" in verdicts.columns else ""
     return frame
 

@@ -14,20 +14,22 @@ one row per pair. This module is the one place that says
   several judges are merged (:func:`merge_verdicts`) and how the evidence cell is decoded
   (:func:`decode_evidence`: lists in memory, JSON text in CSV/Parquet files).
 
-Pure module: standard library and pandas only.
+Pure module: standard library and pandas only. pandas is imported on first use of a table function, so
+the model client (``llm.py``) takes its statuses from here without loading pandas.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Final
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Final
 
 from .errors import InputError
-from .schema import VERDICT_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "Status", "VerdictRow", "VERDICT_COLUMNS", "REQUIRED_COLUMNS", "RULES_JUDGE", "HEURISTICS_JUDGE",
@@ -36,6 +38,10 @@ __all__ = [
     "read_verdicts", "validate_verdicts", "merge_verdicts", "VerdictTableError",
 ]
 
+#: Columns of the verdict table (one row per instance x criterion).
+VERDICT_COLUMNS: Final = (
+    "instance_id", "criterion", "label", "status", "judge", "prompt_id", "rationale", "evidence",
+)
 #: the columns without which a table is not a verdict table at all
 REQUIRED_COLUMNS: Final = ("instance_id", "criterion", "label")
 #: the ``judge`` of the deterministic checks (also of what the model judge settles in code) and of the
@@ -58,7 +64,8 @@ class Status:
 
     Written by the rules and heuristics (``UNSCORED_NEEDS_MODEL``, ``UNSCORED_NOT_APPLICABLE``), the
     model client (``UNSCORED_REFUSAL``, ``UNSCORED_TRUNCATED``, ``UNSCORED_API_ERROR``,
-    ``UNSCORED_NOT_CACHED``), the judge (``UNSCORED_PARSE_ERROR``) and ICE (``UNSCORED_NO_GOLD_CALLS``,
+    ``UNSCORED_NOT_CACHED``, ``UNSCORED_TOO_LONG``: the prompt exceeds its ceiling, ``UNSCORED_NOT_SENT``:
+    the run stopped at an unreachable endpoint before sending it), the judge (``UNSCORED_PARSE_ERROR``) and ICE (``UNSCORED_NO_GOLD_CALLS``,
     ``UNSCORED_NO_QUERIES``, ``UNSCORED_MIXED``; and ``PARSE_ERROR`` for a per-query answer that did not
     parse, which ICE scores 0 rather than leaving unscored).
     """
@@ -72,6 +79,8 @@ class Status:
     UNSCORED_TRUNCATED: Final = "unscored:truncated"
     UNSCORED_API_ERROR: Final = "unscored:api_error"
     UNSCORED_NOT_CACHED: Final = "unscored:not_cached"
+    UNSCORED_TOO_LONG: Final = "unscored:too_long"
+    UNSCORED_NOT_SENT: Final = "unscored:not_sent"
     UNSCORED_NO_GOLD_CALLS: Final = "unscored:no_gold_calls"
     UNSCORED_NO_QUERIES: Final = "unscored:no_queries"
     UNSCORED_MIXED: Final = "unscored:mixed"
@@ -136,6 +145,8 @@ def verdict_frame(rows: Iterable[VerdictRow | Mapping[str, Any]]) -> pd.DataFram
 
     ``label`` is nullable Int64 (NA = unscored). No rows give an empty frame with the columns.
     """
+    import pandas as pd
+
     columns: dict[str, list[Any]] = {name: [] for name in VERDICT_COLUMNS}
     for row in rows:
         if isinstance(row, VerdictRow):
@@ -144,7 +155,7 @@ def verdict_frame(rows: Iterable[VerdictRow | Mapping[str, Any]]) -> pd.DataFram
         else:
             for name in VERDICT_COLUMNS:
                 columns[name].append(row.get(name))
-    columns["label"] = [None if value is None or pd.isna(value) else int(value) for value in columns["label"]]
+    columns["label"] = [None if _missing(value) else int(value) for value in columns["label"]]
     frame = pd.DataFrame(columns, columns=list(VERDICT_COLUMNS))
     frame["label"] = pd.array(columns["label"], dtype="Int64")
     return frame
@@ -158,16 +169,25 @@ def empty_verdicts() -> pd.DataFrame:
 # --- what "scored" means ------------------------------------------------------------------------------
 
 
+def _missing(value: Any) -> bool:
+    """None, NaN or pandas' NA."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return type(value).__name__ in ("NAType", "NaTType")
+
+
 def is_scored(status: Any, label: Any) -> bool:
     """The one definition: label 0 or 1, and status ``ok`` (a missing or blank status counts as ok)."""
-    if label is None or (not isinstance(label, str) and pd.isna(label)):
+    if _missing(label) or isinstance(label, str):
         return False
     try:
         if float(label) not in (0.0, 1.0):
             return False
     except (TypeError, ValueError):
         return False
-    if status is None or (isinstance(status, float) and pd.isna(status)) or status == "":
+    if _missing(status) or status == "":
         return True
     return status == Status.OK
 
@@ -178,6 +198,8 @@ def clean_labels(values: pd.Series) -> pd.Series:
     Raises:
         ValueError: a label that is none of 1, 0 or missing (names the values found).
     """
+    import pandas as pd
+
     numeric = pd.to_numeric(values.astype(object), errors="coerce").astype(float)
     bad = ~numeric.isna() & ~numeric.isin([0.0, 1.0])
     if bad.any():
@@ -187,6 +209,8 @@ def clean_labels(values: pd.Series) -> pd.Series:
 
 def scored_mask(verdicts: pd.DataFrame) -> pd.Series:
     """Boolean Series: which rows are scored (see :func:`is_scored`; vectorised, same rule)."""
+    import pandas as pd
+
     label = clean_labels(verdicts["label"])
     if "status" in verdicts.columns:
         status = verdicts["status"].astype(object)
@@ -209,7 +233,7 @@ def decode_evidence(value: Any) -> list[Any]:
             value = json.loads(value)
         except ValueError:
             return [{"text": value}]
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if _missing(value):
         return []
     if hasattr(value, "tolist") and not isinstance(value, (dict, str)):  # numpy arrays from Parquet
         value = value.tolist()
@@ -258,6 +282,8 @@ def read_verdicts(path: str | os.PathLike[str]) -> pd.DataFrame:
         InputError: the file is missing, is not a verdict table (names the missing columns), holds a
             label other than 1/0/missing, or repeats an (instance_id, criterion) pair.
     """
+    import pandas as pd
+
     from .io import read_table
 
     frame = read_table(path)
@@ -270,8 +296,7 @@ def read_verdicts(path: str | os.PathLike[str]) -> pd.DataFrame:
     for column in ("instance_id", "criterion"):
         frame[column] = frame[column].astype(str)
     for column in ("rationale", "prompt_id", "judge", "status"):
-        frame[column] = ["" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
-                         for value in frame[column]]
+        frame[column] = ["" if _missing(value) else str(value) for value in frame[column]]
     frame["status"] = frame["status"].map(Status.normalise)
     return frame
 
@@ -285,6 +310,8 @@ def merge_verdicts(*verdict_frames: pd.DataFrame | None) -> pd.DataFrame:
     model fills the rest. ``None`` and empty frames are skipped. Returns the rows that won (index reset;
     the columns of the inputs, ``VERDICT_COLUMNS`` first); no rows at all give an empty verdict table.
     """
+    import pandas as pd
+
     frames = [f for f in verdict_frames if f is not None and len(f)]
     if not frames:
         return empty_verdicts()

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..llm import ChatRequest, ChatResult, CompletionRequest, LLMClient
 from ..schema import Instance
+from ..verdicts import Status
 from .adaptive import AdaptiveConfig, AdaptiveResult, adaptive_select
 from .parse import parse_answer
 from .prompt import (Api, CallFormat, IcePrompt, build_completion_prompts, build_prompts, completion_prompt_id_for,
@@ -125,12 +126,12 @@ def score_result(prompt: IcePrompt, result: ChatResult, testbed: TestBed, target
         return row
     parsed = parse_answer(prompt.call_format, result.text, result.tool_calls)
     if not parsed.ok:
-        row.update(status="parse_error", similarity=0.0, strict=0.0, error=parsed.error)
+        row.update(status=Status.PARSE_ERROR, similarity=0.0, strict=0.0, error=parsed.error)
         return row
     calls = parsed.calls or []
     ok, reasons = strict_match(calls, query.possible_answer, testbed.tools, order_free=query.order_free)
     row.update(
-        status="ok",
+        status=Status.OK,
         similarity=similarity(calls, query.calls, order_free=query.order_free),
         strict=1.0 if ok else 0.0,
         n_predicted_calls=len(calls),
@@ -148,7 +149,7 @@ def _no_gold_rows(instance: Instance, testbed: TestBed, target_model: str, call_
         {"instance_id": instance.id, "source": instance.source, "query_id": query.id,
          "target_model": target_model, "testbed_version": testbed.version,
          "prompt_id": prompt_id or prompt_id_for(call_format), "call_format": call_format,
-         "status": "unscored:no_gold_calls", "similarity": math.nan, "strict": math.nan,
+         "status": Status.UNSCORED_NO_GOLD_CALLS, "similarity": math.nan, "strict": math.nan,
          "n_predicted_calls": None, "predicted": None, "answer_text": None,
          "error": "the instance has no gold call sequence to demonstrate", "strict_reasons": None,
          "cached": False}
@@ -249,7 +250,7 @@ def run_ice_adaptive(
         for prompt, result in zip(batch, results):
             row = score_result(prompt, result, testbed, target_model, by_id[prompt.instance_id].source)
             rows.append(row)
-            scores.append(None if str(row["status"]).startswith("unscored") else float(row["similarity"]))
+            scores.append(None if Status.is_unscored(row["status"]) else float(row["similarity"]))
         return scores
 
     adaptive = adaptive_select([inst.id for inst in rankable], len(query_ids), score_batch, config)
@@ -285,16 +286,17 @@ def _order(per_query: pd.DataFrame, instances: Sequence[Instance], testbed: Test
 def summarise(per_query: pd.DataFrame, per_instance: pd.DataFrame, *, n_full: int) -> dict[str, Any]:
     """Counts for the command-line summary and the notebook."""
     status = per_query["status"].astype(str) if not per_query.empty else pd.Series(dtype=str)
-    scored = per_instance[per_instance["status"] == "ok"] if not per_instance.empty else per_instance
+    unscored = status.map(Status.is_unscored).astype(bool)
+    scored = per_instance[per_instance["status"] == Status.OK] if not per_instance.empty else per_instance
     return {
         "n_instances": int(len(per_instance)),
         "n_instances_scored": int(len(scored)),
         "n_query_rows": int(len(per_query)),
         "n_full_grid": int(n_full),
-        "n_ok": int((status == "ok").sum()),
-        "n_parse_errors": int((status == "parse_error").sum()),
-        "n_unscored": int(status.str.startswith("unscored").sum()),
-        "unscored_by_reason": status[status.str.startswith("unscored")].value_counts().to_dict(),
+        "n_ok": int((status == Status.OK).sum()),
+        "n_parse_errors": int((status == Status.PARSE_ERROR).sum()),
+        "n_unscored": int(unscored.sum()),
+        "unscored_by_reason": status[unscored].value_counts().to_dict(),
         "mean_ice_score": float(scored["ice_score"].mean()) if len(scored) else math.nan,
         "mean_strict_score": float(scored["strict_score"].mean()) if len(scored) else math.nan,
     }

@@ -34,6 +34,7 @@ from scipy import stats as _scipy_stats
 
 from ..matching import calls_match
 from ..schema import ICE_COLUMNS, source_of_id
+from ..verdicts import Status
 
 #: Per-instance columns: the contract's ICE_COLUMNS plus the strict-match mean and the counts.
 INSTANCE_COLUMNS: Final = (
@@ -122,17 +123,18 @@ def aggregate_instances(per_query: pd.DataFrame, *, confidence: float = 0.95) ->
     if per_query.empty:
         return pd.DataFrame(columns=list(INSTANCE_COLUMNS))
     for instance_id, group in per_query.groupby("instance_id", sort=False):
-        scored = group[~group["status"].astype(str).str.startswith("unscored")]
-        unscored = group[group["status"].astype(str).str.startswith("unscored")]
+        is_unscored = group["status"].map(Status.is_unscored)
+        scored = group[~is_unscored]
+        unscored = group[is_unscored]
         mean, low, high = t_interval(scored["similarity"].astype(float), confidence)
         strict = float(scored["strict"].astype(float).mean()) if len(scored) else math.nan
         if len(scored):
-            status = "ok"
+            status = Status.OK
         elif len(unscored):
             reasons = sorted(set(unscored["status"].astype(str)))
-            status = reasons[0] if len(reasons) == 1 else "unscored:mixed"
+            status = reasons[0] if len(reasons) == 1 else Status.UNSCORED_MIXED
         else:
-            status = "unscored:no_queries"
+            status = Status.UNSCORED_NO_QUERIES
         rows.append({
             "instance_id": instance_id,
             "target_model": group["target_model"].iloc[0],
@@ -143,7 +145,7 @@ def aggregate_instances(per_query: pd.DataFrame, *, confidence: float = 0.95) ->
             "ci_high": high,
             "strict_score": strict,
             "n_scored": int(len(scored)),
-            "n_parse_errors": int((group["status"] == "parse_error").sum()),
+            "n_parse_errors": int((group["status"] == Status.PARSE_ERROR).sum()),
             "n_unscored": int(len(unscored)),
             "status": status,
             "source": group["source"].iloc[0] if "source" in group else source_of_id(instance_id),

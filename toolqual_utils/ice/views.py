@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ..schema import Instance
+from ..verdicts import Status
 from .prompt import IcePrompt
 from .testbed import TestBed
 
@@ -119,13 +120,14 @@ def query_summary(per_query: pd.DataFrame) -> pd.DataFrame:
     if per_query.empty:
         return pd.DataFrame(columns=columns)
     status = per_query["status"].astype(str)
-    scored = per_query[~status.str.startswith("unscored")]
+    unscored = status.map(Status.is_unscored).astype(bool)
+    scored = per_query[~unscored]
     table = pd.DataFrame({
         "n_scored": scored.groupby("query_id").size(),
         "mean_similarity": scored.groupby("query_id")["similarity"].mean(),
         "mean_strict": scored.groupby("query_id")["strict"].mean(),
-        "n_parse_errors": per_query.assign(pe=status.eq("parse_error")).groupby("query_id")["pe"].sum(),
-        "n_unscored": per_query.assign(u=status.str.startswith("unscored")).groupby("query_id")["u"].sum(),
+        "n_parse_errors": per_query.assign(pe=status.eq(Status.PARSE_ERROR)).groupby("query_id")["pe"].sum(),
+        "n_unscored": per_query.assign(u=unscored).groupby("query_id")["u"].sum(),
     }).reset_index().rename(columns={"index": "query_id"})
     return table.reindex(columns=columns)
 
