@@ -65,7 +65,8 @@ class Status:
     Written by the rules and heuristics (``UNSCORED_NEEDS_MODEL``, ``UNSCORED_NOT_APPLICABLE``), the
     model client (``UNSCORED_REFUSAL``, ``UNSCORED_TRUNCATED``, ``UNSCORED_API_ERROR``,
     ``UNSCORED_NOT_CACHED``, ``UNSCORED_TOO_LONG``: the prompt exceeds its ceiling, ``UNSCORED_NOT_SENT``:
-    the run stopped at an unreachable endpoint before sending it), the judge (``UNSCORED_PARSE_ERROR``) and ICE (``UNSCORED_NO_GOLD_CALLS``,
+    the run stopped at an unreachable endpoint before sending it), the judge (``UNSCORED_PARSE_ERROR``; for
+    several votes ``UNSCORED_NO_MAJORITY``, ``UNSCORED_NO_AGREEMENT``) and ICE (``UNSCORED_NO_GOLD_CALLS``,
     ``UNSCORED_NO_QUERIES``, ``UNSCORED_MIXED``; and ``PARSE_ERROR`` for a per-query answer that did not
     parse, which ICE scores 0 rather than leaving unscored).
     """
@@ -84,6 +85,8 @@ class Status:
     UNSCORED_NO_GOLD_CALLS: Final = "unscored:no_gold_calls"
     UNSCORED_NO_QUERIES: Final = "unscored:no_queries"
     UNSCORED_MIXED: Final = "unscored:mixed"
+    UNSCORED_NO_MAJORITY: Final = "unscored:no_majority"
+    UNSCORED_NO_AGREEMENT: Final = "unscored:no_agreement"
     PARSE_ERROR: Final = "parse_error"
 
     #: spellings written by earlier versions -> today's (read back by :func:`normalise`)

@@ -45,6 +45,7 @@ from .parse import (
     SufficiencyAnswerV2,
 )
 from ..schema import SEQUENCE_CRITERIA
+from ..verdicts import Status
 
 #: prompt id of verdicts the judge settles in code (no model asked; judge column "rules")
 ENGINE_PROMPT_ID: Final = "judge_engine.v1"
@@ -72,12 +73,12 @@ def pre_decide(context: InstanceContext, criterion: str) -> Decision | None:
     value found in the instruction can still be a placeholder or contradict the request).
     """
     if criterion in SEQUENCE_CRITERIA and not context.has_calls:
-        return Decision(None, "unscored:not_applicable", "no gold calls are known for this instance")
+        return Decision(None, Status.UNSCORED_NOT_APPLICABLE, "no gold calls are known for this instance")
     if context.version >= 2:
         return _pre_decide_shared(context, criterion, settle_aligned=False)
     if criterion == "coherence" and len(context.sentences) <= 1:
         return Decision(
-            1, "ok", "the instruction is a single sentence: coherent without asking",
+            1, Status.OK, "the instruction is a single sentence: coherent without asking",
             [{"check": "coherence", "n_sentences": len(context.sentences)}],
         )
     return _pre_decide_shared(context, criterion, settle_aligned=True)
@@ -87,22 +88,22 @@ def _pre_decide_shared(context: InstanceContext, criterion: str, *, settle_align
     if criterion == "specificity" and not context.required_parameters:
         scope = "the tools the gold calls use" if context.needed_tools_known else "the offered tools"
         return Decision(
-            1, "ok", f"{scope} have no required parameters: nothing can be missing",
+            1, Status.OK, f"{scope} have no required parameters: nothing can be missing",
             [{"check": "specificity", "n_required_parameters": 0}],
         )
     if criterion == "parameter_alignment":
         if context.n_calls == 0:
-            return Decision(None, "unscored:not_applicable", "the gold answer makes no call: no arguments to align")
+            return Decision(None, Status.UNSCORED_NOT_APPLICABLE, "the gold answer makes no call: no arguments to align")
         missing = [a for a in context.argument_checks if a.settled_by == "required_missing"]
         if missing:
             names = ", ".join(f"{a.argument} of call {a.call_index} ({a.call_name})" for a in missing)
             return Decision(
-                0, "ok", f"required parameter(s) absent or empty: {names}",
+                0, Status.OK, f"required parameter(s) absent or empty: {names}",
                 [{**a.evidence(), "supported": False, "by": "required_missing"} for a in missing],
             )
         if settle_aligned and not context.open_arguments:
             return Decision(
-                1, "ok", "every argument value was found in the instruction, an earlier output or the schema default",
+                1, Status.OK, "every argument value was found in the instruction, an earlier output or the schema default",
                 [{**a.evidence(), "supported": True, "by": a.settled_by} for a in context.argument_checks],
             )
     return None
@@ -128,7 +129,7 @@ def _decide_specificity(answer: SpecificityAnswer, context: InstanceContext) -> 
     rationale = answer.rationale
     if missing:
         rationale = f"#missing: {', '.join(missing)}. {rationale}"
-    return Decision(_holds(not missing), "ok", rationale, evidence)
+    return Decision(_holds(not missing), Status.OK, rationale, evidence)
 
 
 def _decide_coherence(answer: CoherenceAnswer, context: InstanceContext) -> Decision:
@@ -145,12 +146,12 @@ def _decide_coherence(answer: CoherenceAnswer, context: InstanceContext) -> Deci
     rationale = answer.rationale
     if broken:
         rationale = f"pair(s) {broken} do not follow. {rationale}"
-    return Decision(_holds(not broken), "ok", rationale, evidence)
+    return Decision(_holds(not broken), Status.OK, rationale, evidence)
 
 
 def _decide_direct(criterion: str, answer: DirectAnswer) -> Decision:
     return Decision(
-        _holds(answer.answer == "yes"), "ok", answer.rationale,
+        _holds(answer.answer == "yes"), Status.OK, answer.rationale,
         [{"check": criterion, "question": f"{criterion}.yes_no", "answer": answer.answer}],
     )
 
@@ -204,7 +205,7 @@ def _decide_alignment(answer: ParameterAlignmentAnswer, context: InstanceContext
     rationale = answer.rationale
     if unsupported:
         rationale = f"unsupported value(s): {', '.join(unsupported)}. {rationale}"
-    return Decision(_holds(not unsupported), "ok", rationale, evidence)
+    return Decision(_holds(not unsupported), Status.OK, rationale, evidence)
 
 
 def _documented_default_of(arg: ArgumentCheck, context: InstanceContext) -> bool:
@@ -237,7 +238,7 @@ def _decide_specificity_v2(answer: SpecificityAnswerV2, context: InstanceContext
         evidence.append({"check": "specificity", "tool": param.tool, "parameter": param.parameter,
                          "values": list(values), "missing": is_missing})
     rationale = f"#missing: {', '.join(missing)}. {answer.rationale}" if missing else answer.rationale
-    return Decision(_holds(not missing), "ok", rationale, evidence)
+    return Decision(_holds(not missing), Status.OK, rationale, evidence)
 
 
 def _decide_coherence_v2(answer: CoherenceAnswerV2, context: InstanceContext) -> Decision:
@@ -257,7 +258,7 @@ def _decide_coherence_v2(answer: CoherenceAnswerV2, context: InstanceContext) ->
     if broken:
         names = "; ".join(f"{requests[i]!r} / {requests[i + 1]!r}" for i in broken[:3])
         rationale = f"no common goal: {names}. {rationale}"
-    return Decision(_holds(not broken), "ok", rationale, evidence)
+    return Decision(_holds(not broken), Status.OK, rationale, evidence)
 
 
 def _decide_solvability_v2(answer: SolvabilityAnswerV2, context: InstanceContext) -> Decision:
@@ -266,7 +267,7 @@ def _decide_solvability_v2(answer: SolvabilityAnswerV2, context: InstanceContext
     rationale = answer.rationale
     if unsolvable:
         rationale = f"no listed tool provides: {'; '.join(map(repr, unsolvable[:3]))}. {rationale}"
-    return Decision(_holds(not unsolvable), "ok", rationale, evidence)
+    return Decision(_holds(not unsolvable), Status.OK, rationale, evidence)
 
 
 def _decide_alignment_v2(answer: ParameterAlignmentAnswerV2, context: InstanceContext) -> Decision:
@@ -295,7 +296,7 @@ def _decide_alignment_v2(answer: ParameterAlignmentAnswerV2, context: InstanceCo
     if dropped:
         problems.append("dropped: " + "; ".join(f"{d.constraint!r} (call {d.call_index})" for d in dropped[:3]))
     rationale = f"{'. '.join(problems)}. {answer.rationale}" if problems else answer.rationale
-    return Decision(_holds(not problems), "ok", rationale, evidence)
+    return Decision(_holds(not problems), Status.OK, rationale, evidence)
 
 
 def _decide_sufficiency_v2(answer: SufficiencyAnswerV2, context: InstanceContext) -> Decision:
@@ -309,7 +310,7 @@ def _decide_sufficiency_v2(answer: SufficiencyAnswerV2, context: InstanceContext
     rationale = answer.rationale
     if unserved:
         rationale = f"no call aimed at: {'; '.join(map(repr, unserved[:3]))}. {rationale}"
-    return Decision(_holds(not unserved), "ok", rationale, evidence)
+    return Decision(_holds(not unserved), Status.OK, rationale, evidence)
 
 
 def _decide_minimality_v2(answer: MinimalityAnswerV2, context: InstanceContext) -> Decision:
@@ -328,7 +329,7 @@ def _decide_minimality_v2(answer: MinimalityAnswerV2, context: InstanceContext) 
         elif use.needless_repeat:
             needless.append(f"call {index} repeats an earlier call")
     rationale = f"{'; '.join(needless)}. {answer.rationale}" if needless else answer.rationale
-    return Decision(_holds(not needless), "ok", rationale, evidence)
+    return Decision(_holds(not needless), Status.OK, rationale, evidence)
 
 
 _DECIDE_V2 = {

@@ -6,7 +6,7 @@ Layers, in the order they decide (the ``judge`` column of the verdict table says
    *decided* — that criterion is not sent to the model unless ``recheck=True``. That is every label 0,
    and the few label-1 rows the checks emit only where a pass is reliable by construction (no calls
    means nothing misaligned; one call cannot be redundant; BFCL irrelevance). Unscored rules rows
-   (``needs-model``) are not decisions, and neither are ``judge="heuristic"`` rows: the model is asked.
+   (``needs_model``) are not decisions, and neither are ``judge="heuristic"`` rows: the model is asked.
 2. **Engine code** (``judge="rules"``, ``prompt_id="judge_engine.v1"``): what the judge settles without
    a model (see :func:`toolqual_utils.judge.decide.pre_decide`): sequence criteria without gold calls
    (``unscored:not_applicable``), one-sentence instructions (coherent), parameter alignment when every
@@ -46,7 +46,7 @@ from .context import InstanceContext, build_context
 from .decide import ENGINE_PROMPT_ID, Decision, decide, pre_decide
 from .parse import ParseFailure, parse_answer, parse_combined, prompt_version, response_schema
 from .prompts import load_prompt
-from ..verdicts import decode_evidence, verdict_frame
+from ..verdicts import OFFLINE_JUDGES, RULES_JUDGE, Status, decode_evidence, verdict_frame
 
 JudgeMode = Literal["combined", "per_criterion"]
 MODES: Final = ("combined", "per_criterion")
@@ -190,10 +190,10 @@ def _decided_rule_rows(rule_verdicts: pd.DataFrame | None) -> dict[tuple[str, st
         )
     decided: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rule_verdicts.to_dict("records"):
-        judge = row.get("judge", "rules")
-        status = row.get("status", "ok")
+        judge = row.get("judge", RULES_JUDGE)
+        status = row.get("status", Status.OK)
         label = row.get("label")
-        if judge != "rules" or status != "ok" or label is None or pd.isna(label) or int(label) not in (0, 1):
+        if judge != RULES_JUDGE or status != Status.OK or label is None or pd.isna(label) or int(label) not in (0, 1):
             continue
         key = (str(row["instance_id"]), str(row["criterion"]))
         if key not in decided:
@@ -264,7 +264,7 @@ def custom_id_for(instance_id: str, criterion: str | None) -> str:
 def _engine_row(instance_id: str, criterion: str, decision: Decision) -> dict[str, Any]:
     return {
         "instance_id": instance_id, "criterion": criterion, "label": decision.label, "status": decision.status,
-        "judge": "rules", "prompt_id": ENGINE_PROMPT_ID, "rationale": decision.rationale,
+        "judge": RULES_JUDGE, "prompt_id": ENGINE_PROMPT_ID, "rationale": decision.rationale,
         "evidence": decision.evidence,
     }
 
@@ -325,7 +325,7 @@ def plan_judging(
         for criterion in criteria:
             rule_row = decided.get((instance.id, criterion))
             decision = pre_decide(context, criterion)
-            if rule_row is not None and (not recheck or (decision is not None and decision.status != "ok")):
+            if rule_row is not None and (not recheck or (decision is not None and decision.status != Status.OK)):
                 fixed.append(rule_row)  # decided by rules (a re-check of a not-applicable criterion is moot)
                 continue
             if decision is not None and rule_row is None:
@@ -380,7 +380,7 @@ def _heuristic_coherence_errors(instances: Sequence[Instance]) -> dict[tuple[str
     rows = run_heuristics(instances)
     if rows.empty:
         return {}
-    errors = rows.loc[(rows["criterion"] == "coherence") & (rows["status"] == "ok") & (rows["label"] == 0)]
+    errors = rows.loc[(rows["criterion"] == "coherence") & (rows["status"] == Status.OK) & (rows["label"] == 0)]
     out = {}
     for row in errors.to_dict("records"):
         row["label"] = 0
@@ -456,7 +456,7 @@ def _rows_for_result(plan: JudgePlan, item: PlannedRequest, result: ChatResult, 
                 continue
         rows.append(
             _model_row(
-                item.instance_id, criterion, judge_model, prompt_id, None, "unscored:parse_error",
+                item.instance_id, criterion, judge_model, prompt_id, None, Status.UNSCORED_PARSE_ERROR,
                 f"parse_error: {answer.reason}. Raw reply: {_raw(result.text)}",
                 [{"check": "parse", "error": answer.reason, "raw_reply": _raw(result.text)}],
             )
@@ -506,14 +506,14 @@ def collect_verdicts(
     for row in model_rows:
         key = (row["instance_id"], row["criterion"])
         rule_row = plan.rule_rows.get(key)
-        if row["status"] != "ok" and rule_row is not None:
+        if row["status"] != Status.OK and rule_row is not None:
             by_key[key] = rule_row  # the re-check failed: the rules decision stands
         else:
             by_key[key] = row
     for key, heuristic in plan.heuristic_rows.items():
         current = by_key.get(key)
-        if current is not None and current["status"] == "ok" and current["label"] == 1 and \
-                current["judge"] not in ("rules", "heuristic"):
+        if current is not None and current["status"] == Status.OK and current["label"] == 1 and \
+                current["judge"] not in OFFLINE_JUDGES:
             by_key[key] = _heuristic_override(heuristic, current)
     merged = [by_key[(i, c)] for i in plan.instance_ids for c in plan.criteria if (i, c) in by_key]
 

@@ -25,10 +25,12 @@ from typing import Any, Final, Literal
 
 import pandas as pd
 
+from ..verdicts import Status
+
 AgreementRule = Literal["majority", "unanimous"]
 AGREEMENT_RULES: Final = ("majority", "unanimous")
-NO_MAJORITY: Final = "unscored:no_majority"
-NO_AGREEMENT: Final = "unscored:no_agreement"
+NO_MAJORITY: Final = Status.UNSCORED_NO_MAJORITY
+NO_AGREEMENT: Final = Status.UNSCORED_NO_AGREEMENT
 
 
 def panel_name(models: Sequence[str]) -> str:
@@ -75,7 +77,7 @@ def aggregate_votes(
     if len(pairs) != 1:
         raise ValueError(f"votes of several (instance, criterion) pairs: {sorted(pairs)[:3]}")
     judge = judge or panel_name([str(v.get("judge")) for v in votes])
-    scored = [v for v in votes if v.get("status") == "ok" and _label(v.get("label")) is not None]
+    scored = [v for v in votes if v.get("status") == Status.OK and _label(v.get("label")) is not None]
     tally = Counter(_label(v["label"]) for v in scored)
     summary = {"check": "votes", "rule": rule, "n_scored": len(scored), "n_unscored": len(votes) - len(scored),
                "votes": [_vote_summary(v) for v in votes]}
@@ -94,7 +96,7 @@ def aggregate_votes(
     elif rule == "unanimous" and rest:
         label, status = None, NO_AGREEMENT
     else:
-        label, status = top, "ok"
+        label, status = top, Status.OK
     word = {0: "error", 1: "holds"}
     counts = ", ".join(f"{word[k]} {n}" for k, n in sorted(tally.items()))
     if label is None:
