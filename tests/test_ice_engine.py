@@ -141,7 +141,7 @@ def test_cli_end_to_end_writes_both_tables(openai_double, testbed, tmp_path):
     assert per_instance["ice_score"].between(0, 1).all() and "mean ICE" in done.stdout
     hits = openai_double.hits
     plan = subprocess.run(command + ["--plan"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
-    assert plan.returncode == 0 and f"{4 * len(testbed.queries)} cached, 0 to send" in plan.stdout
+    assert plan.returncode == 0 and f"{4 * len(testbed.queries)} already in the cache, 0 to send" in plan.stdout
     assert openai_double.hits == hits
 
 

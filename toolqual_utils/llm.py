@@ -91,6 +91,9 @@ __all__ = [
     "completion_body",
     "is_local_url",
     "wire_options_from_env",
+    "Endpoint",
+    "endpoint_from_env",
+    "resolve_base_url",
     "TOKEN_LIMIT_PARAMS",
     "CacheError",
     "CacheReport",
@@ -1248,7 +1251,7 @@ def adopt_cache_answers(path: str | os.PathLike, base_url: str | None) -> int:
 
 # ---------------------------------------------------------------------------------------------- client
 def _resolve_base_url(config: LLMConfig) -> str | None:
-    return config.base_url or os.environ.get("TOOLQUAL_BASE_URL") or os.environ.get("OPENAI_BASE_URL") or None
+    return resolve_base_url(config.base_url)
 
 
 def wire_options_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -1273,6 +1276,115 @@ def is_local_url(url: str | None) -> bool:
         return False
     host = (urlparse(url).hostname or "").lower()
     return host in _LOCAL_HOSTS or host.startswith("127.")
+
+
+#: role -> the environment variable naming its model
+MODEL_ENV: Final[Mapping[str, str]] = {"judge": "TOOLQUAL_JUDGE_MODEL", "ice": "TOOLQUAL_ICE_MODEL"}
+#: role -> the environment variable that asks for answers from the cache only (``1``/``true``/``yes``)
+REPLAY_ENV: Final[Mapping[str, str]] = {"judge": "TOOLQUAL_JUDGE_REPLAY", "ice": "TOOLQUAL_ICE_REPLAY"}
+#: where the endpoint comes from when none is given, in order (then OpenAI itself)
+BASE_URL_ENV: Final = ("TOOLQUAL_BASE_URL", "OPENAI_BASE_URL")
+_TRUE = ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a model is reached and whether a request could be sent, as the environment says.
+
+    Built by :func:`endpoint_from_env`; holds names and URLs only, never the key itself.
+
+    Attributes:
+        role: ``"judge"``, ``"ice"`` or None (no model variable consulted).
+        model: the model name (given, or the role's variable), or None.
+        base_url: the endpoint (given, else ``TOOLQUAL_BASE_URL``, else ``OPENAI_BASE_URL``); None = OpenAI.
+        api_key_env: NAME of the variable holding the key; ``key_set``: whether it is set.
+        replay: the role's replay variable asks for answers from the cache only.
+        token_limit_param, send_temperature: wire options (``TOOLQUAL_TOKEN_LIMIT_PARAM``,
+            ``TOOLQUAL_NO_TEMPERATURE``; see :func:`wire_options_from_env`).
+    """
+
+    role: str | None
+    model: str | None
+    base_url: str | None
+    api_key_env: str
+    key_set: bool
+    replay: bool
+    token_limit_param: TokenLimitParam = "max_tokens"
+    send_temperature: bool = True
+
+    @property
+    def local(self) -> bool:
+        """The endpoint is on this machine: a local server started without a key needs none."""
+        return is_local_url(self.base_url)
+
+    @property
+    def can_send(self) -> bool:
+        """A request could be sent: the key is set, or the endpoint is local. A remote base URL without a
+        key cannot (it is not enough that *some* base URL is set)."""
+        return self.key_set or self.local
+
+    @property
+    def where(self) -> str:
+        """The endpoint in words, for messages."""
+        return f"the endpoint {self.base_url}" if self.base_url else \
+            "OpenAI (no --base-url, TOOLQUAL_BASE_URL or OPENAI_BASE_URL set)"
+
+    def config_kwargs(self) -> dict[str, Any]:
+        """``LLMConfig`` keyword arguments (model, base URL, key variable NAME, wire options; no key)."""
+        if not self.model:
+            raise ConfigError(f"no model: set {MODEL_ENV.get(self.role or '', 'the model name')} in the environment.")
+        return {"model": self.model, "base_url": self.base_url, "api_key_env": self.api_key_env,
+                "token_limit_param": self.token_limit_param, "send_temperature": self.send_temperature}
+
+    def config(self, **overrides: Any) -> LLMConfig:
+        """The :class:`LLMConfig` for this endpoint (``mode="replay"`` when the role asks for it);
+        ``overrides`` set any other field (cache, concurrency, prices, ...) or replace these."""
+        return LLMConfig(**{**self.config_kwargs(), "mode": "replay" if self.replay else "live", **overrides})
+
+
+def resolve_base_url(base_url: str | None = None, environ: Mapping[str, str] | None = None) -> str | None:
+    """The endpoint's base URL: ``base_url`` when given, else ``TOOLQUAL_BASE_URL``, else
+    ``OPENAI_BASE_URL``, else None (OpenAI). Part of :func:`endpoint_from_env`; the client uses it alone."""
+    if base_url and base_url.strip():
+        return base_url.strip()
+    environ = os.environ if environ is None else environ
+    return next(((environ.get(name) or "").strip() for name in BASE_URL_ENV if (environ.get(name) or "").strip()),
+                None)
+
+
+def endpoint_from_env(
+    role: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
+) -> Endpoint:
+    """The one resolver of where a model is reached: the CLI, the notebooks, the views and the client use it.
+
+    Args:
+        role: ``"judge"`` (model from ``TOOLQUAL_JUDGE_MODEL``, replay from ``TOOLQUAL_JUDGE_REPLAY``),
+            ``"ice"`` (``TOOLQUAL_ICE_MODEL``, ``TOOLQUAL_ICE_REPLAY``) or None.
+        environ: the environment (default ``os.environ``).
+        model, base_url: given values win over the environment (command-line options).
+        api_key_env: NAME of the variable that holds the key (only whether it is set is read).
+
+    Returns:
+        An :class:`Endpoint`. The base URL is ``base_url``, else ``TOOLQUAL_BASE_URL``, else
+        ``OPENAI_BASE_URL``, else None (OpenAI).
+
+    Raises:
+        ConfigError: an unknown role, or ``TOOLQUAL_TOKEN_LIMIT_PARAM`` naming neither field.
+    """
+    if role is not None and role not in MODEL_ENV:
+        raise ConfigError(f"unknown endpoint role {role!r}; use one of {', '.join(MODEL_ENV)}")
+    environ = os.environ if environ is None else environ
+    if model is None and role is not None:
+        model = (environ.get(MODEL_ENV[role]) or "").strip() or None
+    base_url = resolve_base_url(base_url, environ)
+    replay = role is not None and (environ.get(REPLAY_ENV[role]) or "").strip().lower() in _TRUE
+    return Endpoint(role, model, base_url, api_key_env, bool(environ.get(api_key_env)), replay,
+                    **wire_options_from_env(environ))
 
 
 class _EndpointHealth:

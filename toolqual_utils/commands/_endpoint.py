@@ -3,15 +3,16 @@
 One place for: where the endpoint is, which environment variable holds the key, concurrency, timeout,
 retries, the token limit and the field that carries it, the prompt ceiling, whether temperature is sent,
 the answer cache, replay, and prices; their checks; the :class:`~toolqual_utils.llm.LLMConfig` they
-make; and the error a command raises after it kept its results when the endpoint was unreachable.
+make (through :func:`toolqual_utils.llm.endpoint_from_env`, the resolver the notebooks and views use
+too); the cost plan both commands print; and the error a command raises after it kept its results when
+the endpoint was unreachable.
 """
 from __future__ import annotations
 
 import argparse
-import os
 
 from ..errors import ConfigError, EndpointError, InputError
-from ..llm import DEFAULT_BASE_URL, TOKEN_LIMIT_PARAMS, LLMClient, LLMConfig, is_local_url
+from ..llm import DEFAULT_BASE_URL, TOKEN_LIMIT_PARAMS, CostPlan, Endpoint, LLMClient, LLMConfig, endpoint_from_env
 
 DEFAULT_CACHE = ".toolqual_cache/llm.sqlite"
 
@@ -75,12 +76,19 @@ def check_endpoint_arguments(args: argparse.Namespace) -> None:
                          field="--max-prompt-tokens")
 
 
-def llm_config(args: argparse.Namespace, *, replay: bool | None = None) -> LLMConfig:
-    """The client configuration the options describe (``replay`` overrides ``--replay``)."""
-    prices = {args.model: (args.price_in, args.price_out)} if args.price_in is not None else None
-    return LLMConfig(
-        model=args.model, base_url=args.base_url, api_key_env=args.api_key_env, concurrency=args.concurrency,
-        timeout_s=args.timeout, mode="replay" if (args.replay if replay is None else replay) else "live",
+def endpoint(args: argparse.Namespace, role: str | None) -> Endpoint:
+    """The endpoint the options and the environment describe (``--model`` / ``--base-url`` win)."""
+    return endpoint_from_env(role, model=args.model or None, base_url=args.base_url, api_key_env=args.api_key_env)
+
+
+def llm_config(args: argparse.Namespace, *, role: str | None = None, replay: bool | None = None) -> LLMConfig:
+    """The client configuration the options describe (``replay`` overrides ``--replay``; ``role`` names the
+    environment variable a missing ``--model`` is read from, see :func:`toolqual_utils.llm.endpoint_from_env`)."""
+    resolved = endpoint(args, role)
+    prices = {resolved.model: (args.price_in, args.price_out)} if args.price_in is not None else None
+    return resolved.config(
+        concurrency=args.concurrency, timeout_s=args.timeout,
+        mode="replay" if (args.replay if replay is None else replay) else "live",
         cache_path=None if str(args.cache).lower() == "none" else args.cache, prices=prices,
         token_limit_param=args.token_limit_param,
         send_temperature=not args.no_temperature,
@@ -93,13 +101,12 @@ def llm_config(args: argparse.Namespace, *, replay: bool | None = None) -> LLMCo
 
 def require_key(client: LLMClient) -> None:
     """Refuse, with what to do, a live run that must send requests but has no key for a remote endpoint."""
-    env = client.config.api_key_env
-    if os.environ.get(env) or is_local_url(client.base_url):
+    resolved = endpoint_from_env(base_url=client.base_url, api_key_env=client.config.api_key_env)
+    if resolved.can_send:
         return
-    where = f"the endpoint {client.base_url}" if client.base_url else \
-        "OpenAI (no --base-url, TOOLQUAL_BASE_URL or OPENAI_BASE_URL set)"
+    env = resolved.api_key_env
     raise ConfigError(
-        f"no API key: requests would go to {where}, but the environment variable {env} is not set. "
+        f"no API key: requests would go to {resolved.where}, but the environment variable {env} is not set. "
         f"Set {env} in the environment (keys are never taken as options), or point --base-url / "
         "TOOLQUAL_BASE_URL at a local OpenAI-compatible server, or use --replay to answer from the cache only, "
         "or --export-batch to write Batch request files instead."
@@ -119,3 +126,14 @@ def stopped_error(client: LLMClient, kept: str) -> EndpointError:
         f"are recorded as unscored:not_sent; {resume}."
     )
 
+
+def print_plan(plan: CostPlan, n_instances: int) -> None:
+    """The cost plan of ``judge --plan`` and ``ice --plan``: requests, cached, to send, tokens, cost."""
+    per_instance = plan.n_requests / n_instances if n_instances else 0.0
+    cost = "unknown (give --price-in and --price-out)" if plan.est_cost_usd is None else f"${plan.est_cost_usd:,.4f}"
+    print(f"plan for {plan.model}: {plan.n_requests} requests ({per_instance:.2f} per instance), {plan.n_cached} "
+          f"already in the cache, {plan.n_to_send} to send; estimated ~{plan.est_prompt_tokens:,} prompt + "
+          f"~{plan.est_completion_tokens:,} completion tokens; estimated cost {cost}. Nothing was sent.")
+    if plan.n_too_long:
+        print(f"{plan.n_too_long} requests are over the prompt ceiling and would not be sent "
+              "(unscored:too_long; see --max-prompt-tokens)")

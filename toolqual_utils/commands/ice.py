@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ..errors import ConfigError, InputError
 from ..io import TABLE_FORMATS, write_table
-from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, llm_config, require_key
-from ._endpoint import stopped_error
+from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, llm_config, print_plan, require_key, \
+    stopped_error
 from ._inputs import read_canonical_inputs
 
 HELP = "ICE scores: how well each instance, as the only example, teaches a target model the test bed"
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
     testbed = load_testbed(args.testbed)
     instances, n_rejected = read_canonical_inputs(args.data, strict=args.strict)
-    client = LLMClient(llm_config(args, replay=args.replay or bool(args.import_batch)))
+    client = LLMClient(llm_config(args, role="ice", replay=args.replay or bool(args.import_batch)))
     try:
         prompts, requests = build_requests(instances, testbed, args.call_format,
                                            include_observations=args.observations, max_tokens=args.max_tokens,
@@ -115,13 +115,8 @@ def run(args: argparse.Namespace) -> int:
               f"{len(testbed.queries)} queries of test bed {testbed.version} -> {len(requests)} requests "
               f"({args.call_format} format, {args.api} API)")
         if args.plan:
-            plan = plan_cost(client, requests, answer_tokens=args.answer_tokens or PLAN_ANSWER_TOKENS)
-            cost = "unknown (give --price-in/--price-out)" if plan.est_cost_usd is None else f"${plan.est_cost_usd:,.4f}"
-            print(f"plan: {plan.n_requests} requests, {plan.n_cached} cached, {plan.n_to_send} to send; "
-                  f"~{plan.est_prompt_tokens:,} prompt + ~{plan.est_completion_tokens:,} completion tokens; cost {cost}")
-            if plan.n_too_long:
-                print(f"{plan.n_too_long} requests are over the prompt ceiling and would not be sent "
-                      "(unscored:too_long; see --max-prompt-tokens)")
+            print_plan(plan_cost(client, requests, answer_tokens=args.answer_tokens or PLAN_ANSWER_TOKENS),
+                       len(instances))
             if args.adaptive:
                 print("adaptive runs usually send fewer requests; the plan shows the full grid (the upper bound).")
             return 0

@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
 import pandas as pd
 
+from ..checks import load_check_modules, run_checks
 from ..errors import ConfigError, InputError
-from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, llm_config, require_key
-from ._endpoint import stopped_error
-from ._inputs import check_table_path, read_canonical_inputs
-from ..io import TABLE_FORMATS, read_table, write_table
+from ..io import TABLE_FORMATS, write_table
 from ..schema import CRITERIA, Instance
+from ..verdicts import RULES_JUDGE, Status, read_verdicts
+from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, endpoint, llm_config, print_plan, \
+    require_key, stopped_error
+from ._inputs import check_table_path, read_canonical_inputs
 
 HELP = "model-judge verdicts for the six criteria (rules first; live with cache, replay, or Batch files)"
 DESCRIPTION = """\
@@ -41,8 +41,7 @@ examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", nargs="+", metavar="DATA.jsonl", help="canonical JSONL file(s)")
-    parser.add_argument("--model", default=os.environ.get("TOOLQUAL_JUDGE_MODEL"),
-                        help="judge model name (default: env TOOLQUAL_JUDGE_MODEL)")
+    parser.add_argument("--model", help="judge model name (default: env TOOLQUAL_JUDGE_MODEL)")
     add_endpoint_arguments(parser, max_tokens=None,
                            max_tokens_help="completion token limit per request (default: per prompt)")
     parser.add_argument("--mode", choices=["combined", "per-criterion"], default="combined",
@@ -91,22 +90,18 @@ def _rule_verdicts(args: argparse.Namespace, instances: list[Instance]) -> tuple
     if args.no_rules:
         return None, "none (--no-rules)"
     if args.rules:
-        return read_table(args.rules), f"from {args.rules}"
-    try:
-        from ..checks import run_checks
-    except ModuleNotFoundError:
-        return None, "none (toolqual_utils.checks is not available)"
+        rules = read_verdicts(args.rules)
+        rules["judge"] = rules["judge"].replace("", RULES_JUDGE)  # a --rules row that names no judge is the rules'
+        return rules, f"from {args.rules}"
+    load_check_modules()
     return run_checks(instances), "deterministic checks (in-process)"
 
 
-def _fmt_tokens(n: int) -> str:
-    return f"{n:,}"
-
-
 def run(args: argparse.Namespace) -> int:
-    from ..judge.engine import collect_verdicts, plan_judging
+    from ..judge.engine import judge, judge_from_batch, plan_judging
     from ..llm import LLMClient
 
+    args.model = endpoint(args, "judge").model
     if not args.model:
         raise ConfigError("no judge model: pass --model NAME or set the environment variable TOOLQUAL_JUDGE_MODEL.")
     if not (args.plan or args.export_batch) and not args.out:
@@ -123,28 +118,17 @@ def run(args: argparse.Namespace) -> int:
     criteria = _criteria(args.criteria)
     rules, rules_source = _rule_verdicts(args, instances)
     mode = "per_criterion" if args.mode == "per-criterion" else "combined"
-    plan = plan_judging(instances, criteria, mode, rules, args.recheck, max_tokens=args.max_tokens,
-                        prompt_version=int(args.prompt_version[1:]), combine_heuristics=not args.no_heuristics,
-                        response_format=args.response_format)
+    options = dict(max_tokens=args.max_tokens, prompt_version=int(args.prompt_version[1:]),
+                   combine_heuristics=not args.no_heuristics, response_format=args.response_format)
+    plan = plan_judging(instances, criteria, mode, rules, args.recheck, **options)
 
-    client = LLMClient(llm_config(args))
+    client = LLMClient(llm_config(args, role="judge"))
     try:
-        n_fixed = len(plan.fixed)
         print(f"{len(instances)} instances x {len(criteria)} criteria; rules: {rules_source}; "
-              f"{n_fixed} verdicts decided without the model; {len(plan.requests)} model requests "
+              f"{len(plan.fixed)} verdicts decided without the model; {len(plan.requests)} model requests "
               f"({mode}, prompts {', '.join(plan.prompt_ids) or '-'}, response format {args.response_format})")
         if args.plan:
-            cost = client.plan(plan.requests)
-            per_instance = len(plan.requests) / len(instances) if instances else 0.0
-            cost_text = f"${cost.est_cost_usd:,.4f}" if cost.est_cost_usd is not None else \
-                "unknown (give --price-in and --price-out)"
-            print(f"plan for {cost.model}: {cost.n_requests} requests ({per_instance:.2f} per instance), "
-                  f"{cost.n_cached} already in the cache, {cost.n_to_send} to send; estimated "
-                  f"{_fmt_tokens(cost.est_prompt_tokens)} prompt + {_fmt_tokens(cost.est_completion_tokens)} "
-                  f"completion tokens; estimated cost {cost_text}. Nothing was sent.")
-            if cost.n_too_long:
-                print(f"{cost.n_too_long} requests are over the prompt ceiling and would not be sent "
-                      "(unscored:too_long; see --max-prompt-tokens)")
+            print_plan(client.plan(plan.requests), len(instances))
             return 0
         if args.export_batch:
             files = client.export_batch(plan.requests, args.export_batch)
@@ -154,31 +138,32 @@ def run(args: argparse.Namespace) -> int:
                 n_lines = sum(1 for _ in open(path, encoding="utf-8"))
                 print(f"batch request file {path}: {n_lines} requests")
             return 0
+        engine = dict(criteria=criteria, mode=mode, rule_verdicts=rules, recheck=args.recheck, client=client,
+                      plan=plan, **options)
         if args.import_batch:
-            results = client.import_batch(args.import_batch, plan.requests) if plan.requests else []
+            result = judge_from_batch(instances, client.config, args.import_batch, **engine)
         else:
             if not args.replay and plan.requests and client.plan(plan.requests).n_to_send:
                 require_key(client)
-            results = client.complete(plan.requests, progress=not args.quiet) if plan.requests else []
-        verdicts, _, calls = collect_verdicts(plan, results, args.model)
-        write_table(verdicts, args.out)
+            result = judge(instances, client.config, progress=not args.quiet, **engine)
+        write_table(result.verdicts, args.out)
         if args.calls_out:
-            write_table(calls, args.calls_out)
+            write_table(result.calls_per_instance, args.calls_out)
+        summary = result.summary()
         ledger = client.ledger.totals()
-        status_counts = ", ".join(f"{k} {v}" for k, v in verdicts["status"].value_counts().items())
-        decided = ", ".join(f"{k} {v}" for k, v in verdicts["judge"].value_counts().items())
-        mean_calls = calls["n_requests"].mean() if len(calls) else 0.0
+        status_counts = ", ".join(f"{k} {v}" for k, v in summary["status_counts"].items())
+        decided = ", ".join(f"{k} {v}" for k, v in summary["decided_by"].items())
         cost = ledger.get("cost_usd")
-        print(f"verdicts -> {args.out} ({len(verdicts)} rows; {status_counts}; decided by: {decided})")
+        print(f"verdicts -> {args.out} ({len(result.verdicts)} rows; {status_counts}; decided by: {decided})")
         print(f"model requests: {ledger['n_requests']} ({ledger['n_cache_hits']} from cache, {ledger['n_sent']} "
-              f"sent), {mean_calls:.2f} per instance; tokens paid: {_fmt_tokens(ledger['prompt_tokens'])} prompt + "
-              f"{_fmt_tokens(ledger['completion_tokens'])} completion"
+              f"sent), {summary['mean_calls_per_instance']:.2f} per instance; tokens paid: "
+              f"{ledger['prompt_tokens']:,} prompt + {ledger['completion_tokens']:,} completion"
               + (f"; cost ${cost:,.4f}" if cost is not None and client.config.prices else ""))
         if client.stopped:
-            n_not_sent = int(sum(r.status == "unscored:not_sent" for r in results))
-            raise stopped_error(client, f"Kept what was done: {len(verdicts)} verdict rows written to {args.out} "
-                                        f"({len(results) - n_not_sent} model requests finished before the stop, "
-                                        f"{n_not_sent} not sent).")
+            n_not_sent = sum(r.status == Status.UNSCORED_NOT_SENT for r in result.results)
+            raise stopped_error(client, f"Kept what was done: {len(result.verdicts)} verdict rows written to "
+                                        f"{args.out} ({len(result.results) - n_not_sent} model requests finished "
+                                        f"before the stop, {n_not_sent} not sent).")
         return 0
     finally:
         client.close()

@@ -5,7 +5,6 @@ Each function returns a DataFrame at a stated grain; the notebook only displays 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,9 +14,6 @@ from ..schema import Instance
 from ..verdicts import Status
 from .prompt import IcePrompt
 from .testbed import TestBed
-
-#: Environment variables that configure a live ICE run from the notebook (never parameters).
-MODEL_ENV = "TOOLQUAL_ICE_MODEL"
 
 
 def tools_table(testbed: TestBed) -> pd.DataFrame:
@@ -133,13 +129,11 @@ def query_summary(per_query: pd.DataFrame) -> pd.DataFrame:
 
 
 def live_endpoint_from_env() -> dict[str, Any] | None:
-    """``LLMConfig`` keyword arguments (``model``, ``base_url`` and the wire options of
-    :func:`~toolqual_utils.llm.wire_options_from_env`) when ``TOOLQUAL_ICE_MODEL`` and a key or
-    ``TOOLQUAL_BASE_URL`` are set, else None. Only names, URLs and options are returned, never the key."""
-    from ..llm import wire_options_from_env
+    """``LLMConfig`` keyword arguments (model, base URL, key variable name and wire options, from
+    :func:`toolqual_utils.llm.endpoint_from_env` with role ``ice``) when ``TOOLQUAL_ICE_MODEL`` is set and a
+    request could be sent (the key is set, or the base URL is a local server), else None. Only names, URLs
+    and options are returned, never the key."""
+    from ..llm import endpoint_from_env
 
-    model = os.environ.get(MODEL_ENV, "").strip()
-    base_url = os.environ.get("TOOLQUAL_BASE_URL", "").strip() or None
-    if model and (os.environ.get("OPENAI_API_KEY") or base_url):
-        return {"model": model, "base_url": base_url, **wire_options_from_env()}
-    return None
+    endpoint = endpoint_from_env("ice")
+    return endpoint.config_kwargs() if endpoint.model and endpoint.can_send else None

@@ -128,6 +128,7 @@ class JudgeRun:
             requests the instance needed: 0 when everything was decided without the model).
         ledger: the client's ledger frame (requests, cache hits/misses, tokens, cost by model).
         judge_model, mode, prompt_ids: what judged.
+        results: the client's result of each model request, in plan order (statuses, tokens, errors).
     """
 
     verdicts: pd.DataFrame
@@ -137,6 +138,7 @@ class JudgeRun:
     judge_model: str
     mode: str
     prompt_ids: list[str] = field(default_factory=list)
+    results: list[ChatResult] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """Counts for a one-line report: instances, requests, mean calls per instance, statuses."""
@@ -546,7 +548,7 @@ def _run(plan: JudgePlan, client: LLMClient, results: Sequence[ChatResult]) -> J
     return JudgeRun(
         verdicts=verdicts, model_verdicts=model_verdicts, calls_per_instance=calls,
         ledger=client.ledger.to_frame(), judge_model=client.config.model, mode=plan.mode,
-        prompt_ids=plan.prompt_ids,
+        prompt_ids=plan.prompt_ids, results=list(results),
     )
 
 
@@ -564,6 +566,7 @@ def judge(
     prompt_version: int = DEFAULT_PROMPT_VERSION,
     combine_heuristics: bool = True,
     response_format: str = "json_schema",
+    plan: JudgePlan | None = None,
 ) -> JudgeRun:
     """Judge instances on the intrinsic criteria: rules first, then the model (cached) for the rest.
 
@@ -579,14 +582,17 @@ def judge(
         max_tokens: completion limit per request.
         prompt_version: 2 (default) or 1.
         combine_heuristics: let the offline coherence heuristic override a model's "coherent".
+        plan: the :func:`plan_judging` result for these same arguments, when the caller already has it
+            (``toolqual judge`` plans first to print it); planning is then not repeated.
 
     Returns:
         :class:`JudgeRun`. Labels: 1 holds, 0 error, None unscored (see ``status``). Empty input ->
         empty frames with their columns.
     """
-    plan = plan_judging(instances, criteria, mode, rule_verdicts, recheck, max_tokens=max_tokens,
-                        prompt_version=prompt_version, combine_heuristics=combine_heuristics,
-                        response_format=response_format)
+    if plan is None:
+        plan = plan_judging(instances, criteria, mode, rule_verdicts, recheck, max_tokens=max_tokens,
+                            prompt_version=prompt_version, combine_heuristics=combine_heuristics,
+                            response_format=response_format)
     own_client = client is None
     client = client or LLMClient(config)
     try:
@@ -611,16 +617,18 @@ def judge_from_batch(
     prompt_version: int = DEFAULT_PROMPT_VERSION,
     combine_heuristics: bool = True,
     response_format: str = "json_schema",
+    plan: JudgePlan | None = None,
 ) -> JudgeRun:
     """Verdicts from OpenAI Batch result files (same planning, parsing and cache as :func:`judge`).
 
     The requests are rebuilt from the same arguments that exported them; ok answers are stored in the
     cache, so a later ``mode="replay"`` run serves them. Requests missing from the result files are
-    served from the cache when there, else ``unscored:api_error``.
+    served from the cache when there, else ``unscored:api_error``. ``plan``: as in :func:`judge`.
     """
-    plan = plan_judging(instances, criteria, mode, rule_verdicts, recheck, max_tokens=max_tokens,
-                        prompt_version=prompt_version, combine_heuristics=combine_heuristics,
-                        response_format=response_format)
+    if plan is None:
+        plan = plan_judging(instances, criteria, mode, rule_verdicts, recheck, max_tokens=max_tokens,
+                            prompt_version=prompt_version, combine_heuristics=combine_heuristics,
+                            response_format=response_format)
     own_client = client is None
     client = client or LLMClient(config)
     try:

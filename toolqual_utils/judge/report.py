@@ -29,7 +29,7 @@ from typing import Literal
 
 import pandas as pd
 
-from ..llm import is_local_url
+from ..llm import endpoint_from_env
 from ..schema import CRITERIA, Instance
 from .summary import judge_identity, read_verdicts, sample_per_source
 
@@ -92,18 +92,18 @@ def _from_file(path: str, instances: Sequence[Instance], status: SectionStatus, 
 
 
 def environment_mode(environ: Mapping[str, str], cache_path: str) -> tuple[SectionStatus, str | None]:
-    """(``live`` | ``replay`` | ``not_configured``, model name) from the environment."""
-    model = (environ.get("TOOLQUAL_JUDGE_MODEL") or "").strip() or None
-    if model is None:
+    """(``live`` | ``replay`` | ``not_configured``, model name) from the environment
+    (:func:`toolqual_utils.llm.endpoint_from_env` with role ``judge``)."""
+    endpoint = endpoint_from_env("judge", environ)
+    if endpoint.model is None:
         return "not_configured", None
-    if (environ.get("TOOLQUAL_JUDGE_REPLAY") or "").strip().lower() in ("1", "true", "yes"):
-        return "replay", model
-    base_url = environ.get("TOOLQUAL_BASE_URL") or environ.get("OPENAI_BASE_URL")
-    if environ.get("OPENAI_API_KEY") or is_local_url(base_url):
-        return "live", model
+    if endpoint.replay:
+        return "replay", endpoint.model
+    if endpoint.can_send:
+        return "live", endpoint.model
     if Path(cache_path).is_file():
-        return "replay", model
-    return "not_configured", model
+        return "replay", endpoint.model
+    return "not_configured", endpoint.model
 
 
 def model_judge_section(
@@ -143,13 +143,11 @@ def model_judge_section(
                        f"is no cache file at {cache_path}. ") + message
         return ModelJudgeSection("not_configured", message=message)
 
-    from ..llm import LLMConfig, wire_options_from_env
     from .engine import judge
 
     sample = sample_per_source(instances, sample_size_per_source)
-    base_url = environ.get("TOOLQUAL_BASE_URL") or environ.get("OPENAI_BASE_URL") or None
-    config = LLMConfig(model=model, base_url=base_url, mode="replay" if status == "replay" else "live",
-                       cache_path=cache_path, **wire_options_from_env(environ))
+    config = endpoint_from_env("judge", environ).config(mode="replay" if status == "replay" else "live",
+                                                         cache_path=cache_path)
     run = judge(sample, config, criteria, mode, rule_verdicts, progress=progress)
     identity = judge_identity(run.verdicts)
     how = "answered from the cache only (replay)" if status == "replay" else "run live through the cache"
