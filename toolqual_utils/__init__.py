@@ -1,5 +1,9 @@
 """toolqual: find the wrong instances in synthetic tool-use training data.
 
-Public entry points are re-exported here; the implementation lives in the submodules.
+Nothing is re-exported here (importing the package stays cheap); import from the submodules, e.g.
+``from toolqual_utils.checks import run_checks``, ``from toolqual_utils.heuristics import offline_verdicts``,
+``from toolqual_utils.verdicts import Status, read_verdicts``, ``from toolqual_utils.tables import
+error_rate_table``, ``from toolqual_utils.judge.engine import judge``. The command line is
+``toolqual`` (:mod:`toolqual_utils.cli`).
 """
 __version__ = "0.1.0"

@@ -26,26 +26,10 @@ from .errors import ToolqualError
 COMMANDS = ("load", "check", "judge", "ice", "select", "train-config", "evaluate", "report", "cache")
 
 
-def _load_command(name: str):
-    """The command module, or None when it is not built (a missing command must not break the others)."""
-    module_name = f"{__package__}.commands.{name.replace('-', '_')}"
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        return None
-
-
 def _available_commands(only: str | None = None) -> dict[str, object]:
     """Command modules by name. With ``only``, imports just that one (fast start-up for a run)."""
     names = (only,) if only in COMMANDS else COMMANDS
-    modules = {}
-    for name in names:
-        module = _load_command(name)
-        if module is not None:
-            modules[name] = module
-    return modules
+    return {name: importlib.import_module(f"{__package__}.commands.{name.replace('-', '_')}") for name in names}
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

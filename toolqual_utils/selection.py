@@ -187,7 +187,7 @@ def selection_frame(
 
 
 _CALL_CRITERIA: Final = frozenset({*SEQUENCE_CRITERIA, "sequence_ok", "overall_ok"})
-_WANTED: Final = {1: 1.0, 0: 0.0, "holds": 1.0, "error": 0.0, True: 1.0, False: 0.0}
+_WANTED: Final = {1: 1.0, 0: 0.0, "holds": 1.0, "error": 0.0}
 
 
 def filter_instances(

@@ -172,7 +172,7 @@ class FilterExplorer(_Displayable):
 
     @staticmethod
     def _condition_word(value: Any) -> str:
-        words = {1: "holds", 0: "error", None: "any", True: "holds", False: "error"}
+        words = {1: "holds", 0: "error", None: "any"}
         word = words.get(value, value) if not isinstance(value, str) else value
         if word not in _CONDITION_OPTIONS:
             raise ValueError(f"condition {value!r} is not one of {', '.join(_CONDITION_OPTIONS)}")
