@@ -4,7 +4,7 @@ and writer of toolqual shares.
 - Canonical JSONL: :func:`read_instances` / :func:`write_instances`. A bad line never stops a read: it
   becomes a :class:`Reject` (file, line, field, reason) and the good lines are kept.
 - Tables: :func:`write_table` / :func:`read_table` pick the format from the extension
-  (``.jsonl``, ``.csv``, ``.parquet``).
+  (``.jsonl``, ``.csv``, ``.parquet``); :class:`TableWriter` writes one chunk by chunk.
 - **Strict JSON** (:func:`loads_strict`): ``NaN``, ``Infinity``, a number too large for a float
   (``1e999999``), an integer of more than 4,300 digits and a key repeated within one object are errors,
   not silent changes (they would become ``null`` or keep only the last value); in JSON Lines such a line
@@ -23,13 +23,15 @@ and writer of toolqual shares.
 """
 from __future__ import annotations
 
+import csv
+import io as io_module
 import json
 import math
 import os
 import re
 import secrets
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -289,6 +291,22 @@ def iter_lines(path: str | os.PathLike[str], *, not_utf8_hint: str = "re-encode 
             yield line_no, text
 
 
+def parse_jsonl_line(path: str | os.PathLike[str], line_no: int, line: str) -> dict[str, Any] | Reject:
+    """One line of a JSON Lines file (as :func:`iter_lines` yields it): the object, or a :class:`Reject` naming
+    the file and line when it is not JSON, not strict JSON (see :func:`loads_strict`), over a limit (see
+    :func:`parse_record_line`) or not a JSON object."""
+    where = f"line {line_no}"
+    try:
+        value = parse_record_line(line)
+    except json.JSONDecodeError as exc:
+        return Reject(str(path), where, f"not valid JSON ({exc.msg} at column {exc.colno})")
+    except StrictJSONError as exc:
+        return Reject(str(path), where, f"not accepted: {exc}")
+    if not isinstance(value, dict):
+        return Reject(str(path), where, f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
 def iter_jsonl_objects(
     path: str | os.PathLike[str], *, not_utf8_hint: str = "re-encode it as UTF-8"
 ) -> Iterator[tuple[int, dict[str, Any] | Reject]]:
@@ -304,22 +322,27 @@ def iter_jsonl_objects(
     """
     path = Path(path)
     for line_no, line in iter_lines(path, not_utf8_hint=not_utf8_hint):
-        if isinstance(line, Reject):
-            yield line_no, line
-            continue
-        where = f"line {line_no}"
-        try:
-            value = parse_record_line(line)
-        except json.JSONDecodeError as exc:
-            yield line_no, Reject(str(path), where, f"not valid JSON ({exc.msg} at column {exc.colno})")
-            continue
-        except StrictJSONError as exc:
-            yield line_no, Reject(str(path), where, f"not accepted: {exc}")
-            continue
-        if not isinstance(value, dict):
-            yield line_no, Reject(str(path), where, f"expected a JSON object, got {type(value).__name__}")
-            continue
-        yield line_no, value
+        yield line_no, line if isinstance(line, Reject) else parse_jsonl_line(path, line_no, line)
+
+
+#: what canonical JSONL readers say about a file that is not UTF-8
+CANONICAL_NOT_UTF8 = "canonical JSONL must be UTF-8"
+
+
+def canonical_from_line(path: str | os.PathLike[str], line_no: int, line: str | Reject) -> Instance | Reject:
+    """One line of a canonical JSONL file (as :func:`iter_lines` yields it): the validated :class:`Instance`,
+    or a :class:`Reject` naming file, line, field and reason."""
+    if isinstance(line, Reject):
+        return line
+    record = parse_jsonl_line(path, line_no, line)
+    if isinstance(record, Reject):
+        return record
+    try:
+        return parse_instance(record)
+    except ValidationError as exc:
+        field, reason = describe_validation_error(exc)
+        record_id = record.get("id") if isinstance(record.get("id"), str) else None
+        return Reject(str(path), f"line {line_no}", reason, field=field, record_id=record_id)
 
 
 def iter_canonical(path: str | os.PathLike[str]) -> Iterator[Instance | Reject]:
@@ -329,16 +352,8 @@ def iter_canonical(path: str | os.PathLike[str]) -> Iterator[Instance | Reject]:
         InputError: the file is missing, a directory or device, or not UTF-8 (a per-line problem is a
             Reject instead).
     """
-    for line_no, record in iter_jsonl_objects(path, not_utf8_hint="canonical JSONL must be UTF-8"):
-        if isinstance(record, Reject):
-            yield record
-            continue
-        try:
-            yield parse_instance(record)
-        except ValidationError as exc:
-            field, reason = describe_validation_error(exc)
-            record_id = record.get("id") if isinstance(record.get("id"), str) else None
-            yield Reject(str(path), f"line {line_no}", reason, field=field, record_id=record_id)
+    for line_no, line in iter_lines(path, not_utf8_hint=CANONICAL_NOT_UTF8):
+        yield canonical_from_line(path, line_no, line)
 
 
 def read_instances(path: str | os.PathLike[str], *, strict: bool = False) -> list[Instance]:
@@ -483,34 +498,155 @@ def _table_format(path: Path) -> str:
     return suffix
 
 
+def _encoded(frame: pd.DataFrame, fmt: str) -> pd.DataFrame:
+    """For CSV and Parquet: object columns holding dicts/lists as JSON text (JSONL keeps them); for CSV also
+    text cells a spreadsheet would run as a formula escaped (:func:`csv_escape`)."""
+    if fmt == ".jsonl":
+        return frame
+    encoded = frame.copy()
+    for column in encoded.columns:
+        if encoded[column].dtype != object:
+            continue
+        values = encoded[column].tolist()
+        if not any(issubclass(kind, (dict, list)) for kind in set(map(type, values))):
+            continue
+        encoded[column] = pd.Series(
+            [(json.dumps(value, ensure_ascii=False) if value else "[]" if isinstance(value, list) else "{}")
+             if isinstance(value, (dict, list)) else value for value in values], index=encoded.index, dtype=object)
+    if fmt == ".csv":
+        for column in encoded.columns:
+            if _is_text_column(encoded[column]):
+                encoded[column] = encoded[column].map(csv_escape)
+    return encoded
+
+
+def encode_table(frame: pd.DataFrame, fmt: str) -> Any:
+    """A table chunk as :class:`TableWriter` writes it in format ``fmt`` (``.csv``: CSV text without the
+    header; ``.jsonl``: JSON Lines text; ``.parquet``: a pyarrow Table). Pure, so a worker process can
+    encode and the writing process only appends."""
+    encoded = _encoded(frame, fmt)
+    if fmt == ".csv":
+        return encoded.to_csv(index=False, header=False)
+    if fmt == ".jsonl":
+        return encoded.to_json(orient="records", lines=True, force_ascii=False) if len(encoded) else ""
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(encoded, preserve_index=False)
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False) if value else "[]" if isinstance(value, list) else "{}"
+    if value is None:
+        return ""
+    return csv_escape(value)
+
+
+def encode_rows(rows: Iterable[Sequence[Any]], fmt: str, columns: Sequence[str]) -> Any:
+    """Like :func:`encode_table` for rows given as tuples in ``columns`` order (None = missing). CSV is
+    written straight from the tuples: the same text pandas writes for the same values (lists and dicts as
+    JSON, formula-like text escaped); the other formats go through a DataFrame."""
+    if fmt != ".csv":
+        return encode_table(pd.DataFrame(list(rows), columns=list(columns)), fmt)
+    buffer = io_module.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for row in rows:
+        writer.writerow([_csv_cell(value) for value in row])
+    return buffer.getvalue()
+
+
+class TableWriter:
+    """Write a table chunk by chunk (format from the extension), so a long run never holds every row.
+
+    The file is the one :func:`write_table` would write for the chunks put together (read it back with
+    :func:`read_table`). It is written atomically (see :func:`atomic_path`): the file appears, complete,
+    only when the writer is closed without an error; a failed or aborted run leaves the previous file (or
+    none). With no chunk at all, an empty table with ``columns`` is written.
+
+    Example::
+
+        with TableWriter("rules.csv", VERDICT_COLUMNS) as out:
+            for chunk in chunks:
+                out.write(chunk)
+    """
+
+    def __init__(self, path: str | os.PathLike[str], columns: Iterable[str] = ()) -> None:
+        self.path = Path(path)
+        self.format = _table_format(self.path)
+        self.columns = list(columns)
+        self.n_rows = 0
+        self._atomic: Any = None
+        self._tmp: Path | None = None
+        self._parquet: Any = None
+        self._schema: Any = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append the rows of ``frame`` (same columns as the chunks before)."""
+        self.write_encoded(encode_table(frame, self.format), len(frame), columns=list(frame.columns))
+
+    def write_encoded(self, payload: Any, n_rows: int, *, columns: Sequence[str] | None = None) -> None:
+        """Append a chunk already encoded by :func:`encode_table` / :func:`encode_rows` for this format."""
+        first = self._tmp is None
+        if first:
+            self._atomic = atomic_path(self.path)
+            self._tmp = self._atomic.__enter__()
+        if self.format in (".jsonl", ".csv"):
+            with open(self._tmp, "w" if first else "a", encoding="utf-8", newline="") as handle:
+                if self.format == ".csv" and first:
+                    handle.write(pd.DataFrame(columns=list(columns or self.columns)).to_csv(index=False))
+                handle.write(payload)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            if self._parquet is None:
+                fields = [pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in payload.schema]
+                self._schema = pa.schema(fields, metadata=payload.schema.metadata)
+                self._parquet = pq.ParquetWriter(self._tmp, self._schema)
+            self._parquet.write_table(payload.cast(self._schema))
+        self.n_rows += n_rows
+
+    def close(self) -> Path:
+        """Finish the file (an empty table with ``columns`` when nothing was written) and move it in place."""
+        if self._tmp is None:
+            self.write(pd.DataFrame(columns=self.columns))
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+        atomic, self._atomic = self._atomic, None
+        atomic.__exit__(None, None, None)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop what was written (the destination is left as it was)."""
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+        if self._atomic is not None:
+            atomic, self._atomic = self._atomic, None
+            error = RuntimeError("table not completed")
+            atomic.__exit__(RuntimeError, error, None)
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
 def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write a table in the format its extension names (.jsonl, .csv, .parquet), atomically.
 
     Object columns holding dicts/lists are JSON-encoded for CSV and Parquet. In CSV, text cells that
     a spreadsheet would run as a formula get a leading ``'`` (see :func:`csv_escape`; :func:`read_table`
-    removes it).
+    removes it). One chunk of a :class:`TableWriter`.
     """
-    path = Path(path)
-    fmt = _table_format(path)
-    if fmt == ".jsonl":
-        with atomic_path(path) as tmp:
-            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
-        return path
-    encoded = frame.copy()
-    for column in encoded.columns:
-        if encoded[column].dtype == object and encoded[column].map(lambda v: isinstance(v, (dict, list))).any():
-            encoded[column] = encoded[column].map(
-                lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v
-            )
-    with atomic_path(path) as tmp:
-        if fmt == ".csv":
-            for column in encoded.columns:
-                if _is_text_column(encoded[column]):
-                    encoded[column] = encoded[column].map(csv_escape)
-            encoded.to_csv(tmp, index=False)
-        else:
-            encoded.to_parquet(tmp, index=False)
-    return path
+    with TableWriter(path, frame.columns) as writer:
+        writer.write(frame)
+    return writer.path
 
 
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:

@@ -43,7 +43,7 @@ from .run import (
 from .scan import ArgumentScan, CallScan, InstanceScan
 
 __all__ = [
-    "CHECKS", "FINDING_COLUMNS", "RULE_CRITERIA", "RULES_JUDGE", "RULES_PROMPT_ID", "SEVERITIES", "ArgumentScan",
+    "CHECKS", "CHECK_MODULES_ENV", "FINDING_COLUMNS", "RULE_CRITERIA", "RULES_JUDGE", "RULES_PROMPT_ID", "SEVERITIES", "ArgumentScan",
     "CallScan", "Check", "Finding", "Hit", "InstanceScan", "Severity", "check_findings", "check_flags",
     "find_issues", "finding_records", "findings_frame", "get_check", "instance_findings", "load_check_modules",
     "register", "registered_checks", "rule_criteria", "rule_rows", "run_checks", "unregister",

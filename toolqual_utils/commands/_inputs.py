@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..errors import InputError
@@ -20,33 +20,48 @@ def check_table_path(path: str | None, option: str) -> None:
                          f"from the extension), got {path!r}")
 
 
-def read_canonical_inputs(paths: Sequence[str], *, strict: bool = False) -> tuple[list[Instance], int]:
-    """Instances from one or more canonical JSONL files, and how many bad lines were skipped.
+class CanonicalInputs:
+    """Instances streamed from one or more canonical JSONL files (iterate once).
 
-    A bad line is skipped (the first few are named on stderr) unless ``strict``, when it raises
-    :class:`InputError` naming file, line and field. Ids must be unique across the files; a file with no
-    valid instance at all is an error (usually a raw source file that needs ``toolqual load``).
+    A bad line is skipped (the first few are named on stderr, all are counted in ``n_rejected``) unless
+    ``strict``, when it raises :class:`InputError` naming file, line and field. Ids must be unique across
+    the files; a file with no valid instance at all is an error (usually a raw source file that needs
+    ``toolqual load``), raised when that file has been read.
     """
-    instances: list[Instance] = []
-    seen: dict[str, str] = {}
-    n_rejected = 0
-    for path in paths:
-        n_in_file = 0
-        for item in iter_canonical(path):
-            if isinstance(item, Reject):
-                if strict:
-                    raise InputError(item.reason, file=item.file, record=item.location, field=item.field)
-                n_rejected += 1
-                if n_rejected <= MAX_SKIPS_SHOWN:
-                    print(f"skipped {item.file} {item.location}: {item.reason}", file=sys.stderr)
-                continue
-            if item.id in seen:
-                raise InputError(f"instance id {item.id!r} also appears in {seen[item.id]}; ids must be unique "
-                                 "across the input files", file=str(path), field="id")
-            seen[item.id] = str(path)
-            instances.append(item)
-            n_in_file += 1
-        if n_in_file == 0:
-            raise InputError("contains no valid canonical instance (is it a raw source file? convert it with "
-                             "`toolqual load` first)", file=str(path))
-    return instances, n_rejected
+
+    def __init__(self, paths: Sequence[str], *, strict: bool = False) -> None:
+        self.paths = list(paths)
+        self.strict = strict
+        self.n_rejected = 0
+        self.n_instances = 0
+
+    def __iter__(self) -> Iterator[Instance]:
+        seen: dict[str, str] = {}
+        for path in self.paths:
+            n_in_file = 0
+            for item in iter_canonical(path):
+                if isinstance(item, Reject):
+                    if self.strict:
+                        raise InputError(item.reason, file=item.file, record=item.location, field=item.field)
+                    self.n_rejected += 1
+                    if self.n_rejected <= MAX_SKIPS_SHOWN:
+                        print(f"skipped {item.file} {item.location}: {item.reason}", file=sys.stderr)
+                    continue
+                if item.id in seen:
+                    raise InputError(f"instance id {item.id!r} also appears in {seen[item.id]}; ids must be unique "
+                                     "across the input files", file=str(path), field="id")
+                seen[item.id] = str(path)
+                n_in_file += 1
+                self.n_instances += 1
+                yield item
+            if n_in_file == 0:
+                raise InputError("contains no valid canonical instance (is it a raw source file? convert it with "
+                                 "`toolqual load` first)", file=str(path))
+
+
+def read_canonical_inputs(paths: Sequence[str], *, strict: bool = False) -> tuple[list[Instance], int]:
+    """Instances from one or more canonical JSONL files, and how many bad lines were skipped (see
+    :class:`CanonicalInputs` for the rules)."""
+    inputs = CanonicalInputs(paths, strict=strict)
+    instances = list(inputs)
+    return instances, inputs.n_rejected
