@@ -22,12 +22,13 @@ from typing import Final
 from rapidfuzz import fuzz
 
 __all__ = [
-    "CODES", "NUMBER_WORDS", "STOPWORDS", "RELATIVE_TIME", "DATE_HINT", "CAMEL",
+    "CODES", "COMMON_WORDS", "NUMBER_WORDS", "STOPWORDS", "RELATIVE_TIME", "DATE_HINT", "CAMEL",
     "InstructionText", "norm", "compact", "stem", "numbers_in", "dates_in", "parse_date", "param_words",
     "token_supported", "initials_supported",
 ]
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_WORD = re.compile(r"[0-9A-Za-z]+")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
 _NUMBER_RE = re.compile(r"(?<![\w.])[-+]?\$?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(%|k\b)?", re.IGNORECASE)
 #: number words and the value they stand for ("a" and "an" count as one)
@@ -47,6 +48,8 @@ STOPWORDS: Final = frozenset(
     "some about into over under than then also just what which who whom how when where why there here not no "
     "yes if so up down out".split()
 )
+#: short common words that initials must not be mistaken for unless written in capitals ("US", not "us")
+COMMON_WORDS: Final = STOPWORDS | frozenset("us am go hi oh ok ah ha ya yo eh um ad ex".split())
 #: the instruction speaks of relative time: a concrete date in a call may be inferred from "today"
 RELATIVE_TIME: Final = re.compile(
     r"\b(today|tomorrow|yesterday|tonight|now|current(ly)?|upcoming|latest|recent(ly)?|this (week|month|year)"
@@ -199,7 +202,8 @@ class InstructionText:
     may be grounded in (observations and arguments of earlier calls, pseudo-calls), appended by the caller.
     """
 
-    __slots__ = ("_numbers", "_dates", "_tokens", "_norm", "_compact", "_relative", "raw", "lower", "earlier")
+    __slots__ = ("_numbers", "_dates", "_tokens", "_words", "_norm", "_compact", "_relative", "raw", "lower",
+                 "earlier")
 
     def __init__(self, instruction: str) -> None:
         self.raw = instruction
@@ -210,6 +214,7 @@ class InstructionText:
         self._numbers: set[float] | None = None
         self._dates: set[Date] | None = None
         self._tokens: set[str] | None = None
+        self._words: frozenset[str] | None = None
         self.earlier: list[str] = []  # raw texts of earlier observations / arguments (normalised lazily)
 
     @property
@@ -252,6 +257,13 @@ class InstructionText:
             self._tokens = {stem(t) for t in self.norm.split()}
         return self._tokens
 
+    @property
+    def words(self) -> frozenset[str]:
+        """The instruction's words as written (letters and digits, case kept)."""
+        if self._words is None:
+            self._words = frozenset(_WORD.findall(self.raw.translate(_QUOTES)))
+        return self._words
+
     def in_earlier(self, value_norm: str, value_compact: str) -> bool:
         """True when the value occurs in an earlier output or argument text."""
         if not self.earlier:
@@ -283,9 +295,14 @@ def token_supported(token: str, text: InstructionText) -> bool:
 
 
 def initials_supported(tokens: list[str], text: InstructionText) -> bool:
-    """"New York City" for "nyc", "San Francisco" for "SF": the value's initials are an instruction word."""
+    """"New York City" for "NYC", "San Francisco" for "SF": the value's initials are a whole word of the
+    instruction, written in capitals (an abbreviation) or not a common word. Never a prefix of a word
+    ("th" of "Tom Hanks" is not "the"), and never a common word written in lower case ("us" in "tell us"
+    is not "United States")."""
     if len(tokens) < 2:
         return False
     initials = "".join(t[0] for t in tokens if t and not t.isdigit())
-    return len(initials) >= 2 and any(t == initials or (t.startswith(initials) and len(t) <= len(initials) + 1)
-                                      for t in text.tokens)
+    if len(initials) < 2:
+        return False
+    return any(word.lower() == initials and (word.isupper() or initials not in COMMON_WORDS)
+               for word in text.words)

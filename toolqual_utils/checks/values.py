@@ -220,8 +220,11 @@ def ungrounded(value: Any, info: ParamInfo, text: InstructionText, required: boo
     if coverage == 0 and len(value_compact) > 3 and info.examples and not required and any(
             compact(e) == value_compact for e in info.examples):
         return "error", f"{stripped!r} is the schema's example value and does not appear in the instruction"
-    if coverage > 0 or len(value_compact) <= 3:
+    if coverage > 0:
         return "suspect", f"{stripped!r} is only partly supported by the instruction ({found}/{len(tokens)} words)"
+    if len(value_compact) <= 3:
+        return "suspect", (f"the short value {stripped!r} does not appear in the instruction (a code or abbreviation "
+                           "the model must resolve?)")
     if required or info.enum is not None:
         # A required value, or a choice from a closed list, is often an inference ("Apple" -> "AAPL",
         # "comic" -> "Comedy"): the model decides.
