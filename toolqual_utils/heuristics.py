@@ -45,7 +45,7 @@ from typing import Any, Final
 import pandas as pd
 
 from .checks import Finding, find_issues, instance_findings, rule_rows
-from .checks.text import CAMEL, InstructionText, norm, stem
+from .checks.text import CAMEL, REQUEST_RE, InstructionText, norm, stem
 from .checks.tool_schema import tool_table
 from .checks.values import ungrounded
 from .dialogue import earlier_outputs, user_text
@@ -66,13 +66,6 @@ _VAGUE_PHRASE = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
-_REQUEST_RE = re.compile(
-    r"\?|\b(can you|could you|would you|please|i need|i want|i would like|i'd like|help me|let me know|"
-    r"tell me|show me|find|get|retrieve|fetch|search|look up|give me|provide|calculate|compute|convert|"
-    r"translate|create|generate|make|book|send|delete|remove|add|update|set|check|list|play|reset|clean|"
-    r"analy[sz]e|determine|schedule|cancel|order|track)\b",
-    re.IGNORECASE,
-)
 _POLITE_ONLY = re.compile(r"^\s*(thank(s| you)[^.?!]*|i appreciate[^.?!]*|any help[^.?!]*)[.!]?\s*$", re.IGNORECASE)
 #: Words too generic to tie two tools to one topic.
 _GENERIC = frozenset(
@@ -93,7 +86,7 @@ def _topic_words(text: str) -> frozenset[str]:
 
 def _request_sentences(instruction: str) -> list[str]:
     sentences = [s.strip() for s in _SENTENCE_SPLIT.split(instruction.strip().strip('"')) if s.strip()]
-    return [s for s in sentences if _REQUEST_RE.search(s) and not _POLITE_ONLY.match(s)]
+    return [s for s in sentences if REQUEST_RE.search(s) and not _POLITE_ONLY.match(s)]
 
 
 def _api_calls(inst: Instance) -> list[tuple[int, Any]]:

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from .registry import Hit, register
 from .scan import CallScan, InstanceScan
-from .tool_schema import enum_problem, type_problem
-from .values import REFERENCE_RE, is_empty, placeholder_problem, short, ungrounded
+from ..schema import ToolSpec
+from .text import CAMEL, REQUEST_RE, STOPWORDS, compact, name_words, norm, numbers_in, request_clauses, stem, \
+    value_candidates
+from .tool_schema import enum_problem, tool_table, type_problem
+from .values import REFERENCE_RE, is_empty, placeholder_problem, scalars, short, ungrounded, unstated
 
 __all__: list[str] = []  # nothing to import: the checks are reached through the registry
 
@@ -175,3 +178,141 @@ def identical_retry_after_error(call: CallScan) -> Hit | None:
         return None
     return Hit(f"call {call.index} ({call.name}) retries call {call.index - 1} with identical arguments after it "
                "failed", expected=f"changed arguments (call {call.index - 1} failed)")
+
+
+#: an instruction of at most this many words is "short": a value it does not state is simply absent
+SHORT_INSTRUCTION_WORDS = 12
+
+
+def _clause_served(clause: str, scan: InstanceScan) -> bool:
+    """Some call is aimed at this clause: its tool's name words, or one of its argument values, are in it."""
+    clause_norm = norm(clause)
+    clause_words = {stem(w) for w in clause_norm.split()}
+    clause_numbers = numbers_in(clause)
+    for _, call in scan.api_calls:
+        if name_words(call.name) & clause_words:
+            return True
+        for value in scalars(call.arguments or {}):
+            if isinstance(value, bool) or value is None:
+                continue
+            if isinstance(value, (int, float)):
+                if value not in (0, 1) and float(value) in clause_numbers:
+                    return True
+            elif len(compact(str(value))) >= 2 and norm(str(value)) in clause_norm:
+                return True
+    return False
+
+
+def _tool_vocabulary(tool: ToolSpec) -> frozenset[str]:
+    """Every word of a tool's name, parameter names and descriptions, stemmed (a request naming them names
+    the tool, not a value for it)."""
+    texts = [tool.name, tool.description]
+    for name, spec in tool.properties.items():
+        texts.append(name)
+        if isinstance(spec, dict):
+            texts.append(str(spec.get("description") or ""))
+    return frozenset(stem(w) for text in texts for w in norm(CAMEL.sub(" ", text).replace("_", " ")).split())
+
+
+def _fills(clause: str, tool: ToolSpec) -> list[str] | None:
+    """The tool's required parameters, when the clause writes a concrete value for each of them: a number for
+    each numeric one, one of the allowed values for a closed list, a value (quoted text, a code in capitals,
+    a name, a word with digits, or a spare number) for each text one. None otherwise."""
+    infos, required, _ = tool_table(tool.parameters)
+    needed = [p for p in sorted(required) if p in infos and not infos[p].is_credential]
+    if not needed:
+        return None
+    numbers, others = value_candidates(clause, _tool_vocabulary(tool))
+    clause_norm = norm(clause)
+    n_numbers = n_texts = 0
+    for param in needed:
+        info = infos[param]
+        if info.kind == "boolean":
+            continue
+        if info.enum is not None:
+            if not any(norm(option).strip() and norm(option) in clause_norm for option in info.enum):
+                return None
+        elif info.kind in ("number", "integer"):
+            n_numbers += 1
+        else:
+            n_texts += 1
+    if n_numbers > len(numbers) or n_texts > len(others) + len(numbers) - n_numbers:
+        return None
+    return needed
+
+
+@register("unserved_request", "sufficiency", "an offered tool fits a request that no call serves", scope="instance")
+def unserved_request(scan: InstanceScan) -> list[Hit] | None:
+    """A request of the instruction (a sentence, or a clause joined by "and", "then", "also") that no call
+    serves — none of its values is passed, no called tool's name words are in it — while an offered,
+    uncalled tool clearly fits it: the request asks for something, names the tool's own name words, and
+    writes a concrete value for every required parameter (a number for each numeric one, one of the
+    allowed values, quoted text, a code, a name or a word with digits for each text one). Only when the
+    calls do serve another request of the same instruction."""
+    if not scan.api_calls or scan.irrelevance:
+        return None
+    clauses = request_clauses(scan.instance.instruction)
+    if len(clauses) < 2:
+        return None
+    served = [_clause_served(clause, scan) for clause in clauses]
+    if not any(served):
+        return None  # the calls match nothing in the instruction: too little to tell which request is open
+    called = {call.name for _, call in scan.api_calls}
+    called_words = frozenset().union(*(name_words(name) for name in called))
+    hits = []
+    for clause, is_served in zip(clauses, served):
+        if is_served or not REQUEST_RE.search(clause):
+            continue
+        clause_words = {stem(w) for w in norm(clause).split()}
+        for tool in scan.instance.tools:
+            if tool.name in called:
+                continue
+            matched = sorted((name_words(tool.name) - called_words) & clause_words)
+            if not matched:
+                continue
+            filled = _fills(clause, tool)
+            if filled is None:
+                continue
+            hits.append(Hit(f"the request {clause!r} is served by no call, although the offered tool {tool.name} "
+                            f"fits it (its name words {', '.join(matched)}; the request gives {', '.join(filled)})",
+                            function=tool.name, expected={"request": clause, "tool": tool.name,
+                                                          "parameters": filled}))
+            break
+    return hits
+
+
+@register("required_values_unstated", "specificity",
+          "a short instruction states none of the values a call requires")
+def required_values_unstated(call: CallScan) -> Hit | None:
+    """A short instruction (at most twelve words) states none of the required values of a call: at least
+    two required parameters (not credentials, not with a default or a closed list of values), each passed,
+    and nothing of any of them in the instruction or an earlier output ("Book me a flight." with origin,
+    destination and date). A short code ("JFK") counts as unstated only when the instruction names nothing
+    but what the tool does (it could stand for "New York"). The instruction left the values to be invented."""
+    if call.table is None or call.arguments is None:
+        return None
+    if len(call.scan.instance.instruction.split()) > SHORT_INSTRUCTION_WORDS:
+        return None
+    infos, required, _ = call.table
+    needed = [p for p in sorted(required) if p in infos and not infos[p].is_credential and not infos[p].has_default
+              and infos[p].enum is None and infos[p].kind != "boolean"]
+    if len(needed) < 2:
+        return None
+    # A code ("JFK") may stand for a name the instruction uses ("New York"): short values count as unstated
+    # only when the instruction names nothing besides what the tool does.
+    tool_words = name_words(call.name)
+    names_something = any(w not in STOPWORDS and stem(w) not in tool_words and not w.isdigit()
+                          for w in call.text.norm.split())
+    values = {}
+    for param in needed:
+        value = call.arguments.get(param)
+        if is_empty(value):
+            return None
+        for scalar in scalars(value):
+            if not unstated(scalar, infos[param], call.text) or (
+                    names_something and isinstance(scalar, str) and len(compact(scalar)) <= 3):
+                return None
+        values[param] = value
+    shown = ", ".join(f"{p}={short(v, 40)}" for p, v in values.items())
+    return Hit(f"the instruction ({len(call.scan.instance.instruction.split())} words) states none of the values "
+               f"call {call.index} ({call.name}) requires: {shown}", value=values, expected=list(values))

@@ -22,9 +22,9 @@ from typing import Final
 from rapidfuzz import fuzz
 
 __all__ = [
-    "CODES", "COMMON_WORDS", "NUMBER_WORDS", "STOPWORDS", "RELATIVE_TIME", "DATE_HINT", "CAMEL",
+    "CODES", "COMMON_WORDS", "NUMBER_WORDS", "REQUEST_RE", "STOPWORDS", "RELATIVE_TIME", "DATE_HINT", "CAMEL",
     "InstructionText", "norm", "compact", "stem", "numbers_in", "dates_in", "parse_date", "param_words",
-    "token_supported", "initials_supported",
+    "token_supported", "initials_supported", "request_clauses", "name_words", "value_candidates",
 ]
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
@@ -80,6 +80,33 @@ DATE_HINT: Final = re.compile(
 CAMEL: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 Date = tuple[int | None, int, int]
+
+#: a sentence or clause that asks for something (a question, a polite or direct request, a task verb)
+REQUEST_RE: Final = re.compile(
+    r"\?|\b(can you|could you|would you|please|i need|i want|i would like|i'd like|help me|let me know|"
+    r"tell me|show me|find|get|retrieve|fetch|search|look up|give me|provide|calculate|compute|convert|"
+    r"translate|create|generate|make|book|send|delete|remove|add|update|set|check|list|play|reset|clean|"
+    r"analy[sz]e|determine|schedule|cancel|order|track)\b",
+    re.IGNORECASE,
+)
+#: where one request of an instruction ends and the next begins: a sentence end, a semicolon, a line
+#: break, or a coordinating word ("and", "then", "also", "plus", "as well as"), with or without a comma
+_CLAUSE_BREAK = re.compile(
+    r"(?<=[.!?;])\s+|\n+|,?\s+(?:and\s+then|and\s+also|and|then|also|plus|as\s+well\s+as)\s+",
+    re.IGNORECASE,
+)
+#: a concrete value written in a request: a quoted string, a code in capitals (USD), a word with digits
+#: (order#4521, 192.168.1.1), an e-mail or URL, a capitalised name (Madrid), a number
+_VALUE_TOKEN = re.compile(
+    r"(?<!\w)\"[^\"]+\"|(?<!\w)'[^']+'(?!\w)|https?://\S+|[\w.+-]+@[\w-]+\.[\w.]+|"
+    r"\b[A-Z]{2,6}\b|\b[A-Za-z]+\d[\w#./:-]*|\b\d+(?:[.,:/-]\d+)+\b|\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*\b|"
+    r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])"
+)
+#: words of a tool name that say nothing about what it does (retrieval verbs, connectives, versions)
+_GENERIC_NAME_WORDS = frozenset(
+    "get set list search find fetch retrieve query lookup look info information data detail details api apis "
+    "by for from to of and or with all the a an in on at v1 v2 v3 new my your call tool function".split()
+)
 
 
 def norm(text: str) -> str:
@@ -142,6 +169,45 @@ def dates_in(text: str) -> set[Date]:
                     dates.add((year, m, d))
                     dates.add((None, m, d))
     return dates
+
+
+def request_clauses(instruction: str) -> list[str]:
+    """The instruction cut where one request may end and another begin (sentences, semicolons, commas,
+    "and", "then", "also", "plus"); pieces without a letter are dropped. Coarse on purpose: a check that
+    uses it asks more of a clause than being one."""
+    pieces = (p.strip(" .!?;,\"'") for p in _CLAUSE_BREAK.split(instruction.translate(_QUOTES)))
+    return [p for p in pieces if p and any(ch.isalpha() for ch in p)]
+
+
+def value_candidates(clause: str, vocabulary: frozenset[str] = frozenset()) -> tuple[list[str], list[str]]:
+    """(numbers, other values) written in a clause: plain numbers, and quoted strings, codes in capitals,
+    words with digits, e-mails, URLs and capitalised names. The clause's first word (capitalised as a
+    sentence start), stopwords and words of ``vocabulary`` (stemmed: the tool's own words) are not values."""
+    numbers: list[str] = []
+    others: list[str] = []
+    start = len(clause) - len(clause.lstrip())
+    for match in _VALUE_TOKEN.finditer(clause):
+        token = match.group(0)
+        if re.fullmatch(r"\d+(?:\.\d+)?", token):
+            numbers.append(token)
+            continue
+        words = norm(token).split()
+        if match.start() == start and token[:1].isupper() and token[1:2].islower():  # a capitalised first word
+            continue
+        if not words or all(w in STOPWORDS or stem(w) in vocabulary or w == "i" for w in words):
+            continue
+        others.append(token)
+    return numbers, others
+
+
+@lru_cache(maxsize=65536)
+def name_words(tool_name: str) -> frozenset[str]:
+    """The words of a tool name that say what it does, stemmed: ``convert_currency`` -> {convert,
+    currency}; ``getWeatherForecast`` -> {weather, forecast} (generic words such as get/list/search/info and
+    words shorter than three letters are left out)."""
+    words = norm(CAMEL.sub(" ", tool_name).replace("_", " ").replace("-", " ")).split()
+    return frozenset(stem(w) for w in words
+                     if len(w) >= 3 and not w.isdigit() and w not in _GENERIC_NAME_WORDS and w not in STOPWORDS)
 
 
 def parse_date(value: str) -> Date | None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from .registry import Severity
 from .text import DATE_HINT, STOPWORDS, InstructionText, compact, initials_supported, norm, param_words, parse_date, \
@@ -30,7 +30,8 @@ from .text import DATE_HINT, STOPWORDS, InstructionText, compact, initials_suppo
 from .tool_schema import ParamInfo, is_numeric_string
 
 __all__ = [
-    "REFERENCE_RE", "TEMPLATE_RE", "ERROR_OBSERVATION", "placeholder_problem", "ungrounded", "is_empty", "scalars",
+    "REFERENCE_RE", "TEMPLATE_RE", "ERROR_OBSERVATION", "Gap", "placeholder_problem", "ungrounded", "unstated",
+    "is_empty", "scalars",
     "repair_raw", "call_key", "jsonable", "short",
 ]
 
@@ -150,8 +151,17 @@ def placeholder_problem(value: Any, param: str, text: InstructionText,
     return None
 
 
-def ungrounded(value: Any, info: ParamInfo, text: InstructionText, required: bool = True) -> tuple[Severity, str] | None:
-    """Why a scalar value is not grounded (severity, reason), or None when it is (see the module docstring)."""
+class Gap(NamedTuple):
+    """Why a value is not grounded: ``severity``, ``reason`` (words), and ``coverage``: the share of its
+    content words the instruction backs (0 = nothing of it appears)."""
+
+    severity: Severity
+    reason: str
+    coverage: float = 0.0
+
+
+def ungrounded(value: Any, info: ParamInfo, text: InstructionText, required: bool = True) -> Gap | None:
+    """Why a scalar value is not grounded (a :class:`Gap`), or None when it is (see the module docstring)."""
     if isinstance(value, bool) or value is None:
         return None
     if info.has_default and value == info.default:
@@ -174,8 +184,8 @@ def ungrounded(value: Any, info: ParamInfo, text: InstructionText, required: boo
             return None
         if written in info.examples or (isinstance(value, float) and value.is_integer()
                                         and str(int(value)) in info.examples):
-            return "error", f"{value!r} is the schema's example value and does not appear in the instruction"
-        return "suspect", f"the number {value!r} does not appear in the instruction"
+            return Gap("error", f"{value!r} is the schema's example value and does not appear in the instruction")
+        return Gap("suspect", f"the number {value!r} does not appear in the instruction")
     if not isinstance(value, str):
         return None
     stripped = value.strip()
@@ -216,18 +226,28 @@ def ungrounded(value: Any, info: ParamInfo, text: InstructionText, required: boo
     if coverage >= 0.5:
         return None
     if date is not None:
-        return "suspect", f"the date {stripped!r} does not appear in the instruction"
+        return Gap("suspect", f"the date {stripped!r} does not appear in the instruction")  # its parts are no words
     if coverage == 0 and len(value_compact) > 3 and info.examples and not required and any(
             compact(e) == value_compact for e in info.examples):
-        return "error", f"{stripped!r} is the schema's example value and does not appear in the instruction"
+        return Gap("error", f"{stripped!r} is the schema's example value and does not appear in the instruction")
     if coverage > 0:
-        return "suspect", f"{stripped!r} is only partly supported by the instruction ({found}/{len(tokens)} words)"
+        return Gap("suspect", f"{stripped!r} is only partly supported by the instruction ({found}/{len(tokens)} words)",
+                   coverage)
     if len(value_compact) <= 3:
-        return "suspect", (f"the short value {stripped!r} does not appear in the instruction (a code or abbreviation "
-                           "the model must resolve?)")
+        return Gap("suspect", f"the short value {stripped!r} does not appear in the instruction (a code or "
+                   "abbreviation the model must resolve?)")
     if required or info.enum is not None:
         # A required value, or a choice from a closed list, is often an inference ("Apple" -> "AAPL",
         # "comic" -> "Comedy"): the model decides.
-        return "suspect", f"nothing of {stripped!r} appears in the instruction (an inference, or invented?)"
-    return "error", (f"nothing of {stripped!r} appears in the instruction or in earlier outputs, and the "
-                     "optional parameter was not asked for")
+        return Gap("suspect", f"nothing of {stripped!r} appears in the instruction (an inference, or invented?)")
+    return Gap("error", f"nothing of {stripped!r} appears in the instruction or in earlier outputs, and the "
+               "optional parameter was not asked for")
+
+
+def unstated(value: Any, info: ParamInfo, text: InstructionText) -> bool:
+    """True when nothing of a scalar value appears in the instruction or an earlier output and no exemption
+    applies (a number it does not state, a name none of whose words it uses); False for booleans and None."""
+    if isinstance(value, bool) or value is None:
+        return False
+    gap = ungrounded(value, info, text, required=True)
+    return gap is not None and gap.coverage == 0
