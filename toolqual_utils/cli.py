@@ -73,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ToolqualError as exc:
         _say(str(exc))
         return exc.exit_code
+    except BrokenPipeError:  # the reader went away (`toolqual check ... | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         _say("interrupted; results written so far are kept (cached model answers are reused on the next run).")
         return 130

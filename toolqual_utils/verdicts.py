@@ -22,8 +22,9 @@ from __future__ import annotations
 import json
 import math
 import os
+from operator import attrgetter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from .errors import InputError
@@ -136,11 +137,15 @@ class VerdictRow:
     def with_evidence(self, extra: Sequence[dict[str, Any]], *, first: bool = False) -> VerdictRow:
         """A copy with ``extra`` evidence appended (or put first)."""
         evidence = [*extra, *self.evidence] if first else [*self.evidence, *extra]
-        return replace(self, evidence=evidence)
+        return VerdictRow(self.instance_id, self.criterion, self.label, self.status, self.judge, self.prompt_id,
+                          self.rationale, evidence)
 
     def as_record(self) -> dict[str, Any]:
         """The row as a dict in ``VERDICT_COLUMNS`` order."""
         return {name: getattr(self, name) for name in VERDICT_COLUMNS}
+
+
+_ROW_FIELDS = attrgetter(*VERDICT_COLUMNS)
 
 
 def verdict_frame(rows: Iterable[VerdictRow | Mapping[str, Any]]) -> pd.DataFrame:
@@ -150,14 +155,10 @@ def verdict_frame(rows: Iterable[VerdictRow | Mapping[str, Any]]) -> pd.DataFram
     """
     import pandas as pd
 
-    columns: dict[str, list[Any]] = {name: [] for name in VERDICT_COLUMNS}
-    for row in rows:
-        if isinstance(row, VerdictRow):
-            for name in VERDICT_COLUMNS:
-                columns[name].append(getattr(row, name))
-        else:
-            for name in VERDICT_COLUMNS:
-                columns[name].append(row.get(name))
+    records = [_ROW_FIELDS(row) if isinstance(row, VerdictRow) else tuple(row.get(name) for name in VERDICT_COLUMNS)
+               for row in rows]
+    columns: dict[str, list[Any]] = {name: list(values) for name, values in
+                                     zip(VERDICT_COLUMNS, zip(*records) if records else [()] * len(VERDICT_COLUMNS))}
     columns["label"] = [None if _missing(value) else int(value) for value in columns["label"]]
     frame = pd.DataFrame(columns, columns=list(VERDICT_COLUMNS))
     frame["label"] = pd.array(columns["label"], dtype="Int64")

@@ -34,7 +34,7 @@ def unknown_function(call: CallScan) -> Hit | None:
 def no_call_for_request(scan: InstanceScan) -> Hit | None:
     """The gold sequence is ``[]`` (no API call) although the instruction asks for something (three words
     or more). BFCL ``irrelevance`` instances are exempt: there, calling nothing is right."""
-    if not scan.has_gold_calls or scan.api_calls or scan.irrelevance or len(scan.instance.instruction.split()) < 3:
+    if not scan.has_gold_calls or scan.api_calls or scan.irrelevance or scan.n_words < 3:
         return None
     return Hit("the gold sequence makes no call although the instruction asks for something")
 
@@ -249,27 +249,40 @@ def unserved_request(scan: InstanceScan) -> list[Hit] | None:
     writes a concrete value for every required parameter (a number for each numeric one, one of the
     allowed values, quoted text, a code, a name or a word with digits for each text one). Only when the
     calls do serve another request of the same instruction."""
-    if not scan.api_calls or scan.irrelevance:
+    if not scan.api_calls or scan.irrelevance or len(scan.instance.tools) < 2:
+        return None
+    called = {call.name for _, call in scan.api_calls}
+    called_words = frozenset().union(*(name_words(name) for name in called))
+    lower = scan.text.lower
+    # cheap first: a stemmed name word less its last letter is a prefix of the word it came from
+    uncalled = [(tool, own) for tool in scan.instance.tools if tool.name not in called
+                for own in (name_words(tool.name) - called_words,) if any(w[:-1] in lower for w in own)]
+    if uncalled:
+        instruction_words = scan.text.tokens
+        uncalled = [(tool, own) for tool, own in uncalled if own & instruction_words]
+    if not uncalled:  # no uncalled tool's own name words in the instruction at all
         return None
     clauses = request_clauses(scan.instance.instruction)
     if len(clauses) < 2:
         return None
+    candidates = []  # (clause index, clause, [(tool, matched name words)]): cheap tests first
+    for index, clause in enumerate(clauses):
+        if not uncalled or not REQUEST_RE.search(clause):
+            continue
+        clause_words = {stem(w) for w in norm(clause).split()}
+        matches = [(tool, sorted(own & clause_words)) for tool, own in uncalled if own & clause_words]
+        if matches:
+            candidates.append((index, clause, matches))
+    if not candidates:
+        return None
     served = [_clause_served(clause, scan) for clause in clauses]
     if not any(served):
         return None  # the calls match nothing in the instruction: too little to tell which request is open
-    called = {call.name for _, call in scan.api_calls}
-    called_words = frozenset().union(*(name_words(name) for name in called))
     hits = []
-    for clause, is_served in zip(clauses, served):
-        if is_served or not REQUEST_RE.search(clause):
+    for index, clause, matches in candidates:
+        if served[index]:
             continue
-        clause_words = {stem(w) for w in norm(clause).split()}
-        for tool in scan.instance.tools:
-            if tool.name in called:
-                continue
-            matched = sorted((name_words(tool.name) - called_words) & clause_words)
-            if not matched:
-                continue
+        for tool, matched in matches:
             filled = _fills(clause, tool)
             if filled is None:
                 continue
@@ -281,6 +294,12 @@ def unserved_request(scan: InstanceScan) -> list[Hit] | None:
     return hits
 
 
+def _names_something(call: CallScan) -> bool:
+    """The instruction has a word besides function words, numbers and the called tool's own name words."""
+    tool_words = name_words(call.name)
+    return any(w not in STOPWORDS and stem(w) not in tool_words and not w.isdigit() for w in call.text.norm.split())
+
+
 @register("required_values_unstated", "specificity",
           "a short instruction states none of the values a call requires")
 def required_values_unstated(call: CallScan) -> Hit | None:
@@ -289,30 +308,24 @@ def required_values_unstated(call: CallScan) -> Hit | None:
     and nothing of any of them in the instruction or an earlier output ("Book me a flight." with origin,
     destination and date). A short code ("JFK") counts as unstated only when the instruction names nothing
     but what the tool does (it could stand for "New York"). The instruction left the values to be invented."""
-    if call.table is None or call.arguments is None:
-        return None
-    if len(call.scan.instance.instruction.split()) > SHORT_INSTRUCTION_WORDS:
+    if call.table is None or call.arguments is None or call.scan.n_words > SHORT_INSTRUCTION_WORDS:
         return None
     infos, required, _ = call.table
     needed = [p for p in sorted(required) if p in infos and not infos[p].is_credential and not infos[p].has_default
               and infos[p].enum is None and infos[p].kind != "boolean"]
     if len(needed) < 2:
         return None
-    # A code ("JFK") may stand for a name the instruction uses ("New York"): short values count as unstated
-    # only when the instruction names nothing besides what the tool does.
-    tool_words = name_words(call.name)
-    names_something = any(w not in STOPWORDS and stem(w) not in tool_words and not w.isdigit()
-                          for w in call.text.norm.split())
     values = {}
     for param in needed:
         value = call.arguments.get(param)
         if is_empty(value):
             return None
         for scalar in scalars(value):
-            if not unstated(scalar, infos[param], call.text) or (
-                    names_something and isinstance(scalar, str) and len(compact(scalar)) <= 3):
+            if not unstated(scalar, infos[param], call.text):
                 return None
+            if isinstance(scalar, str) and len(compact(scalar)) <= 3 and _names_something(call):
+                return None  # a code ("JFK") may stand for a name the instruction uses ("New York")
         values[param] = value
     shown = ", ".join(f"{p}={short(v, 40)}" for p, v in values.items())
-    return Hit(f"the instruction ({len(call.scan.instance.instruction.split())} words) states none of the values "
+    return Hit(f"the instruction ({call.scan.n_words} words) states none of the values "
                f"call {call.index} ({call.name}) requires: {shown}", value=values, expected=list(values))

@@ -164,6 +164,7 @@ def register(
 
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         _REGISTRY[name] = Check(name, criterion, severity, description, function, scope, exclusive)
+        _VIEWS.clear()
         return function
 
     return decorate
@@ -172,9 +173,11 @@ def register(
 def unregister(name: str) -> Check:
     """Remove a check; returns it (so a test can add a check and take it away again)."""
     try:
-        return _REGISTRY.pop(name)
+        check = _REGISTRY.pop(name)
     except KeyError:
         raise KeyError(f"no check named {name!r} is registered") from None
+    _VIEWS.clear()
+    return check
 
 
 def get_check(name: str) -> Check:
@@ -185,15 +188,24 @@ def get_check(name: str) -> Check:
         raise KeyError(f"no check named {name!r}; registered: {', '.join(_REGISTRY)}") from None
 
 
+_VIEWS: dict[Any, tuple[Any, ...]] = {}  # registered_checks / rule_criteria results, until the registry changes
+
+
 def registered_checks(scope: Scope | None = None) -> tuple[Check, ...]:
     """The registered checks in registration order (the order they run in), optionally of one scope."""
-    return tuple(c for c in _REGISTRY.values() if scope is None or c.scope == scope)
+    view = _VIEWS.get(scope)
+    if view is None:
+        view = _VIEWS[scope] = tuple(c for c in _REGISTRY.values() if scope is None or c.scope == scope)
+    return view
 
 
 def rule_criteria() -> tuple[str, ...]:
     """The criteria some registered check addresses, in ``CRITERIA`` order (one rule verdict each)."""
-    covered = {c.criterion for c in _REGISTRY.values()}
-    return tuple(c for c in CRITERIA if c in covered)
+    view = _VIEWS.get("criteria")
+    if view is None:
+        covered = {c.criterion for c in _REGISTRY.values()}
+        view = _VIEWS["criteria"] = tuple(c for c in CRITERIA if c in covered)
+    return view
 
 
 class _ChecksView(Mapping[str, tuple[str, str]]):

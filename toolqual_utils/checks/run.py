@@ -113,7 +113,9 @@ def instance_findings(instance: Instance) -> list[Finding]:
         scanned = CallScan(scan, index, call)
         repeats.mark(scanned)
         for check in call_checks:
-            _collect(findings, check, check.function(scanned), iid, scanned)
+            result = check.function(scanned)
+            if result:  # most checks find nothing: None or []
+                _collect(findings, check, result, iid, scanned)
         if call.observation:  # later calls may take values from this call's output
             earlier.append(call.observation)
     return findings
@@ -204,9 +206,12 @@ def rule_rows(instance: Instance, findings: Sequence[Finding],
     ``unscored:not_applicable``.
     """
     n_api_calls = sum(c.name not in PSEUDO_CALLS for c in instance.calls or [])
+    by_criterion: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_criterion.setdefault(finding.criterion, []).append(finding)
     rows = []
     for criterion in rule_criteria() if criteria is None else criteria:
-        relevant = [f for f in findings if f.criterion == criterion]
+        relevant = by_criterion.get(criterion, [])
         errors = [f for f in relevant if f.severity == "error"]
         if instance.calls is None and criterion in SEQUENCE_CRITERIA:
             label, status, rationale = None, Status.UNSCORED_NOT_APPLICABLE, "no gold calls are known"

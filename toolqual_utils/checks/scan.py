@@ -53,6 +53,11 @@ class InstanceScan:
         return self.instance.calls is not None
 
     @cached_property
+    def n_words(self) -> int:
+        """Words of the instruction (split on white space)."""
+        return len(self.instance.instruction.split())
+
+    @cached_property
     def tools(self) -> dict[str, ToolSpec]:
         """The offered tools by name."""
         return {t.name: t for t in self.instance.tools}

@@ -119,6 +119,7 @@ def compact(text: str) -> str:
     return _NON_ALNUM.sub("", text.lower())
 
 
+@lru_cache(maxsize=1 << 17)
 def stem(token: str) -> str:
     """A crude singular: ``cities`` -> ``city``, ``boxes`` -> ``box``, ``flights`` -> ``flight``."""
     if len(token) > 4 and token.endswith("ies"):

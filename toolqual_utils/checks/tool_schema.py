@@ -15,11 +15,9 @@ Pure module: standard library only (and :mod:`toolqual_utils.matching`).
 """
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Final, NamedTuple
 
 from ..matching import standardize_string
@@ -103,24 +101,33 @@ def param_info(name: str, spec: Mapping[str, Any]) -> ParamInfo:
     )
 
 
-@lru_cache(maxsize=65536)
-def _tool_table_cached(key: str) -> ToolTable:
-    parameters = json.loads(key)
+def _build_table(parameters: Mapping[str, Any]) -> ToolTable:
     properties = parameters.get("properties") or {}
     infos = {name: param_info(name, spec if isinstance(spec, Mapping) else {}) for name, spec in properties.items()}
     return ToolTable(infos, frozenset(parameters.get("required") or []), bool(properties))
 
 
 _BY_IDENTITY: dict[int, tuple[Mapping[str, Any], ToolTable]] = {}
+_BY_CONTENT: dict[str, ToolTable] = {}
+_CACHE_LIMIT: Final = 65536
+#: the identity cache only spares the repr within one instance (checks, then heuristics): keep it small,
+#: since it keeps the schemas it holds alive
+_IDENTITY_LIMIT: Final = 4096
 
 
 def tool_table(parameters: Mapping[str, Any]) -> ToolTable:
-    """The :class:`ToolTable` of a tool's ``parameters`` schema; cached by object identity, then by content."""
+    """The :class:`ToolTable` of a tool's ``parameters`` schema; cached by object identity, then by content
+    (its ``repr``: every instance read from a file holds its own copy of a tool that thousands share)."""
     hit = _BY_IDENTITY.get(id(parameters))
     if hit is not None and hit[0] is parameters:
         return hit[1]
-    table = _tool_table_cached(json.dumps(parameters, sort_keys=True, default=str))
-    if len(_BY_IDENTITY) > 65536:
+    key = repr(parameters)
+    table = _BY_CONTENT.get(key)
+    if table is None:
+        if len(_BY_CONTENT) > _CACHE_LIMIT:
+            _BY_CONTENT.clear()
+        table = _BY_CONTENT[key] = _build_table(parameters)
+    if len(_BY_IDENTITY) > _IDENTITY_LIMIT:
         _BY_IDENTITY.clear()
     _BY_IDENTITY[id(parameters)] = (parameters, table)  # keeps the object alive, so the id stays unique
     return table

@@ -58,6 +58,11 @@ _VAGUE_RE: Final = re.compile(
     r"^(a |an |the )?(specific|certain|particular|given|some|insert|enter|your|specified|desired|"
     r"unknown|any given)\b\s*\w*", re.IGNORECASE
 )
+#: how a vague phrase's first word begins (a cheap necessary test before _VAGUE_RE)
+_VAGUE_WORDS: Final = tuple("specific certain particular given some insert enter your specified desired unknown "
+                             "any".split())
+_ANGLE_TEMPLATE: Final = re.compile(r"<[^<>]{1,40}>")
+_BRACE_TEMPLATE: Final = re.compile(r"\{\{?[^{}]{1,40}\}?\}")
 _REFERENCE_INSIDE: Final = re.compile(r"\bapi_call_\d+\b|\$\{[^}]*\bfrom\b", re.IGNORECASE)
 
 
@@ -140,13 +145,14 @@ def placeholder_problem(value: Any, param: str, text: InstructionText,
 
     if lowered in _PLACEHOLDER_WORDS and not said_by_user():
         return f"the type name or filler {stripped!r} is passed as the value"
-    if re.fullmatch(r"<[^<>]{1,40}>", stripped) or re.fullmatch(r"\{\{?[^{}]{1,40}\}?\}", stripped):
+    if stripped[0] in "<{" and (_ANGLE_TEMPLATE.fullmatch(stripped) or _BRACE_TEMPLATE.fullmatch(stripped)):
         return f"the template {stripped!r} is passed as the value"
-    if TEMPLATE_RE.search(stripped):
+    if ("${" in stripped or "{{" in stripped) and TEMPLATE_RE.search(stripped):
         return f"the unfilled template {stripped!r} is passed as the value"
-    if lowered.replace("_", " ") == param_words(param) and len(lowered) > 2 and not said_by_user():
+    if len(lowered) > 2 and lowered.replace("_", " ") == param_words(param) and not said_by_user():
         return f"the parameter's own name {stripped!r} is passed as the value"
-    if _VAGUE_RE.match(lowered) and len(lowered.split()) <= 4:
+    if lowered.split(" ", 2)[lowered.startswith(("a ", "an ", "the "))].startswith(_VAGUE_WORDS) \
+            and _VAGUE_RE.match(lowered) and len(lowered.split()) <= 4:
         return f"the vague phrase {stripped!r} stands in for a concrete value"
     return None
 

@@ -1,12 +1,24 @@
-"""``toolqual check``: offline rule and heuristic verdicts for every instance (no network)."""
+"""``toolqual check``: offline rule and heuristic verdicts for every instance (no network).
+
+The input streams through in batches of lines; each batch is validated, checked and encoded for the
+output format by :func:`check_batch`, in this process or in worker processes (``--jobs``), and written
+out in input order. Nothing holds every instance or every verdict.
+"""
 from __future__ import annotations
 
 import argparse
 import heapq
+import os
+import sys
 import textwrap
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from operator import attrgetter
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -14,12 +26,13 @@ from ..checks import (
     CHECK_MODULES_ENV, FINDING_COLUMNS, Finding, finding_records, findings_frame, instance_findings,
     load_check_modules, registered_checks,
 )
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from ..heuristics import offline_rows
-from ..io import TABLE_FORMATS, TableWriter
-from ..schema import CRITERIA, Instance
+from ..io import CANONICAL_NOT_UTF8, TABLE_FORMATS, Reject, TableWriter, canonical_from_line, encode_rows, \
+    encode_table, iter_jsonl_lines
+from ..schema import CRITERIA
 from ..verdicts import VERDICT_COLUMNS, VerdictRow, verdict_frame
-from ._inputs import CanonicalInputs, check_table_path
+from ._inputs import MAX_SKIPS_SHOWN, check_table_path
 
 HELP = "rule and heuristic verdicts for the six criteria, offline (no model calls)"
 DESCRIPTION = """\
@@ -32,10 +45,13 @@ The summary counts the verdicts per criterion and names the instances with the m
 example:
   toolqual check data/toolalpaca_eval.jsonl --out results/rules.csv --findings results/findings.csv
 """
-#: instances per chunk written (rows are streamed out, never all held)
-CHUNK_SIZE = 2000
+#: lines per batch (a batch is checked as one unit, in this process or a worker)
+BATCH_LINES = 1000
+#: inputs smaller than this are checked in this process even when --jobs allows workers
+PARALLEL_MIN_BYTES = 16 * 2**20
 #: instances listed under "most suspect findings" in the summary
 N_SUSPECTS_SHOWN = 5
+_ROW_FIELDS = attrgetter(*VERDICT_COLUMNS)
 
 
 def _checks_listing() -> str:
@@ -47,6 +63,15 @@ def _checks_listing() -> str:
     lines.append(f"Add your own: a function registered with toolqual_utils.checks.register, in a module named in "
                  f"{CHECK_MODULES_ENV} (comma-separated import paths).")
     return "\n".join(lines)
+
+
+def default_jobs() -> int:
+    """Worker processes used by default: the CPUs this process may use, at most 4."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        available = os.cpu_count() or 1
+    return max(1, min(4, available))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,11 +88,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write one row per finding (check, call, argument, value, expected)")
     parser.add_argument("--strict", action="store_true",
                         help="stop at the first bad line instead of skipping it")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help=f"worker processes (default: the CPUs available, at most 4, for inputs of "
+                             f"{PARALLEL_MIN_BYTES // 2**20} MiB or more; smaller inputs run in this process); "
+                             "1 = everything in this process")
 
 
 @dataclass
 class CheckSummary:
-    """What ``toolqual check`` prints: verdicts per criterion, and the instances with the most suspects."""
+    """What ``toolqual check`` prints: verdicts per criterion, and the instances with the most suspects.
+
+    Summaries of batches merge (:meth:`merge`); ``order`` keeps ties in input order.
+    """
 
     counts: dict[str, dict[str, int]] = field(
         default_factory=lambda: {c: {"n_errors": 0, "n_holds": 0, "n_unscored": 0} for c in CRITERIA})
@@ -75,24 +107,37 @@ class CheckSummary:
     n_findings: int = 0
     n_suspect: int = 0
     n_instances_with_suspects: int = 0
-    _top: list[tuple[int, int, str, list[str]]] = field(default_factory=list)
+    top: list[tuple[int, int, str, list[str]]] = field(default_factory=list)  # heap: (n, -order, id, messages)
 
-    def add(self, instance: Instance, rows: Iterable[VerdictRow], findings: list[Finding]) -> None:
+    def add(self, instance_id: str, rows: Iterable[VerdictRow], findings: Sequence[Finding], order: int) -> None:
         self.n_instances += 1
         self.n_findings += len(findings)
         for row in rows:
             entry = self.counts.setdefault(row.criterion, {"n_errors": 0, "n_holds": 0, "n_unscored": 0})
             entry["n_errors" if row.label == 0 else "n_holds" if row.label == 1 else "n_unscored"] += 1
         suspects = [f for f in findings if f.severity == "suspect"]
-        if not suspects:
-            return
-        self.n_suspect += len(suspects)
-        self.n_instances_with_suspects += 1
-        item = (len(suspects), -self.n_instances, instance.id, [f.message for f in suspects])
-        if len(self._top) < N_SUSPECTS_SHOWN:
-            heapq.heappush(self._top, item)
-        elif item[:2] > self._top[0][:2]:
-            heapq.heapreplace(self._top, item)
+        if suspects:
+            self.n_suspect += len(suspects)
+            self.n_instances_with_suspects += 1
+            self._offer((len(suspects), -order, instance_id, [f.message for f in suspects]))
+
+    def _offer(self, item: tuple[int, int, str, list[str]]) -> None:
+        if len(self.top) < N_SUSPECTS_SHOWN:
+            heapq.heappush(self.top, item)
+        elif item[:2] > self.top[0][:2]:
+            heapq.heapreplace(self.top, item)
+
+    def merge(self, other: CheckSummary) -> None:
+        for criterion, counts in other.counts.items():
+            entry = self.counts.setdefault(criterion, {"n_errors": 0, "n_holds": 0, "n_unscored": 0})
+            for key, value in counts.items():
+                entry[key] += value
+        self.n_instances += other.n_instances
+        self.n_findings += other.n_findings
+        self.n_suspect += other.n_suspect
+        self.n_instances_with_suspects += other.n_instances_with_suspects
+        for item in other.top:
+            self._offer(item)
 
     def table(self) -> pd.DataFrame:
         """Per criterion: n_errors (label 0), n_holds (label 1), n_unscored, in ``CRITERIA`` order."""
@@ -101,7 +146,7 @@ class CheckSummary:
 
     def strongest_suspects(self) -> list[tuple[str, int, list[str]]]:
         """(instance id, number of suspect findings, their messages), most suspects first."""
-        ranked = sorted(self._top, key=lambda item: (-item[0], -item[1]))
+        ranked = sorted(self.top, key=lambda item: (-item[0], -item[1]))
         return [(iid, n, messages) for n, _, iid, messages in ranked]
 
     def suspects_text(self) -> str:
@@ -115,44 +160,139 @@ class CheckSummary:
         return "\n".join(lines)
 
 
-def check_chunks(instances: Iterable[Instance], summary: CheckSummary | None = None,
-                 chunk_size: int = CHUNK_SIZE) -> Iterator[tuple[list[VerdictRow], list[Finding]]]:
-    """Offline verdict rows (rules + heuristics, :func:`~toolqual_utils.heuristics.offline_rows`) and
-    findings, ``chunk_size`` instances at a time; ``summary`` is updated as they go."""
+@dataclass
+class BatchResult:
+    """One checked batch: its instance ids, its rejected lines, its rows encoded for the output formats."""
+
+    path: str
+    ids: list[str]
+    rejects: list[Reject]
+    verdicts: Any
+    findings: Any
+    n_verdicts: int
+    n_findings: int
+    summary: CheckSummary
+
+
+def check_batch(path: str, lines: Sequence[tuple[int, str]], first_order: int, verdicts_format: str,
+                findings_format: str | None) -> BatchResult:
+    """Validate, check and encode one batch of canonical JSONL lines (pure: runs in a worker as well).
+
+    Verdict rows are rules + heuristics merged (:func:`~toolqual_utils.heuristics.offline_rows`); the rows
+    come back encoded for ``verdicts_format`` (and the findings for ``findings_format``; None = not wanted).
+    """
+    summary = CheckSummary()
+    ids: list[str] = []
+    rejects: list[Reject] = []
     rows: list[VerdictRow] = []
-    findings: list[Finding] = []
-    n = 0
-    for instance in instances:
-        found = instance_findings(instance)
-        merged = offline_rows(instance, found)
-        if summary is not None:
-            summary.add(instance, merged, found)
+    found: list[Finding] = []
+    for position, (line_no, line) in enumerate(lines):
+        item = canonical_from_line(path, line_no, line)
+        if isinstance(item, Reject):
+            rejects.append(item)
+            continue
+        findings = instance_findings(item)
+        merged = offline_rows(item, findings)
+        summary.add(item.id, merged, findings, first_order + position)
+        ids.append(item.id)
         rows.extend(merged)
-        findings.extend(found)
-        n += 1
-        if n >= chunk_size:
-            yield rows, findings
-            rows, findings, n = [], [], 0
-    if n:
-        yield rows, findings
+        if findings_format is not None:
+            found.extend(findings)
+    verdicts = None
+    if rows:
+        verdicts = encode_rows(map(_ROW_FIELDS, rows), verdicts_format, VERDICT_COLUMNS) \
+            if verdicts_format == ".csv" else encode_table(verdict_frame(rows), verdicts_format)
+    findings_payload = None
+    if findings_format is not None and found:
+        records = finding_records(found)
+        findings_payload = encode_rows(([r[c] for c in FINDING_COLUMNS] for r in records), findings_format,
+                                       FINDING_COLUMNS) if findings_format == ".csv" \
+            else encode_table(findings_frame(records), findings_format)
+    return BatchResult(path, ids, rejects, verdicts, findings_payload, len(rows), len(found), summary)
+
+
+def _batches(paths: Sequence[str]) -> Iterator[tuple[str, list[tuple[int, str]], bool]]:
+    """(file, lines, last batch of that file): batches never span files; a file without lines gives one
+    empty batch, so that its emptiness is seen."""
+    for path in paths:
+        batch: list[tuple[int, str]] = []
+        for line_no, line in iter_jsonl_lines(path, not_utf8_hint=CANONICAL_NOT_UTF8):
+            if len(batch) == BATCH_LINES:
+                yield str(path), batch, False
+                batch = []
+            batch.append((line_no, line))
+        yield str(path), batch, True
+
+
+def _results(paths: Sequence[str], jobs: int, verdicts_format: str,
+             findings_format: str | None) -> Iterator[tuple[BatchResult, bool]]:
+    """Checked batches in input order (with "last batch of its file"), from workers when ``jobs`` > 1."""
+    order = 0
+    if jobs <= 1:
+        for path, lines, last in _batches(paths):
+            yield check_batch(path, lines, order, verdicts_format, findings_format), last
+            order += len(lines)
+        return
+    with ProcessPoolExecutor(max_workers=jobs, initializer=load_check_modules) as pool:
+        pending: deque[tuple[Future[BatchResult], bool]] = deque()
+        for path, lines, last in _batches(paths):
+            pending.append((pool.submit(check_batch, path, lines, order, verdicts_format, findings_format), last))
+            order += len(lines)
+            if len(pending) >= 2 * jobs:  # bounded: the reader never runs far ahead of the writer
+                future, is_last = pending.popleft()
+                yield future.result(), is_last
+        while pending:
+            future, is_last = pending.popleft()
+            yield future.result(), is_last
 
 
 def run(args: argparse.Namespace) -> int:
     check_table_path(args.out, "--out")
     if args.findings:
         check_table_path(args.findings, "--findings")
+    if args.jobs is not None and args.jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {args.jobs}", field="--jobs")
     load_check_modules()
-    inputs = CanonicalInputs(args.data, strict=args.strict)
+    for path in args.data:
+        if not Path(path).is_file():
+            raise InputError("no such file", file=str(path))
+    size = sum(Path(path).stat().st_size for path in args.data)
+    jobs = args.jobs if args.jobs is not None else default_jobs() if size >= PARALLEL_MIN_BYTES else 1
+
     summary = CheckSummary()
+    seen: dict[str, str] = {}
+    n_rejected = 0
+    n_in_file = 0
     findings_out = TableWriter(args.findings, FINDING_COLUMNS) if args.findings else nullcontext()
     with TableWriter(args.out, VERDICT_COLUMNS) as verdicts_out, findings_out as findings_writer:
-        for rows, findings in check_chunks(inputs, summary):
-            verdicts_out.write(verdict_frame(rows))
-            if findings_writer is not None and findings:
-                findings_writer.write(findings_frame(finding_records(findings)))
+        formats = (verdicts_out.format, findings_writer.format if findings_writer is not None else None)
+        for result, last_of_file in _results(args.data, jobs, *formats):
+            for reject in result.rejects:
+                if args.strict:
+                    raise InputError(reject.reason, file=reject.file, record=reject.location, field=reject.field)
+                n_rejected += 1
+                if n_rejected <= MAX_SKIPS_SHOWN:
+                    print(f"skipped {reject.file} {reject.location}: {reject.reason}", file=sys.stderr)
+            for instance_id in result.ids:
+                if instance_id in seen:
+                    raise InputError(f"instance id {instance_id!r} also appears in {seen[instance_id]}; ids must be "
+                                     "unique across the input files", file=result.path, field="id")
+                seen[instance_id] = result.path
+            if result.verdicts is not None:
+                verdicts_out.write_encoded(result.verdicts, result.n_verdicts)
+            if findings_writer is not None and result.findings is not None:
+                findings_writer.write_encoded(result.findings, result.n_findings)
+            summary.merge(result.summary)
+            n_in_file += len(result.ids)
+            if last_of_file:
+                if n_in_file == 0:
+                    raise InputError("contains no valid canonical instance (is it a raw source file? convert it "
+                                     "with `toolqual load` first)", file=result.path)
+                n_in_file = 0
 
-    print(f"{inputs.n_instances} instances checked ({inputs.n_rejected} lines skipped); verdicts -> {args.out}"
-          + (f"; findings -> {args.findings}" if args.findings else ""))
+    print(f"{summary.n_instances} instances checked ({n_rejected} lines skipped); verdicts -> {args.out}"
+          + (f"; findings -> {args.findings}" if args.findings else "")
+          + (f" ({jobs} worker processes)" if jobs > 1 else ""))
     print(summary.table().to_string(index=False))
     print(summary.suspects_text())
     return 0
