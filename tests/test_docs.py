@@ -305,6 +305,7 @@ def test_format_page_names_the_fields_columns_and_statuses_the_code_has():
     from toolqual_utils import llm
     from toolqual_utils.ice.score import INSTANCE_COLUMNS
     from toolqual_utils.schema import Call, Instance, ToolSpec, VERDICT_COLUMNS
+    from toolqual_utils.verdicts import Status
 
     text = FORMAT.read_text(encoding="utf-8")
     fields = {row[0].strip("`") for row in _table_cells(text, "field")}
@@ -317,7 +318,8 @@ def test_format_page_names_the_fields_columns_and_statuses_the_code_has():
         assert f"`{column}`" in text, f"ICE column {column} is not described"
     for status in (llm.STATUS_REFUSAL, llm.STATUS_TRUNCATED, llm.STATUS_API_ERROR, llm.STATUS_NOT_CACHED,
                    llm.STATUS_TOO_LONG, llm.STATUS_NOT_SENT,
-                   "unscored:needs-model", "unscored:not_applicable", "unscored:parse_error"):
+                   Status.UNSCORED_NEEDS_MODEL, Status.UNSCORED_NOT_APPLICABLE, Status.UNSCORED_PARSE_ERROR,
+                   Status.UNSCORED_NO_MAJORITY, Status.UNSCORED_NO_AGREEMENT):
         assert f"`{status}`" in text, f"status {status} is not described"
 
 
