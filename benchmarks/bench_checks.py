@@ -36,8 +36,8 @@ from toolqual_utils.checks import run_checks  # noqa: E402
 from toolqual_utils.heuristics import offline_verdicts  # noqa: E402
 from toolqual_utils.io import read_instances  # noqa: E402
 
-FILES = ("bfcl.jsonl", "seal_tools_dev.jsonl", "toolalpaca_eval.jsonl", "toolalpaca_train_format.jsonl",
-         "toolbench_answers.jsonl", "toolbench_queries.jsonl")
+#: every bundled canonical file (the sources, with their long BFCL and Seal-Tools tool lists)
+FILES = tuple(sorted(p.name for p in (ROOT / "data").glob("*.jsonl") if not p.name.endswith(".rejects.jsonl")))
 RATIO_TARGET = 6.0
 MEMORY_TARGET_MB = 2048
 

@@ -147,3 +147,18 @@ def test_check_modules_named_in_the_environment_reach_the_command(tmp_path):
                             env={**env, "TOOLQUAL_CHECK_MODULES": "no_such_module_here"}, timeout=120)
     assert broken.returncode == 2 and "Traceback" not in broken.stderr
     assert "no_such_module_here" in broken.stderr and not (tmp_path / "w.csv").exists()
+
+
+def test_the_readme_example_check_works():
+    import re
+
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```python\n(# my_checks\.py.*?)```", readme, re.S).group(1)
+    exec(compile(block, "README.md: my_checks.py", "exec"), {})
+    try:
+        (finding,) = find_issues([_instance("t/r/0", 0)])
+        assert (finding.check, finding.argument, finding.severity) == ("zero_quantity", "quantity", "error")
+    finally:
+        unregister("zero_quantity")
