@@ -69,7 +69,9 @@ class Status:
     the run stopped at an unreachable endpoint before sending it), the judge (``UNSCORED_PARSE_ERROR``; for
     several votes ``UNSCORED_NO_MAJORITY``, ``UNSCORED_NO_AGREEMENT``) and ICE (``UNSCORED_NO_GOLD_CALLS``,
     ``UNSCORED_NO_QUERIES``, ``UNSCORED_MIXED``; and ``PARSE_ERROR`` for a per-query answer that did not
-    parse, which ICE scores 0 rather than leaving unscored).
+    parse, which ICE scores 0 rather than leaving unscored). ``toolqual evaluate`` writes them for its
+    outcome rows too, with ``UNSCORED_JUDGE_UNPARSEABLE``, ``UNSCORED_JUDGE_UNCERTAIN`` and
+    ``UNSCORED_SIMULATOR_UNPARSEABLE`` for multi-step runs.
     """
 
     OK: Final = "ok"
@@ -88,6 +90,9 @@ class Status:
     UNSCORED_MIXED: Final = "unscored:mixed"
     UNSCORED_NO_MAJORITY: Final = "unscored:no_majority"
     UNSCORED_NO_AGREEMENT: Final = "unscored:no_agreement"
+    UNSCORED_JUDGE_UNPARSEABLE: Final = "unscored:judge_unparseable"
+    UNSCORED_JUDGE_UNCERTAIN: Final = "unscored:judge_uncertain"
+    UNSCORED_SIMULATOR_UNPARSEABLE: Final = "unscored:simulator_unparseable"
     PARSE_ERROR: Final = "parse_error"
 
     #: spellings written by earlier versions -> today's (read back by :func:`normalise`)

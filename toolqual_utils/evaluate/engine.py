@@ -33,6 +33,7 @@ from typing import Any, Final
 import pandas as pd
 
 from ..llm import ChatResult, LLMClient
+from ..verdicts import Status
 from .multistep import MultiStepSettings, run_multistep, trajectory_row
 from .static import StaticSettings, score_answer, static_prompt_id, static_request
 from .testset import TestItem
@@ -83,7 +84,7 @@ def summarise(outcomes: pd.DataFrame) -> dict[str, Any]:
         "n_scored": n_scored,
         "n_passed": n_passed,
         "n_failed": n_scored - n_passed,
-        "n_parse_errors": int((status == "parse_error").sum()),
+        "n_parse_errors": int((status == Status.PARSE_ERROR).sum()),
         "n_unscored": int(len(outcomes) - n_scored),
         "unscored_by_reason": {str(k): int(v) for k, v in unscored.value_counts().items()},
         "pass_rate": n_passed / n_scored if n_scored else math.nan,

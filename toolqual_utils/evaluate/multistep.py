@@ -49,6 +49,7 @@ from ..ice.parse import ParsedAnswer, parse_react_calls, parse_tool_calls
 from ..ice.score import canonical_calls
 from ..llm import ChatRequest, ChatResult, CompletionRequest, LLMClient
 from ..matching import call_matches
+from ..verdicts import Status
 from . import prompting
 from .answers import final_response, parse_text_calls
 from .testset import TestItem
@@ -136,7 +137,7 @@ class Trajectory:
     steps: list[Step] = field(default_factory=list)
     final: str | None = None
     done: bool = False
-    status: str | None = None   # "ok" | "parse_error" | "unscored:<reason>" once decided
+    status: str | None = None   # Status.OK, Status.PARSE_ERROR or an unscored status, once decided
     reason: str | None = None
     passed: float = math.nan
     score: float = math.nan
@@ -385,28 +386,28 @@ def _decide(t: Trajectory, text: str | None, settings: MultiStepSettings) -> Non
     if settings.judge == "toolalpaca":
         verdict = parse_toolalpaca_verdict(text)
         if isinstance(verdict, str):
-            t.stop("unscored:judge_unparseable", verdict)
+            t.stop(Status.UNSCORED_JUDGE_UNPARSEABLE, verdict)
             return
         t.verdict = verdict
         words = (verdict["process"], verdict["response"])
         reason = f"process={words[0]}; final response={words[1]}"
         if "Uncertain" in words and settings.uncertain == "unscored" and "No" not in words:
-            t.stop("unscored:judge_uncertain", reason)
+            t.stop(Status.UNSCORED_JUDGE_UNCERTAIN, reason)
             return
         yes = sum(w == "Yes" for w in words)
-        t.stop("ok", reason, passed=float(yes == 2), score=yes / 2)
+        t.stop(Status.OK, reason, passed=float(yes == 2), score=yes / 2)
         return
     verdict = parse_tooleval_verdict(text)
     if isinstance(verdict, str):
-        t.stop("unscored:judge_unparseable", verdict)
+        t.stop(Status.UNSCORED_JUDGE_UNPARSEABLE, verdict)
         return
     t.verdict = verdict
     reason = f"answer_status={verdict['answer_status']}: {verdict['reason']}".strip(": ")
     if verdict["answer_status"] == "Unsure" and settings.uncertain == "unscored":
-        t.stop("unscored:judge_uncertain", reason)
+        t.stop(Status.UNSCORED_JUDGE_UNCERTAIN, reason)
         return
     solved = float(verdict["answer_status"] == "Solved")
-    t.stop("ok", reason, passed=solved, score=solved)
+    t.stop(Status.OK, reason, passed=solved, score=solved)
 
 
 # ---------------------------------------------------------------------------------------------- the loop
@@ -434,9 +435,9 @@ def run_multistep(items: Sequence[TestItem], agent: LLMClient, simulator: LLMCli
             if not parsed.ok:
                 reason = f"agent step {step_number}: answer not readable: {parsed.error}"
                 if settings.parse_errors == "unscored":
-                    t.stop("unscored:parse_error", reason)
+                    t.stop(Status.UNSCORED_PARSE_ERROR, reason)
                 else:
-                    t.stop("parse_error", reason, passed=0.0, score=0.0)
+                    t.stop(Status.PARSE_ERROR, reason, passed=0.0, score=0.0)
                 continue
             if final is not None:
                 t.final = final
@@ -468,13 +469,13 @@ def run_multistep(items: Sequence[TestItem], agent: LLMClient, simulator: LLMCli
                     continue
                 parsed_reply = parse_simulator_reply(reply.text)
                 if isinstance(parsed_reply, str):
-                    t.stop("unscored:simulator_unparseable", parsed_reply)
+                    t.stop(Status.UNSCORED_SIMULATOR_UNPARSEABLE, parsed_reply)
                     continue
                 code, value = parsed_reply
                 t.steps[-1].observations[j] = Observation(_simulated_text(code, value), "simulator", code)
     for t in trajectories:
         if not t.done and t.final is None:
-            t.stop("ok", f"no final response within {settings.max_steps} steps", passed=0.0, score=0.0)
+            t.stop(Status.OK, f"no final response within {settings.max_steps} steps", passed=0.0, score=0.0)
     to_judge = [t for t in trajectories if not t.done]
     if to_judge:
         verdicts = resolve("judge", judge, [judge_request(t, settings) for t in to_judge])

@@ -38,6 +38,7 @@ from typing import Any, Final
 from ..ice.score import canonical_calls
 from ..llm import ChatRequest, ChatResult, CompletionRequest
 from ..matching import calls_match
+from ..verdicts import Status
 from . import prompting
 from .answers import parse_model_answer
 from .testset import TestItem
@@ -135,14 +136,14 @@ def score_answer(item: TestItem, result: ChatResult, settings: StaticSettings,
         row["answer_text"] = json.dumps(result.tool_calls, ensure_ascii=False)
     if not parsed.ok:
         if settings.parse_errors == "unscored":
-            row.update(status="unscored:parse_error", reason=f"answer not readable: {parsed.error}")
+            row.update(status=Status.UNSCORED_PARSE_ERROR, reason=f"answer not readable: {parsed.error}")
         else:
-            row.update(status="parse_error", passed=0.0, score=0.0, reason=f"answer not readable: {parsed.error}")
+            row.update(status=Status.PARSE_ERROR, passed=0.0, score=0.0, reason=f"answer not readable: {parsed.error}")
         return row
     calls = names.restore(parsed.calls or []) if names is not None else list(parsed.calls or [])
     match = calls_match(calls, list(item.possible_answer), item.instance.tools, ordered=item.ordered)
     row.update(
-        status="ok",
+        status=Status.OK,
         passed=1.0 if match.ok else 0.0,
         score=partial_credit(len(match.assignment), len(calls), len(item.possible_answer)),
         reason="; ".join(match.reasons) if match.reasons else None,
