@@ -29,7 +29,7 @@ from ..checks import (
 from ..errors import ConfigError, InputError
 from ..heuristics import offline_rows
 from ..io import CANONICAL_NOT_UTF8, TABLE_FORMATS, Reject, TableWriter, canonical_from_line, encode_rows, \
-    encode_table, iter_jsonl_lines
+    check_readable_file, encode_table, iter_lines
 from ..schema import CRITERIA
 from ..verdicts import VERDICT_COLUMNS, VerdictRow, verdict_frame
 from ._inputs import MAX_SKIPS_SHOWN, check_table_path
@@ -174,7 +174,7 @@ class BatchResult:
     summary: CheckSummary
 
 
-def check_batch(path: str, lines: Sequence[tuple[int, str]], first_order: int, verdicts_format: str,
+def check_batch(path: str, lines: Sequence[tuple[int, str | Reject]], first_order: int, verdicts_format: str,
                 findings_format: str | None) -> BatchResult:
     """Validate, check and encode one batch of canonical JSONL lines (pure: runs in a worker as well).
 
@@ -211,12 +211,12 @@ def check_batch(path: str, lines: Sequence[tuple[int, str]], first_order: int, v
     return BatchResult(path, ids, rejects, verdicts, findings_payload, len(rows), len(found), summary)
 
 
-def _batches(paths: Sequence[str]) -> Iterator[tuple[str, list[tuple[int, str]], bool]]:
+def _batches(paths: Sequence[str]) -> Iterator[tuple[str, list[tuple[int, str | Reject]], bool]]:
     """(file, lines, last batch of that file): batches never span files; a file without lines gives one
-    empty batch, so that its emptiness is seen."""
+    empty batch, so that its emptiness is seen. A line over the length limit arrives as its Reject."""
     for path in paths:
-        batch: list[tuple[int, str]] = []
-        for line_no, line in iter_jsonl_lines(path, not_utf8_hint=CANONICAL_NOT_UTF8):
+        batch: list[tuple[int, str | Reject]] = []
+        for line_no, line in iter_lines(path, not_utf8_hint=CANONICAL_NOT_UTF8):
             if len(batch) == BATCH_LINES:
                 yield str(path), batch, False
                 batch = []
@@ -254,9 +254,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--jobs must be at least 1, got {args.jobs}", field="--jobs")
     load_check_modules()
     for path in args.data:
-        if not Path(path).is_file():
-            raise InputError("no such file", file=str(path))
-    size = sum(Path(path).stat().st_size for path in args.data)
+        check_readable_file(Path(path))  # before any work: missing files, folders, devices
+    size = sum(Path(path).stat().st_size for path in args.data)  # a pipe counts 0: checked in this process
     jobs = args.jobs if args.jobs is not None else default_jobs() if size >= PARALLEL_MIN_BYTES else 1
 
     summary = CheckSummary()
