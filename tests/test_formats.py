@@ -21,6 +21,7 @@ from toolqual_utils.judge.context import build_context
 from toolqual_utils.loaders import detect_format, load
 from toolqual_utils.loaders._common import probe_file
 from toolqual_utils.loaders.xlam import xlam_type
+from toolqual_utils.verdicts import Status
 from conftest import ROOT
 
 FORMATS = ROOT / "tests" / "fixtures" / "formats"
@@ -345,7 +346,7 @@ def test_specificity_heuristic_and_instance_view_read_the_whole_dialogue():
     verdicts = offline_verdicts([second]).set_index("criterion")
     assert verdicts.loc["specificity", "label"] == 1  # UA-2231 comes from turn 1's result
     alone = second.model_copy(update={"context": []})
-    assert offline_verdicts([alone]).set_index("criterion").loc["specificity", "status"] == "unscored:needs-model"
+    assert offline_verdicts([alone]).set_index("criterion").loc["specificity", "status"] == Status.UNSCORED_NEEDS_MODEL
     page = instance_html(second.model_copy(update={"context": [
         *second.context, second.context[0].model_copy(update={"content": "<script>x</script>"})]}))
     assert "Earlier turns (4)" in page and "search_flights(" in page and "&lt;script&gt;" in page

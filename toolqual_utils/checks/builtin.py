@@ -33,8 +33,9 @@ def unknown_function(call: CallScan) -> Hit | None:
           scope="instance")
 def no_call_for_request(scan: InstanceScan) -> Hit | None:
     """The gold sequence is ``[]`` (no API call) although the instruction asks for something (three words
-    or more). BFCL ``irrelevance`` instances are exempt: there, calling nothing is right."""
-    if not scan.has_gold_calls or scan.api_calls or scan.irrelevance or scan.n_words < 3:
+    or more). BFCL ``irrelevance`` instances, and instances that offer no tool at all (chit-chat turns of
+    dialogue data), are exempt: there, calling nothing is right."""
+    if not scan.has_gold_calls or scan.api_calls or scan.irrelevance or not scan.instance.tools or scan.n_words < 3:
         return None
     return Hit("the gold sequence makes no call although the instruction asks for something")
 
