@@ -119,3 +119,21 @@ def test_output_folder_and_manifest_table(tmp_path):
                                     max_ids=3)
     values = dict(zip(table["field"], table["value"]))
     assert values["ids"] == '["id0", "id1", "id2", "… 5 more"]' and values["seed"] == "0" and values["shortfall"] == ""
+
+
+def test_confidence_curve_trades_coverage_for_precision():
+    """Two instances flagged with an error: the right flag has 3 of 3 votes, the false alarm 2 of 3."""
+    annotations = pd.DataFrame([
+        {"instance_id": "x/a/1", "annotator": "adjudicated", **{c: 1 for c in CRITERIA}, "coherence": 0},
+        {"instance_id": "x/a/2", "annotator": "adjudicated", **{c: 1 for c in CRITERIA}},
+    ])
+    verdicts = pd.DataFrame([
+        {"instance_id": i, "criterion": "coherence", "label": 0, "status": "ok", "judge": "panel", "prompt_id": "p",
+         "rationale": "", "evidence": [], "confidence": share, "n_votes": 3}
+        for i, share in (("x/a/1", 1.0), ("x/a/2", 2 / 3))
+    ])
+    curve = analysis.confidence_curve(verdicts, annotations, thresholds=(0.5, 0.9), criteria=["coherence"])
+    low, high = curve.to_dict("records")
+    assert (low["n_kept"], low["coverage"], low["precision"], low["recall"]) == (2, 1.0, 0.5, 1.0)
+    assert (high["n_kept"], high["coverage"], high["precision"], high["recall"]) == (1, 0.5, 1.0, 1.0)
+    assert analysis.confidence_curve(verdicts.iloc[0:0], annotations).empty

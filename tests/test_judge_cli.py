@@ -174,7 +174,7 @@ def test_batch_export_import_then_replay(openai_double, tmp_path, monkeypatch):
                                   others.reset_index(drop=True))
     assert set(replayed[(replayed.instance_id == "cli/t/5") & (replayed.judge == "batch-judge")]["status"]) == {
         "unscored:not_cached"}
-    assert "7 from cache, 0 sent" in replay.stdout
+    assert "0 sent now, 0 imported from Batch results, 7 from the cache" in replay.stdout
 
     # the failed request alone is left to export
     again = _toolqual("judge", *common, "--export-batch", str(tmp_path / "batch" / "retry.jsonl"))
@@ -248,3 +248,41 @@ def test_token_limit_param_reaches_batch_files_and_the_wire(openai_double, tmp_p
     assert openai_double.hits == 2
     assert all(b["max_completion_tokens"] == 700 and "max_tokens" not in b and "temperature" not in b
                for b in openai_double.bodies)
+
+
+def test_samples_and_a_panel_from_the_command_line_with_confidence_columns(openai_double, tmp_path):
+    data = _write_data(tmp_path / "data.jsonl", 3)
+    openai_double.script = ScriptedJudge(policy=_policy)
+    common = [str(data), "--base-url", openai_double.base_url, "--cache", str(tmp_path / "cache.sqlite")]
+    plan = _toolqual("judge", *common, "--model", "m-a", "--samples", "3", "--plan")
+    assert "9 model requests" in plan.stdout and "3 samples each" in plan.stdout and openai_double.hits == 0
+    out = tmp_path / "samples.csv"
+    _toolqual("judge", *common, "--model", "m-a", "--samples", "3", "--out", str(out), "--quiet")
+    assert openai_double.hits == 9
+    sampled = read_table(out)
+    model = sampled[sampled["judge"] == "m-a"]
+    assert set(model["n_votes"]) == {3} and set(model["confidence"]) == {1.0}  # the script always agrees
+    assert set(sampled.loc[sampled["judge"] != "m-a", "n_votes"]) <= {0, 1}
+    panel_out = tmp_path / "panel.csv"
+    proc = _toolqual("judge", *common, "--judges", "m-a,m-b", "--out", str(panel_out), "--quiet")
+    panel = read_table(panel_out)
+    assert set(panel.loc[~panel["judge"].isin(["rules", "engine", "heuristic"]), "judge"]) == {"panel:m-a+m-b"}
+    assert "x 2 judges (m-a, m-b)" in proc.stdout
+    # m-a's single greedy answers were not cached before (the samples were at temperature 0.7): both asked
+    assert openai_double.hits == 9 + 3 + 3
+    refused = _toolqual("judge", *common, "--judges", "m-a,m-b", "--export-batch", str(tmp_path / "b.jsonl"),
+                        check=False)
+    assert refused.returncode == 2 and "one model's requests" in refused.stderr
+
+
+def test_importing_answers_of_another_prompt_version_warns(tmp_path):
+    """The bundled answers are v1; imported as v2 they do not parse: say so instead of failing silently."""
+    run = ROOT / "data" / "judge_runs" / "strong-v1-dev"
+    out = tmp_path / "v.csv"
+    proc = _toolqual("judge", str(run / "instances.jsonl"), "--model", "strong-judge", "--cache", "none",
+                     "--import-batch", str(run / "results.jsonl"), "--out", str(out))
+    assert "do not parse as answers to judge_combined.v2" in proc.stderr and "--prompt-version v1" in proc.stderr
+    assert "35 imported from Batch results" in proc.stdout and "0 sent now" in proc.stdout
+    right = _toolqual("judge", str(run / "instances.jsonl"), "--model", "strong-judge", "--cache", "none",
+                      "--prompt-version", "v1", "--import-batch", str(run / "results.jsonl"), "--out", str(out))
+    assert "warning" not in right.stderr and set(read_table(out)["status"]) == {"ok"}

@@ -67,10 +67,11 @@ def test_combined_run_verdicts_calls_per_instance_and_ledger(openai_double, tmp_
     calls = run.calls_per_instance.set_index("instance_id")
     assert int(calls["n_requests"].sum()) == openai_double.hits == len(script.asked)
     assert set(calls["n_requests"]) <= {0, 1}
-    # t/b is one sentence with every argument found in the instruction: coherence and alignment need no model
+    # t/b is one sentence with every argument found in the instruction: coherence and alignment need no model;
+    # the judge's own code decided them, and says so (judge "engine", not "rules")
     b = verdicts[verdicts.instance_id == "t/b"].set_index("criterion")
-    assert b.loc["coherence", "prompt_id"] == ENGINE_PROMPT_ID and b.loc["coherence", "judge"] == "rules"
-    assert b.loc["parameter_alignment", "label"] == 1 and b.loc["parameter_alignment", "judge"] == "rules"
+    assert b.loc["coherence", "prompt_id"] == ENGINE_PROMPT_ID and b.loc["coherence", "judge"] == "engine"
+    assert b.loc["parameter_alignment", "label"] == 1 and b.loc["parameter_alignment", "judge"] == "engine"
     assert "coherence" not in calls.loc["t/b", "criteria_asked"]
     c = verdicts[verdicts.instance_id == "t/c"].set_index("criterion")
     assert c.loc["specificity", "label"] == 0 and c.loc["specificity", "judge"] == "double-judge"
@@ -276,3 +277,67 @@ def test_strict_parsing_refuses_prose_around_json_by_default(openai_double, tmp_
     openai_double.script = lambda body: Reply(content="Sure: " + scripted(body).content)
     run = judge(_instances()[:1], _config(openai_double, tmp_path), progress=False)
     assert set(run.model_verdicts["status"]) == {"unscored:parse_error"}
+
+
+def test_self_consistency_samples_vote_with_confidence_and_are_each_cached(openai_double, tmp_path):
+    """--samples 3: each request is sent 3 times at temperature 0.7; per instance the scripted answers are
+    holds, fails, holds (in arrival order), so every criterion holds by 2 of 3 votes."""
+    import threading
+
+    scripted = ScriptedJudge()
+    seen: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def alternating(body):
+        instruction = data_blocks(body)["instruction"]
+        with lock:
+            seen[instruction] = seen.get(instruction, 0) + 1
+            nth = seen[instruction]
+        if nth == 2:
+            return ScriptedJudge(policy=lambda i, c: False)(body)
+        return scripted(body)
+
+    openai_double.script = alternating
+    instances = _instances()[:2]
+    config = _config(openai_double, tmp_path)
+    run = judge(instances, config, samples=3, progress=False, combine_heuristics=False)
+    assert openai_double.hits == 3 * len(instances)
+    assert {body["temperature"] for body in openai_double.bodies} == {0.7}
+    model = run.model_verdicts
+    assert set(model["status"]) == {"ok"} and set(model["label"]) == {1}
+    assert set(model["n_votes"]) == {3} and model["confidence"].round(3).eq(0.667).all()
+    assert model["rationale"].str.startswith("2 of 3 votes").all()
+    assert len(run.votes) == 3 * len(model) and sorted(set(run.votes["sample_index"])) == [0, 1, 2]
+    # every sample has its own cache entry: a replay answers all of them without a request
+    replay = judge(instances, _config(openai_double, tmp_path, mode="replay"), samples=3, progress=False,
+                   combine_heuristics=False)
+    assert openai_double.hits == 6
+    pd.testing.assert_frame_equal(replay.verdicts, run.verdicts)
+
+
+def test_a_panel_of_two_models_ties_and_three_models_decide(openai_double, tmp_path):
+    """Judges m-a and m-b disagree on solvability: a tie is unscored (never a pass or a fail), unanimity
+    is unscored too; a third model that agrees with m-b decides the majority."""
+    def by_model(body):
+        holds = body["model"] != "m-b"
+        return ScriptedJudge(policy=lambda instruction, criterion: holds or criterion != "solvability")(body)
+
+    openai_double.script = by_model
+    instance = _instances()[:1]
+    config = _config(openai_double, tmp_path)
+    two = judge(instance, config, judges=["m-a", "m-b"], criteria=["solvability", "minimality"], progress=False)
+    rows = two.verdicts.set_index("criterion")
+    assert two.judge_model == "panel:m-a+m-b" and set(rows["judge"]) == {"panel:m-a+m-b"}
+    assert rows.loc["solvability", "status"] == "unscored:no_majority" and pd.isna(rows.loc["solvability", "label"])
+    assert rows.loc["solvability", "confidence"] == 0.5 and rows.loc["solvability", "n_votes"] == 2
+    assert rows.loc["minimality", "label"] == 1 and rows.loc["minimality", "confidence"] == 1.0
+    assert sorted({body["model"] for body in openai_double.bodies}) == ["m-a", "m-b"]
+    unanimous = judge(instance, config, judges=["m-a", "m-b"], criteria=["solvability"], agreement="unanimous",
+                      progress=False)
+    assert unanimous.verdicts.iloc[0]["status"] == "unscored:no_agreement"
+    hits = openai_double.hits
+    three = judge(instance, config, judges=["m-a", "m-b", "m-c"], criteria=["solvability"], progress=False)
+    row = three.verdicts.iloc[0]
+    assert row["label"] == 1 and row["confidence"] == pytest.approx(2 / 3) and row["n_votes"] == 3
+    assert openai_double.hits == hits + 1  # m-a and m-b answered from the cache; only m-c was asked
+    assert set(three.ledger["model"]) == {"m-a", "m-b", "m-c"}

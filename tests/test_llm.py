@@ -454,7 +454,7 @@ def test_import_batch_then_replay(openai_double, tmp_path):
     assert "no result line for custom_id 'r4'" in results[4].error
     assert len(client.cache) == 1
     totals = client.ledger.totals()
-    assert totals["n_sent"] == 4 and totals["prompt_tokens"] == 14
+    assert totals["n_sent"] == 0 and totals["n_imported"] == 4 and totals["prompt_tokens"] == 14  # imported, not sent
 
     replay = make_client(openai_double, tmp_path, mode="replay")
     again = replay.complete(requests, progress=False)

@@ -97,7 +97,9 @@ def test_judge_validation_page(rendered):
                  "F1 per source and criterion", "seal_tools", "toolalpaca-train-format",
                  "per judge and development split", "reference_dev2",
                  # the disagreements with both reasons side by side
-                 "disagreements with the annotators", "annotators_note"):
+                 "disagreements with the annotators", "annotators_note",
+                 # precision/recall against confidence, and why the bundled run shows one row per threshold
+                 "Precision and recall against confidence", "rests on one answer (confidence 1.0, n_votes 1)"):
         assert text in page, text
 
 

@@ -265,3 +265,32 @@ def test_select_command_that_keeps_nothing_says_why_and_writes_nothing(tmp_path,
     assert "--unscored pass" in err and "toolqual judge" in err
     assert main(["select", str(data), "--verdicts", str(rules), "--recipe", "high_instruction_seq", "--size", "5",
                  "--out", str(out), "--unscored", "pass"]) == 0 and out.exists()
+
+
+def test_min_confidence_makes_weakly_backed_verdicts_unscored():
+    from toolqual_utils.schema import parse_instance
+    from toolqual_utils.selection import mask_low_confidence, select, selection_frame
+
+    instances = [parse_instance({"id": f"s/a/{k}", "source": "s", "instruction": f"Weather {k}?",
+                                 "tools": [{"name": "w"}], "calls": [{"name": "w", "arguments": {}}]})
+                 for k in range(3)]
+    rows = []
+    for k, (label, share) in enumerate([(1, 1.0), (1, 0.6), (0, 0.6)]):
+        for criterion in CRITERIA:
+            rows.append({"instance_id": f"s/a/{k}", "criterion": criterion, "label": label if criterion == "coherence" else 1,
+                         "status": "ok", "judge": "panel:a+b+c", "prompt_id": "judge_combined.v2", "rationale": "",
+                         "evidence": [], "confidence": share if criterion == "coherence" else 1.0,
+                         "n_votes": 5})
+    verdicts = pd.DataFrame(rows)
+    masked = mask_low_confidence(verdicts, 0.8).set_index(["instance_id", "criterion"])
+    assert masked.loc[("s/a/1", "coherence"), "status"] == "unscored:low_confidence"
+    assert pd.isna(masked.loc[("s/a/1", "coherence"), "label"]) and masked.loc[("s/a/0", "coherence"), "label"] == 1
+    frame = selection_frame(instances, verdicts, min_confidence=0.8)
+    assert frame.set_index("instance_id")["coherence"].isna().tolist() == [False, True, True]
+    kept = select(instances, verdicts, recipe="high_instruction_seq", min_confidence=0.8)
+    assert kept.ids == ("s/a/0",) and kept.thresholds["min_confidence"] == 0.8
+    loose = select(instances, verdicts, recipe="high_instruction_seq")  # the 0.6 "error" still counts
+    assert loose.ids == ("s/a/0", "s/a/1")
+    with pytest.raises(InputError, match="between 0 and 1"):
+        mask_low_confidence(verdicts, 1.5)
+    assert mask_low_confidence(verdicts.drop(columns=["confidence"]), 0.9) is not None  # old tables: unchanged

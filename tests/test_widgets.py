@@ -307,3 +307,21 @@ def test_widgets_display_as_widget_views_with_a_readable_text_fallback(tmp_path,
     assert bundle["text/plain"].startswith("FilterExplorer: an interactive widget")
     annotator = Annotator(reference_instances[:2], "zed", tmp_path)
     assert annotator._repr_mimebundle_()["text/plain"].startswith("Annotator: an interactive widget")
+
+
+def test_explorer_confidence_slider_fires_the_same_masking_as_select(reference_instances, reference_verdicts):
+    verdicts = reference_verdicts.copy()
+    verdicts["confidence"] = 1.0
+    verdicts["n_votes"] = 3
+    weak = verdicts["criterion"].eq("coherence") & verdicts["label"].eq(1)
+    verdicts.loc[weak, "confidence"] = 2 / 3  # e.g. 2 of 3 samples said "coherent"
+    explorer = FilterExplorer(reference_instances, verdicts, include_criteria={"coherence": "holds"})
+    assert explorer.has_confidence and not explorer.confidence_slider.disabled
+    before = len(explorer.kept)
+    explorer.confidence_slider.value = 0.8  # the callback rebuilds the frame through selection_frame
+    direct = filter_instances(selection_frame(reference_instances, verdicts, min_confidence=0.8),
+                              include_criteria={"coherence": "holds"})
+    assert explorer.kept_ids == [str(i) for i in direct["instance_id"]] and len(explorer.kept) < before
+    assert explorer.min_confidence == 0.8
+    single = FilterExplorer(reference_instances, reference_verdicts)  # one answer per verdict: no slider
+    assert not single.has_confidence and single.confidence_slider.disabled

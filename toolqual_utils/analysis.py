@@ -21,6 +21,7 @@ import pandas as pd
 
 from .dialogue import dialogue_text
 from .errors import ConfigError
+from .verdicts import OFFLINE_JUDGES
 from .schema import CRITERIA, Instance
 from .tables import CRITERION_LABELS, TABLE_CRITERIA, error_rate_table, format_rate, labels_wide, source_of, validation_table
 
@@ -268,7 +269,7 @@ def optional_files(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[st
     return [found for item in items if (found := optional_file(item, parameter)) is not None]
 
 
-_OFFLINE_JUDGES = frozenset({"rules", "heuristic", "engine"})
+_OFFLINE_JUDGES = OFFLINE_JUDGES
 
 
 def judge_label(verdicts: pd.DataFrame) -> str:
@@ -435,6 +436,37 @@ def outcomes_from(value: Any, files: Sequence[str | os.PathLike[str]]) -> pd.Dat
     if len(files) == 1:
         return read_outcomes(files[0])
     return read_outcome_files(files)
+
+
+def confidence_curve(
+    verdicts: pd.DataFrame, annotations: pd.DataFrame, *, annotator: str = "adjudicated",
+    thresholds: Sequence[float] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), criteria: Sequence[str] = CRITERIA,
+) -> pd.DataFrame:
+    """Precision and recall of the judge's error flags against the reference, keeping only verdicts whose
+    confidence is at least each threshold (what ``select --min-confidence`` and the explorer do).
+
+    Returns:
+        One row per criterion x threshold: ``criterion, min_confidence, n_kept`` (annotated verdicts still
+        scored), ``coverage`` (their share of the annotated verdicts), ``precision``, ``recall``, ``f1``
+        (error = positive class; NaN when undefined). A judge whose verdicts all rest on one answer
+        (confidence 1.0) gives the same row at every threshold.
+    """
+    from .selection import mask_low_confidence
+
+    columns = ["criterion", "min_confidence", "n_kept", "coverage", "precision", "recall", "f1"]
+    if verdicts is None or len(verdicts) == 0:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for threshold in thresholds:
+        masked = mask_low_confidence(verdicts, threshold) if "confidence" in verdicts.columns else verdicts
+        table = validation_table(masked, annotations, annotator=annotator).set_index("criterion")
+        for criterion in criteria:
+            record = table.loc[criterion]
+            annotated = int(record["n_annotated"])
+            rows.append({"criterion": criterion, "min_confidence": float(threshold), "n_kept": int(record["n"]),
+                         "coverage": (int(record["n"]) / annotated) if annotated else float("nan"),
+                         "precision": record["precision"], "recall": record["recall"], "f1": record["f1"]})
+    return pd.DataFrame(rows, columns=columns)
 
 
 def verdict_status_counts(verdicts: pd.DataFrame) -> pd.DataFrame:

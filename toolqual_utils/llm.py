@@ -350,6 +350,7 @@ class _ModelCounts:
     n_cache_hits: int = 0
     n_cache_misses: int = 0
     n_sent: int = 0
+    n_imported: int = 0
     n_ok: int = 0
     n_unscored: int = 0
     prompt_tokens: int = 0
@@ -360,9 +361,10 @@ class Ledger:
     """Token and cost ledger of one :class:`LLMClient`, by model.
 
     Counts every request asked (``n_requests``), how many the cache served (``n_cache_hits``) and did not
-    (``n_cache_misses``: sent in live mode, ``unscored:not_cached`` in replay), how many were sent
-    (``n_sent``, including answers imported from batch result files), and the tokens paid now (usage of
-    answers received from the server or imported, whatever their status; cached answers cost nothing).
+    (``n_cache_misses``: sent in live mode, ``unscored:not_cached`` in replay), how many were sent to the
+    server now (``n_sent``), how many were answered from Batch result files (``n_imported``: sent earlier,
+    through the Batch API or ``vllm run-batch``), and the tokens paid (usage of answers received from the
+    server or imported, whatever their status; cached answers cost nothing now).
     Cost uses the configured price table (Batch API discounts are not applied).
     """
 
@@ -372,6 +374,7 @@ class Ledger:
         "n_cache_hits",
         "n_cache_misses",
         "n_sent",
+        "n_imported",
         "n_ok",
         "n_unscored",
         "prompt_tokens",
@@ -390,8 +393,9 @@ class Ledger:
             counts = self._by_model[model] = _ModelCounts()
         return counts
 
-    def record(self, model: str, result: ChatResult, *, sent: bool) -> None:
-        """Count one finished request (``sent`` = an answer or error came from the server or a batch file)."""
+    def record(self, model: str, result: ChatResult, *, sent: bool, imported: bool = False) -> None:
+        """Count one finished request (``sent`` = an answer or error came from the server or, with
+        ``imported``, from a Batch result file)."""
         with self._lock:
             counts = self._counts(model)
             counts.n_requests += 1
@@ -400,7 +404,10 @@ class Ledger:
             else:
                 counts.n_cache_misses += 1
             if sent:
-                counts.n_sent += 1
+                if imported:
+                    counts.n_imported += 1
+                else:
+                    counts.n_sent += 1
                 counts.prompt_tokens += result.prompt_tokens
                 counts.completion_tokens += result.completion_tokens
             if result.status == STATUS_OK:
@@ -1979,7 +1986,7 @@ class LLMClient:
                 result = ChatResult(**vars(result))  # one object per request, even for shared ids
                 if result.status == STATUS_OK:
                     self._store(key, request_key, request, result)
-                self.ledger.record(model, result, sent=True)
+                self.ledger.record(model, result, sent=True, imported=True)
             elif key in stored:
                 result = _result_from_cache(request.custom_id, stored[key])
                 self.ledger.record(model, result, sent=False)

@@ -43,6 +43,7 @@ from .schema import (
     COARSE_CRITERIA, CRITERIA, INSTRUCTION_CRITERIA, SEQUENCE_CRITERIA, Instance, instances_frame, source_of_id,
 )
 from .tables import derive_coarse, labels_wide
+from .verdicts import Status, scored_mask
 
 Recipe = Literal[
     "random", "low_ice", "high_ice", "high_instruction", "high_instruction_seq",
@@ -148,10 +149,36 @@ def _ice_column(ice_scores: pd.DataFrame | Mapping[str, float] | None) -> pd.Ser
     return ice_scores.set_index("instance_id")["ice_score"].astype(float)
 
 
+def mask_low_confidence(verdicts: pd.DataFrame | None, min_confidence: float | None) -> pd.DataFrame | None:
+    """Verdicts whose ``confidence`` is below ``min_confidence`` become unscored (label cleared, status
+    ``unscored:low_confidence``): a verdict its own votes do not back is trusted neither as a pass nor as a
+    fail. ``None`` (or a table without a ``confidence`` column) changes nothing; unscored rows stay as they are.
+
+    Raises:
+        InputError: ``min_confidence`` outside [0, 1].
+    """
+    if verdicts is None or min_confidence is None or "confidence" not in verdicts.columns:
+        return verdicts
+    if not 0.0 <= float(min_confidence) <= 1.0:
+        raise InputError(f"the minimum confidence must be between 0 and 1, not {min_confidence!r}",
+                         field="min_confidence")
+    confidence = pd.to_numeric(verdicts["confidence"], errors="coerce")
+    low = confidence.lt(float(min_confidence)) & scored_mask(verdicts)
+    if not low.any():
+        return verdicts
+    masked = verdicts.copy()
+    masked["label"] = masked["label"].astype("Int64")
+    masked.loc[low, "label"] = pd.NA
+    masked.loc[low, "status"] = Status.UNSCORED_LOW_CONFIDENCE
+    return masked
+
+
 def selection_frame(
     instances: pd.DataFrame | Iterable[Instance],
     verdicts: pd.DataFrame | None = None,
     ice_scores: pd.DataFrame | Mapping[str, float] | None = None,
+    *,
+    min_confidence: float | None = None,
 ) -> pd.DataFrame:
     """One row per instance with its criterion labels and ICE score: the frame recipes and filters use.
 
@@ -160,6 +187,8 @@ def selection_frame(
         verdicts: verdict table, one row per (instance, criterion) (merge judges first with
             ``tables.merge_verdicts``); None = every label unscored.
         ice_scores: ICE table (``instance_id, ice_score``, one row per instance) or ``{id: score}``.
+        min_confidence: labels of verdicts whose confidence is below this count as unscored
+            (:func:`mask_low_confidence`); None = every label as it is.
 
     Returns:
         The instances frame's columns plus the six criteria and three coarse labels (1.0 / 0.0 / NaN =
@@ -174,6 +203,7 @@ def selection_frame(
         frame["source"] = frame["instance_id"].map(source_of_id)
     drop = [c for c in (*CRITERIA, *COARSE_CRITERIA, "ice_score") if c in frame.columns]
     frame = frame.drop(columns=drop)
+    verdicts = mask_low_confidence(verdicts, min_confidence)
     if verdicts is not None and len(verdicts):
         labels = labels_wide(verdicts)
     else:
@@ -301,6 +331,7 @@ def select(
     *,
     unscored: Literal["exclude", "pass"] = "exclude",
     sources: Sequence[str] | None = None,
+    min_confidence: float | None = None,
 ) -> Selection:
     """Apply one recipe (see the module docstring for every choice it makes).
 
@@ -315,6 +346,8 @@ def select(
         seed: seed for sampling and tie-breaks (same inputs + seed = same ids).
         unscored: ``"exclude"`` (default) or ``"pass"`` (unscored criteria count as holding).
         sources: restrict the pool to these sources first.
+        min_confidence: verdicts whose confidence (share of agreeing votes) is below this count as
+            unscored (see :func:`mask_low_confidence`); recorded in the thresholds.
 
     Returns:
         A :class:`Selection`.
@@ -332,7 +365,7 @@ def select(
         has_verdicts = frame[list(CRITERIA)].notna().any().any()
         has_ice = "ice_score" in frame.columns and frame["ice_score"].notna().any()
     else:
-        frame = selection_frame(instances, verdicts, ice_scores)
+        frame = selection_frame(instances, verdicts, ice_scores, min_confidence=min_confidence)
         has_verdicts = verdicts is not None and len(verdicts) > 0
         has_ice = ice_scores is not None and len(ice_scores) > 0
     _require_inputs(recipe, frame, has_verdicts, has_ice)
@@ -346,6 +379,8 @@ def select(
     n_pool = len(frame)
     rng = np.random.default_rng(seed)
     thresholds: dict[str, Any] = {}
+    if min_confidence is not None:
+        thresholds["min_confidence"] = float(min_confidence)
 
     if recipe == "original":
         candidates = frame

@@ -1,8 +1,13 @@
 """Verdicts: the statuses, the typed row, and every read, check and merge of a verdict table.
 
 A *verdict* is one judge's word on one (instance, criterion) pair; a verdict table has the columns
-``VERDICT_COLUMNS`` (``instance_id, criterion, label, status, judge, prompt_id, rationale, evidence``),
-one row per pair. This module is the one place that says
+``VERDICT_COLUMNS`` (``instance_id, criterion, label, status, judge, prompt_id, rationale, evidence,
+confidence, n_votes``), one row per pair. ``confidence`` is the share of the answers behind the verdict
+that agree with its label (several self-consistency samples or a panel of models; see
+:mod:`toolqual_utils.judge.votes`), in [0, 1], and ``n_votes`` how many scored answers there were. A
+verdict from one answer — a single model answer, a rule, a heuristic — has confidence 1.0 from 1 vote; an
+unscored verdict has no confidence (NaN) and 0 votes. Tables written before these columns existed read
+back with those defaults. This module is the one place that says
 
 - which statuses exist (:class:`Status`: ``ok``, or ``unscored:<reason>``);
 - what a row holds (:class:`VerdictRow`) and how rows become a table (:func:`verdict_frame`);
@@ -33,7 +38,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "Status", "VerdictRow", "VERDICT_COLUMNS", "REQUIRED_COLUMNS", "RULES_JUDGE", "HEURISTICS_JUDGE",
+    "Status", "VerdictRow", "VERDICT_COLUMNS", "REQUIRED_COLUMNS", "RULES_JUDGE", "ENGINE_JUDGE", "HEURISTICS_JUDGE",
     "OFFLINE_JUDGES",
     "verdict_frame", "empty_verdicts", "is_scored", "scored_mask", "clean_labels", "decode_evidence",
     "read_verdicts", "validate_verdicts", "merge_verdicts", "VerdictTableError",
@@ -42,15 +47,18 @@ __all__ = [
 #: Columns of the verdict table (one row per instance x criterion).
 VERDICT_COLUMNS: Final = (
     "instance_id", "criterion", "label", "status", "judge", "prompt_id", "rationale", "evidence",
+    "confidence", "n_votes",
 )
 #: the columns without which a table is not a verdict table at all
 REQUIRED_COLUMNS: Final = ("instance_id", "criterion", "label")
-#: the ``judge`` of the deterministic checks (also of what the model judge settles in code) and of the
-#: offline heuristics; every other judge name is a model's
+#: the ``judge`` of the deterministic checks, of what the model judge settles in its own code (no model
+#: asked: no gold calls, no parameter to fill, a required argument absent) and of the offline heuristics;
+#: every other judge name is a model's (or a panel's, ``panel:m1+m2``)
 RULES_JUDGE: Final = "rules"
+ENGINE_JUDGE: Final = "engine"
 HEURISTICS_JUDGE: Final = "heuristic"
 #: judges that are not models (their verdicts are never labelled as a model's)
-OFFLINE_JUDGES: Final = frozenset({RULES_JUDGE, HEURISTICS_JUDGE})
+OFFLINE_JUDGES: Final = frozenset({RULES_JUDGE, ENGINE_JUDGE, HEURISTICS_JUDGE})
 
 
 class VerdictTableError(InputError, ValueError):
@@ -67,7 +75,8 @@ class Status:
     model client (``UNSCORED_REFUSAL``, ``UNSCORED_TRUNCATED``, ``UNSCORED_API_ERROR``,
     ``UNSCORED_NOT_CACHED``, ``UNSCORED_TOO_LONG``: the prompt exceeds its ceiling, ``UNSCORED_NOT_SENT``:
     the run stopped at an unreachable endpoint before sending it), the judge (``UNSCORED_PARSE_ERROR``; for
-    several votes ``UNSCORED_NO_MAJORITY``, ``UNSCORED_NO_AGREEMENT``) and ICE (``UNSCORED_NO_GOLD_CALLS``,
+    several votes ``UNSCORED_NO_MAJORITY``, ``UNSCORED_NO_AGREEMENT``; a verdict below a minimum
+    confidence set by ``select`` or the explorer, ``UNSCORED_LOW_CONFIDENCE``) and ICE (``UNSCORED_NO_GOLD_CALLS``,
     ``UNSCORED_NO_QUERIES``, ``UNSCORED_MIXED``; and ``PARSE_ERROR`` for a per-query answer that did not
     parse, which ICE scores 0 rather than leaving unscored). ``toolqual evaluate`` writes them for its
     outcome rows too, with ``UNSCORED_JUDGE_UNPARSEABLE``, ``UNSCORED_JUDGE_UNCERTAIN`` and
@@ -90,6 +99,7 @@ class Status:
     UNSCORED_MIXED: Final = "unscored:mixed"
     UNSCORED_NO_MAJORITY: Final = "unscored:no_majority"
     UNSCORED_NO_AGREEMENT: Final = "unscored:no_agreement"
+    UNSCORED_LOW_CONFIDENCE: Final = "unscored:low_confidence"
     UNSCORED_JUDGE_UNPARSEABLE: Final = "unscored:judge_unparseable"
     UNSCORED_JUDGE_UNCERTAIN: Final = "unscored:judge_uncertain"
     UNSCORED_SIMULATOR_UNPARSEABLE: Final = "unscored:simulator_unparseable"
@@ -134,16 +144,32 @@ class VerdictRow:
     prompt_id: str
     rationale: str = ""
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    vote_share: float | None = None  # set for verdicts of several answers (see ``confidence``)
+    vote_count: int | None = None
 
     @property
     def scored(self) -> bool:
         return is_scored(self.status, self.label)
 
+    @property
+    def confidence(self) -> float:
+        """Share of the answers agreeing with the label; 1.0 for a single scored answer, NaN unscored."""
+        if self.vote_share is not None:
+            return self.vote_share
+        return 1.0 if self.scored else math.nan
+
+    @property
+    def n_votes(self) -> int:
+        """Scored answers behind the verdict (1 for a single scored answer, 0 unscored)."""
+        if self.vote_count is not None:
+            return self.vote_count
+        return 1 if self.scored else 0
+
     def with_evidence(self, extra: Sequence[dict[str, Any]], *, first: bool = False) -> VerdictRow:
         """A copy with ``extra`` evidence appended (or put first)."""
         evidence = [*extra, *self.evidence] if first else [*self.evidence, *extra]
         return VerdictRow(self.instance_id, self.criterion, self.label, self.status, self.judge, self.prompt_id,
-                          self.rationale, evidence)
+                          self.rationale, evidence, self.vote_share, self.vote_count)
 
     def as_record(self) -> dict[str, Any]:
         """The row as a dict in ``VERDICT_COLUMNS`` order."""
@@ -165,9 +191,24 @@ def verdict_frame(rows: Iterable[VerdictRow | Mapping[str, Any]]) -> pd.DataFram
     columns: dict[str, list[Any]] = {name: list(values) for name, values in
                                      zip(VERDICT_COLUMNS, zip(*records) if records else [()] * len(VERDICT_COLUMNS))}
     columns["label"] = [None if _missing(value) else int(value) for value in columns["label"]]
+    columns["confidence"], columns["n_votes"] = _vote_columns(
+        columns["status"], columns["label"], columns["confidence"], columns["n_votes"])
     frame = pd.DataFrame(columns, columns=list(VERDICT_COLUMNS))
     frame["label"] = pd.array(columns["label"], dtype="Int64")
+    frame["confidence"] = frame["confidence"].astype(float)
+    frame["n_votes"] = frame["n_votes"].astype(int)
     return frame
+
+
+def _vote_columns(statuses: Sequence[Any], labels: Sequence[Any], confidence: Sequence[Any],
+                  n_votes: Sequence[Any]) -> tuple[list[float], list[int]]:
+    """``confidence`` / ``n_votes`` with the single-answer defaults where a row does not set them."""
+    shares, counts = [], []
+    for status, label, share, count in zip(statuses, labels, confidence, n_votes):
+        scored = is_scored(status, label)
+        shares.append(float(share) if not _missing(share) else (1.0 if scored else math.nan))
+        counts.append(int(count) if not _missing(count) else (1 if scored else 0))
+    return shares, counts
 
 
 def empty_verdicts() -> pd.DataFrame:
@@ -307,6 +348,11 @@ def read_verdicts(path: str | os.PathLike[str]) -> pd.DataFrame:
     for column in ("rationale", "prompt_id", "judge", "status"):
         frame[column] = ["" if _missing(value) else str(value) for value in frame[column]]
     frame["status"] = frame["status"].map(Status.normalise)
+    frame["confidence"], frame["n_votes"] = _vote_columns(
+        frame["status"], frame["label"], pd.to_numeric(frame["confidence"], errors="coerce"),
+        pd.to_numeric(frame["n_votes"], errors="coerce"))
+    frame["confidence"] = frame["confidence"].astype(float)
+    frame["n_votes"] = frame["n_votes"].astype(int)
     return frame
 
 

@@ -89,6 +89,9 @@ class FilterExplorer(_Displayable):
         include_criteria: initial conditions ``{criterion: "holds"|"error"|"unscored"|"any"}``.
         unscored_as_pass: initial value of "count unscored as holding".
         ice_min: initial ICE threshold (None = ICE filter off).
+        min_confidence: initial minimum verdict confidence (share of agreeing votes, from ``judge
+            --samples``/``--judges``): weaker verdicts count as unscored (``selection.mask_low_confidence``);
+            the slider is shown when some verdict has a confidence below 1.
         sources: initial sources (None = all).
         export_path: initial export file path.
         max_rows: kept instances shown in the table.
@@ -110,6 +113,7 @@ class FilterExplorer(_Displayable):
         sources: Sequence[str] | None = None,
         export_path: str | os.PathLike[str] = "reports/exports/filtered.jsonl",
         max_rows: int = 50,
+        min_confidence: float | None = None,
     ) -> None:
         if isinstance(instances, pd.DataFrame):
             self.instances: dict[str, Instance] = {}
@@ -118,8 +122,13 @@ class FilterExplorer(_Displayable):
             self.instances = {inst.id: inst for inst in instances}
             base = list(self.instances.values())
         self.verdicts = verdicts
-        self.frame = selection_frame(base, verdicts, ice_scores)
+        self._base, self._ice_scores = base, ice_scores
+        self.min_confidence = min_confidence
+        self.frame = selection_frame(base, verdicts, ice_scores, min_confidence=min_confidence)
         self.max_rows = max_rows
+        confidence = (pd.to_numeric(verdicts["confidence"], errors="coerce")
+                      if verdicts is not None and "confidence" in verdicts.columns else pd.Series(dtype=float))
+        self.has_confidence = bool(confidence.lt(1.0).any())
         self.has_ice = bool(self.frame["ice_score"].notna().any())
 
         initial = dict(include_criteria or {})
@@ -141,6 +150,9 @@ class FilterExplorer(_Displayable):
         self.ice_slider = w.FloatSlider(
             value=float(ice_min) if ice_min is not None else low, min=low, max=1.0, step=0.01,
             description="ICE ≥", continuous_update=False, readout_format=".2f", disabled=not self.has_ice)
+        self.confidence_slider = w.FloatSlider(
+            value=float(min_confidence or 0.0), min=0.0, max=1.0, step=0.05, description="confidence ≥",
+            continuous_update=False, readout_format=".2f", disabled=not self.has_confidence)
         all_sources = sorted(map(str, pd.unique(self.frame["source"].astype(str))))
         self.source_select = w.SelectMultiple(options=all_sources,
                                               value=tuple(sources) if sources is not None else tuple(all_sources),
@@ -159,12 +171,16 @@ class FilterExplorer(_Displayable):
         for control in (*self.criterion_controls.values(), self.unscored_as_pass, self.ice_enabled, self.ice_slider,
                         self.source_select):
             control.observe(self._on_change, names="value")
+        self.confidence_slider.observe(self._on_confidence, names="value")
 
         ice_row: list[w.Widget] = [self.ice_enabled, self.ice_slider] if self.has_ice else [
             w.HTML(_message("no ICE scores given: the ICE filter is unavailable", "info"))]
+        confidence_row: list[w.Widget] = [self.confidence_slider] if self.has_confidence else [
+            w.HTML(_message("every verdict rests on one answer (confidence 1.0): judge with --samples or --judges "
+                            "for a confidence filter", "info"))]
         self.widget = w.VBox([
             w.HBox([w.VBox(list(self.criterion_controls.values())),
-                    w.VBox([self.unscored_as_pass, *ice_row, self.source_select])]),
+                    w.VBox([self.unscored_as_pass, *ice_row, *confidence_row, self.source_select])]),
             self.counts_view, self.figure_out, self.kept_view,
             w.HBox([self.export_path, self.export_format, self.export_button]), self.export_status,
         ])
@@ -190,6 +206,15 @@ class FilterExplorer(_Displayable):
         }
 
     def _on_change(self, _change: Any) -> None:
+        self.update()
+
+    def _on_confidence(self, change: Any) -> None:
+        self.set_min_confidence(change["new"] or None)
+
+    def set_min_confidence(self, min_confidence: float | None) -> None:
+        """Rebuild the frame with verdicts below ``min_confidence`` counted as unscored, then update."""
+        self.min_confidence = min_confidence
+        self.frame = selection_frame(self._base, self.verdicts, self._ice_scores, min_confidence=min_confidence)
         self.update()
 
     def update(self) -> None:
@@ -233,7 +258,8 @@ class FilterExplorer(_Displayable):
         if not self.instances:
             self.export_status.value = _message("export needs Instance objects, not just a frame", "warning")
             return None
-        selection = Selection(ids=tuple(self.kept_ids), recipe="explorer filter", thresholds=self.settings(),
+        selection = Selection(ids=tuple(self.kept_ids), recipe="explorer filter",
+                              thresholds={**self.settings(), "min_confidence": self.min_confidence},
                               n_candidates=len(self.kept_ids), n_pool=len(self.frame),
                               notes=("instances kept by the filter explorer (notebook 05)",))
         try:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from dataclasses import replace
 
 import pandas as pd
 
@@ -9,7 +11,7 @@ from ..checks import load_check_modules, run_checks
 from ..errors import ConfigError, InputError
 from ..io import TABLE_FORMATS, write_table
 from ..schema import CRITERIA, Instance
-from ..verdicts import RULES_JUDGE, Status, read_verdicts
+from ..verdicts import OFFLINE_JUDGES, RULES_JUDGE, Status, read_verdicts
 from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, endpoint, llm_config, print_plan, \
     require_key, stopped_error
 from ._inputs import check_table_path, read_canonical_inputs
@@ -55,6 +57,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "with none the JSON object is found in the reply's free text). Part of the cache key")
     parser.add_argument("--no-heuristics", action="store_true",
                         help="do not let the offline coherence heuristic override a model's 'coherent'")
+    parser.add_argument("--samples", type=int, default=1, metavar="N",
+                        help="self-consistency: ask each request N times at --temperature (each sample cached); the "
+                        "answers vote and the verdict gets a confidence (share of agreeing votes) and n_votes")
+    parser.add_argument("--temperature", type=float, default=None, metavar="T",
+                        help="sampling temperature (default 0 for one answer, 0.7 with --samples > 1)")
+    parser.add_argument("--judges", metavar="M1,M2,...",
+                        help="a panel of models on the same endpoint instead of --model; their answers vote")
+    parser.add_argument("--agreement", choices=["majority", "unanimous"], default="majority",
+                        help="how votes combine: majority (a tie is unscored) or unanimous (any split is unscored)")
     parser.add_argument("--criteria", nargs="+", metavar="CRITERION",
                         help="criteria to judge (default all six): " + ", ".join(CRITERIA))
     rules = parser.add_mutually_exclusive_group()
@@ -97,13 +108,38 @@ def _rule_verdicts(args: argparse.Namespace, instances: list[Instance]) -> tuple
     return run_checks(instances), "deterministic checks (in-process)"
 
 
+def _warn_if_answers_do_not_fit(result, args: argparse.Namespace) -> None:
+    """Batch answers are matched by custom_id only: when most imported answers fail to parse, they were
+    probably given to requests of another prompt version (e.g. the bundled v1 answers read as v2)."""
+    votes = result.votes
+    if votes is None or not len(votes):
+        return
+    imported = votes.loc[~votes["judge"].isin(OFFLINE_JUDGES)]
+    n_parse = int((imported["status"] == Status.UNSCORED_PARSE_ERROR).sum())
+    if imported.empty or n_parse <= len(imported) / 2:
+        return
+    other = "v1" if args.prompt_version == "v2" else "v2"
+    print(f"warning: {n_parse} of {len(imported)} imported answers do not parse as answers to "
+          f"{', '.join(result.prompt_ids)} requests. Answers are matched to requests by custom_id only: were they "
+          f"given to requests of another prompt version? Rerun with --prompt-version {other} if so "
+          "(the bundled data/judge_runs answers are v1).", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..judge.engine import judge, judge_from_batch, plan_judging
     from ..llm import LLMClient
 
+    judges = [name.strip() for name in (args.judges or "").split(",") if name.strip()]
+    if judges:
+        args.model = judges[0]
     args.model = endpoint(args, "judge").model
     if not args.model:
         raise ConfigError("no judge model: pass --model NAME or set the environment variable TOOLQUAL_JUDGE_MODEL.")
+    if len(judges) > 1 and (args.export_batch or args.import_batch):
+        raise ConfigError("a Batch file holds one model's requests or answers: export and import each judge of the "
+                          "panel with --model on its own, or run the panel live (--judges).")
+    if args.samples < 1:
+        raise InputError(f"--samples must be 1 or more, got {args.samples}", field="--samples")
     if not (args.plan or args.export_batch) and not args.out:
         raise InputError("--out FILE is required (unless --plan or --export-batch)", field="--out")
     check_table_path(args.out, "--out")
@@ -119,16 +155,25 @@ def run(args: argparse.Namespace) -> int:
     rules, rules_source = _rule_verdicts(args, instances)
     mode = "per_criterion" if args.mode == "per-criterion" else "combined"
     options = dict(max_tokens=args.max_tokens, prompt_version=int(args.prompt_version[1:]),
-                   combine_heuristics=not args.no_heuristics, response_format=args.response_format)
+                   combine_heuristics=not args.no_heuristics, response_format=args.response_format,
+                   samples=args.samples, temperature=args.temperature)
     plan = plan_judging(instances, criteria, mode, rules, args.recheck, **options)
 
     client = LLMClient(llm_config(args, role="judge"))
     try:
+        panel = f" x {len(judges)} judges ({', '.join(judges)})" if len(judges) > 1 else ""
+        samples = f", {args.samples} samples each" if args.samples > 1 else ""
         print(f"{len(instances)} instances x {len(criteria)} criteria; rules: {rules_source}; "
-              f"{len(plan.fixed)} verdicts decided without the model; {len(plan.requests)} model requests "
-              f"({mode}, prompts {', '.join(plan.prompt_ids) or '-'}, response format {args.response_format})")
+              f"{len(plan.fixed)} verdicts decided without the model; {len(plan.requests)} model requests{panel} "
+              f"({mode}, prompts {', '.join(plan.prompt_ids) or '-'}, response format {args.response_format}{samples})")
         if args.plan:
             print_plan(client.plan(plan.requests), len(instances))
+            for name in judges[1:]:  # each judge of a panel has its own cache entries
+                planner = LLMClient(replace(client.config, model=name))
+                try:
+                    print_plan(planner.plan(plan.requests), len(instances))
+                finally:
+                    planner.close()
             return 0
         if args.export_batch:
             files = client.export_batch(plan.requests, args.export_batch)
@@ -138,26 +183,31 @@ def run(args: argparse.Namespace) -> int:
                 n_lines = sum(1 for _ in open(path, encoding="utf-8"))
                 print(f"batch request file {path}: {n_lines} requests")
             return 0
-        engine = dict(criteria=criteria, mode=mode, rule_verdicts=rules, recheck=args.recheck, client=client,
-                      plan=plan, **options)
+        engine = dict(criteria=criteria, mode=mode, rule_verdicts=rules, recheck=args.recheck, plan=plan,
+                      agreement=args.agreement, **options)
         if args.import_batch:
-            result = judge_from_batch(instances, client.config, args.import_batch, **engine)
+            result = judge_from_batch(instances, client.config, args.import_batch, client=client, **engine)
+            _warn_if_answers_do_not_fit(result, args)
         else:
             if not args.replay and plan.requests and client.plan(plan.requests).n_to_send:
                 require_key(client)
-            result = judge(instances, client.config, progress=not args.quiet, **engine)
+            if len(judges) > 1:
+                result = judge(instances, client.config, progress=not args.quiet, judges=judges, **engine)
+            else:
+                result = judge(instances, client.config, progress=not args.quiet, client=client, **engine)
         write_table(result.verdicts, args.out)
         if args.calls_out:
             write_table(result.calls_per_instance, args.calls_out)
         summary = result.summary()
-        ledger = client.ledger.totals()
+        ledger = result.ledger.sum(numeric_only=True) if len(result.ledger) else {}
         status_counts = ", ".join(f"{k} {v}" for k, v in summary["status_counts"].items())
         decided = ", ".join(f"{k} {v}" for k, v in summary["decided_by"].items())
-        cost = ledger.get("cost_usd")
+        cost = client.ledger.cost_usd() if len(judges) <= 1 else None
         print(f"verdicts -> {args.out} ({len(result.verdicts)} rows; {status_counts}; decided by: {decided})")
-        print(f"model requests: {ledger['n_requests']} ({ledger['n_cache_hits']} from cache, {ledger['n_sent']} "
-              f"sent), {summary['mean_calls_per_instance']:.2f} per instance; tokens paid: "
-              f"{ledger['prompt_tokens']:,} prompt + {ledger['completion_tokens']:,} completion"
+        print(f"model requests: {int(ledger.get('n_requests', 0))} answered: {int(ledger.get('n_sent', 0))} sent now, "
+              f"{int(ledger.get('n_imported', 0))} imported from Batch results, {int(ledger.get('n_cache_hits', 0))} "
+              f"from the cache; {summary['mean_calls_per_instance']:.2f} per instance; tokens paid: "
+              f"{int(ledger.get('prompt_tokens', 0)):,} prompt + {int(ledger.get('completion_tokens', 0)):,} completion"
               + (f"; cost ${cost:,.4f}" if cost is not None and client.config.prices else ""))
         if client.stopped:
             n_not_sent = sum(r.status == Status.UNSCORED_NOT_SENT for r in result.results)

@@ -53,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for sampling and tie-breaks (default 0)")
     parser.add_argument("--unscored", choices=("exclude", "pass"), default="exclude",
                         help="unscored criteria: exclude the instance (default) or count them as holding")
+    parser.add_argument("--min-confidence", type=float, default=None, metavar="C",
+                        help="verdicts whose confidence (share of agreeing votes, from judge --samples/--judges) is "
+                        "below C count as unscored, so --unscored decides what happens to them")
     parser.add_argument("--source", action="append", dest="sources", metavar="NAME",
                         help="restrict the pool to this source (repeatable)")
     parser.add_argument("--out", required=True, metavar="FILE", help="export file to write")
@@ -121,10 +124,11 @@ def run(args: argparse.Namespace) -> int:
     ice = _read_ice(args.ice, args.target_model)
     try:
         selection = select(instances, verdicts, ice, recipe=args.recipe, size=args.size, seed=args.seed,
-                           unscored=args.unscored, sources=args.sources)
+                           unscored=args.unscored, sources=args.sources, min_confidence=args.min_confidence)
     except InputError as exc:
         # name the command-line option rather than the Python argument
-        option = {"verdicts": "--verdicts", "ice": "--ice", "size": "--size", "recipe": "--recipe"}.get(exc.field or "")
+        option = {"verdicts": "--verdicts", "ice": "--ice", "size": "--size", "recipe": "--recipe",
+                  "min_confidence": "--min-confidence"}.get(exc.field or "")
         if option is None:
             raise
         raise InputError(str(exc).split(": ", 1)[-1], field=option) from None

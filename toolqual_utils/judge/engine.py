@@ -7,7 +7,7 @@ Layers, in the order they decide (the ``judge`` column of the verdict table says
    and the few label-1 rows the checks emit only where a pass is reliable by construction (no calls
    means nothing misaligned; one call cannot be redundant; BFCL irrelevance). Unscored rules rows
    (``needs_model``) are not decisions, and neither are ``judge="heuristic"`` rows: the model is asked.
-2. **Engine code** (``judge="rules"``, ``prompt_id="judge_engine.v1"``): what the judge settles without
+2. **Engine code** (``judge="engine"``, ``prompt_id="judge_engine.v1"``): what the judge settles without
    a model (see :func:`toolqual_utils.judge.decide.pre_decide`): sequence criteria without gold calls
    (``unscored:not_applicable``), one-sentence instructions (coherent), parameter alignment when every
    argument is found in the instruction / schema default / is a credential (aligned) or a required
@@ -22,6 +22,11 @@ Layers, in the order they decide (the ``judge`` column of the verdict table says
    "coherent" is overridden when the heuristic found disconnected requests (the model's answer is kept
    in the evidence). ``combine_heuristics=False`` turns this off.
 
+Confidence (:mod:`.votes`): ``samples=N`` asks every request N times at a temperature above 0 (each
+sample cached on its own), ``judges=[M1, M2, ...]`` asks every model; the answers of each (instance,
+criterion) vote, by majority or unanimity, and the verdict records ``confidence`` (share of agreeing
+votes) and ``n_votes``. One answer gives confidence 1.0 from one vote.
+
 Prompt versions: v2 (``judge_combined.v2``, the default) follows the annotation guide's rulings and asks
 structured parts per request/argument/call; v1 (``judge_combined.v1`` and the per-criterion v1 prompts)
 is kept unchanged so the bundled v1 answers stay matched to their requests.
@@ -34,7 +39,7 @@ a model verdict that comes back unscored falls back to the rules verdict it was 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 import pandas as pd
@@ -46,7 +51,8 @@ from .context import InstanceContext, build_context
 from .decide import ENGINE_PROMPT_ID, Decision, decide, pre_decide
 from .parse import ParseFailure, parse_answer, parse_combined, prompt_version, response_schema
 from .prompts import load_prompt
-from ..verdicts import OFFLINE_JUDGES, RULES_JUDGE, Status, decode_evidence, verdict_frame
+from .votes import AgreementRule, aggregate_votes, panel_name
+from ..verdicts import ENGINE_JUDGE, OFFLINE_JUDGES, RULES_JUDGE, Status, decode_evidence, verdict_frame
 
 JudgeMode = Literal["combined", "per_criterion"]
 MODES: Final = ("combined", "per_criterion")
@@ -59,6 +65,8 @@ PER_CRITERION_PROMPT_IDS: Final[Mapping[str, str]] = {c: f"{c}.v1" for c in CRIT
 #: completion token limits (a longer answer is ``unscored:truncated``); v2 answers are structured and longer
 DEFAULT_MAX_TOKENS: Final[Mapping[str, int]] = {"combined": 3000, "per_criterion": 1500}
 DEFAULT_MAX_TOKENS_V2: Final[Mapping[str, int]] = {"combined": 4000, "per_criterion": 1500}
+#: temperature of self-consistency samples (``samples`` > 1) unless one is given
+DEFAULT_SAMPLE_TEMPERATURE: Final = 0.7
 
 
 def combined_prompt_id(version: int = DEFAULT_PROMPT_VERSION) -> str:
@@ -82,6 +90,7 @@ class PlannedRequest:
     request: ChatRequest
     instance_id: str
     criteria: tuple[str, ...]
+    sample_index: int = 0
 
 
 @dataclass
@@ -106,6 +115,7 @@ class JudgePlan:
     recheck: bool = False
     heuristic_rows: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     lenient: bool = False  # parse replies leniently (JSON found in free text): --response-format none
+    samples: int = 1
 
     @property
     def requests(self) -> list[ChatRequest]:
@@ -127,8 +137,12 @@ class JudgeRun:
         calls_per_instance: one row per instance, columns ``CALLS_COLUMNS`` (``n_requests`` = model
             requests the instance needed: 0 when everything was decided without the model).
         ledger: the client's ledger frame (requests, cache hits/misses, tokens, cost by model).
-        judge_model, mode, prompt_ids: what judged.
-        results: the client's result of each model request, in plan order (statuses, tokens, errors).
+        judge_model, mode, prompt_ids: what judged (a panel's judge_model is ``panel:m1+m2``).
+        results: the client's result of each model request, in plan order (statuses, tokens, errors); for a
+            panel, the first model's.
+        votes: every model answer as its own verdict row (columns ``VERDICT_COLUMNS`` + ``sample_index``),
+            before votes were combined: one row per request x criterion x model.
+        judge_models: the models asked.
     """
 
     verdicts: pd.DataFrame
@@ -139,6 +153,8 @@ class JudgeRun:
     mode: str
     prompt_ids: list[str] = field(default_factory=list)
     results: list[ChatResult] = field(default_factory=list)
+    votes: pd.DataFrame | None = None
+    judge_models: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """Counts for a one-line report: instances, requests, mean calls per instance, statuses."""
@@ -266,7 +282,7 @@ def custom_id_for(instance_id: str, criterion: str | None) -> str:
 def _engine_row(instance_id: str, criterion: str, decision: Decision) -> dict[str, Any]:
     return {
         "instance_id": instance_id, "criterion": criterion, "label": decision.label, "status": decision.status,
-        "judge": RULES_JUDGE, "prompt_id": ENGINE_PROMPT_ID, "rationale": decision.rationale,
+        "judge": ENGINE_JUDGE, "prompt_id": ENGINE_PROMPT_ID, "rationale": decision.rationale,
         "evidence": decision.evidence,
     }
 
@@ -283,6 +299,8 @@ def plan_judging(
     prompt_version: int = DEFAULT_PROMPT_VERSION,
     combine_heuristics: bool = True,
     response_format: str = "json_schema",
+    samples: int = 1,
+    temperature: float | None = None,
 ) -> JudgePlan:
     """Decide what can be decided without a model and build the requests for the rest.
 
@@ -301,6 +319,10 @@ def plan_judging(
         response_format: ``"json_schema"`` (structured output, default), ``"json_object"`` or ``"none"``
             for servers without json_schema support; with ``"none"`` replies are parsed leniently (the
             first JSON object in the text). Part of each request, so of its cache key.
+        samples: answers per request (self-consistency): N > 1 sends each request N times with
+            ``sample_index`` 0..N-1 (its own cache entry) at ``temperature`` (default 0.7); 1 = one greedy
+            answer (temperature 0 unless ``temperature`` says otherwise).
+        temperature: sampling temperature (see ``samples``).
 
     Returns:
         A :class:`JudgePlan`. Empty input gives an empty plan.
@@ -310,6 +332,12 @@ def plan_judging(
     if response_format not in RESPONSE_FORMATS:
         raise InputError(f"unknown response format {response_format!r}; use one of {', '.join(RESPONSE_FORMATS)}",
                          field="response_format")
+    if int(samples) < 1:
+        raise InputError(f"samples must be 1 or more, not {samples!r}", field="samples")
+    if temperature is not None and not 0.0 <= float(temperature) <= 2.0:
+        raise InputError(f"temperature must be between 0 and 2, not {temperature!r}", field="temperature")
+    samples = int(samples)
+    sample_temperature = (temperature if temperature is not None else (0.0 if samples == 1 else DEFAULT_SAMPLE_TEMPERATURE))
     version = prompt_version_of(prompt_id) if prompt_id else prompt_version
     combined_id = prompt_id or combined_prompt_id(version)
     decided = _decided_rule_rows(rule_verdicts)
@@ -336,32 +364,27 @@ def plan_judging(
             ask.append(criterion)
         if not ask:
             continue
-        if mode == "combined":
-            pid = combined_id
-            request = ChatRequest(
-                custom_id=custom_id_for(instance.id, None),
-                messages=render_messages(context, ask, "combined", pid),
-                prompt_id=pid,
-                max_tokens=limit,
-                response_schema=response_schema(pid, ask),
-                response_format=response_format,
-            )
-            planned.append(PlannedRequest(request, instance.id, tuple(ask)))
-        else:
-            for criterion in ask:
-                pid = combined_id if version >= 2 else PER_CRITERION_PROMPT_IDS[criterion]
+        groups = [(None, tuple(ask))] if mode == "combined" else [(c, (c,)) for c in ask]
+        for criterion, asked in groups:
+            pid = combined_id if (mode == "combined" or version >= 2) else PER_CRITERION_PROMPT_IDS[criterion]
+            messages = render_messages(context, list(asked), mode, pid)
+            schema = response_schema(pid, list(asked))
+            base_id = custom_id_for(instance.id, criterion)
+            for sample in range(samples):
                 request = ChatRequest(
-                    custom_id=custom_id_for(instance.id, criterion),
-                    messages=render_messages(context, [criterion], "per_criterion", pid),
+                    custom_id=base_id if samples == 1 else f"{base_id}::s{sample}",
+                    messages=messages,
                     prompt_id=pid,
+                    temperature=sample_temperature,
                     max_tokens=limit,
-                    response_schema=response_schema(pid, [criterion]),
+                    response_schema=schema,
                     response_format=response_format,
+                    sample_index=sample,
                 )
-                planned.append(PlannedRequest(request, instance.id, (criterion,)))
+                planned.append(PlannedRequest(request, instance.id, asked, sample))
     rule_rows = {k: v for k, v in decided.items() if k[0] in contexts and k[1] in criteria}
     return JudgePlan(mode, criteria, [i.id for i in instances], planned, fixed, rule_rows, contexts, recheck,
-                     heuristic_rows=heuristic_rows, lenient=response_format == "none")
+                     heuristic_rows=heuristic_rows, lenient=response_format == "none", samples=samples)
 
 
 def prompt_version_of(prompt_id: str) -> int:
@@ -478,29 +501,36 @@ def _heuristic_override(heuristic: dict[str, Any], model_row: dict[str, Any]) ->
 
 
 def collect_verdicts(
-    plan: JudgePlan, results: Sequence[ChatResult], judge_model: str
+    plan: JudgePlan,
+    results: Sequence[ChatResult] | Mapping[str, Sequence[ChatResult]],
+    judge_model: str | None = None,
+    *,
+    agreement: AgreementRule = "majority",
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Turn results (in plan request order) into (verdicts, model_verdicts, calls_per_instance).
+
+    ``results`` are one model's (named ``judge_model``), or ``{model: results}`` for a panel. Every answer
+    is a vote; the votes of an (instance, criterion) — samples and models — combine by ``agreement``
+    (:func:`toolqual_utils.judge.votes.aggregate_votes`); a single vote stands as it is.
 
     ``verdicts`` has one row per instance x plan criterion, instance order as given, criteria in
     canonical order. Merge rule: a model verdict that is ok wins; else a re-checked rules verdict
     stands; else the model's unscored row. Criteria settled without the model keep their rules/engine row.
+    ``model_verdicts`` holds the (combined) model rows.
     """
-    if len(results) != len(plan.planned):
-        raise ValueError(f"expected {len(plan.planned)} results, got {len(results)}")
-    model_rows: list[dict[str, Any]] = []
-    usage: dict[str, dict[str, int]] = {}
-    for item, result in zip(plan.planned, results):
-        if result.custom_id != item.request.custom_id:
-            raise ValueError(f"result {result.custom_id!r} does not match request {item.request.custom_id!r}")
-        model_rows.extend(_rows_for_result(plan, item, result, judge_model))
-        counts = usage.setdefault(item.instance_id, {"n_requests": 0, "n_cached": 0, "prompt_tokens": 0,
-                                                     "completion_tokens": 0, "asked": []})
-        counts["n_requests"] += 1
-        counts["n_cached"] += int(bool(result.cached))
-        counts["prompt_tokens"] += int(result.prompt_tokens)
-        counts["completion_tokens"] += int(result.completion_tokens)
-        counts["asked"].extend(item.criteria)
+    by_model = dict(results) if isinstance(results, Mapping) else {str(judge_model): results}
+    votes = _vote_rows(plan, by_model)
+    model_rows = _combine_votes(votes, list(by_model), agreement)
+    usage: dict[str, dict[str, Any]] = {}
+    for model_results in by_model.values():
+        for item, result in zip(plan.planned, model_results):
+            counts = usage.setdefault(item.instance_id, {"n_requests": 0, "n_cached": 0, "prompt_tokens": 0,
+                                                         "completion_tokens": 0, "asked": []})
+            counts["n_requests"] += 1
+            counts["n_cached"] += int(bool(result.cached))
+            counts["prompt_tokens"] += int(result.prompt_tokens)
+            counts["completion_tokens"] += int(result.completion_tokens)
+            counts["asked"].extend(item.criteria)
 
     by_key: dict[tuple[str, str], dict[str, Any]] = {}
     for row in plan.fixed:
@@ -543,12 +573,46 @@ def collect_verdicts(
     return verdict_frame(merged), verdict_frame(model_rows), pd.DataFrame(calls_rows, columns=list(CALLS_COLUMNS))
 
 
-def _run(plan: JudgePlan, client: LLMClient, results: Sequence[ChatResult]) -> JudgeRun:
-    verdicts, model_verdicts, calls = collect_verdicts(plan, results, client.config.model)
+def _vote_rows(plan: JudgePlan, by_model: Mapping[str, Sequence[ChatResult]]) -> list[dict[str, Any]]:
+    """One row per model answer x criterion (a vote), with its ``sample_index``."""
+    votes: list[dict[str, Any]] = []
+    for model, model_results in by_model.items():
+        if len(model_results) != len(plan.planned):
+            raise ValueError(f"expected {len(plan.planned)} results of {model}, got {len(model_results)}")
+        for item, result in zip(plan.planned, model_results):
+            if result.custom_id != item.request.custom_id:
+                raise ValueError(f"result {result.custom_id!r} does not match request {item.request.custom_id!r}")
+            for row in _rows_for_result(plan, item, result, model):
+                row["sample_index"] = item.sample_index
+                votes.append(row)
+    return votes
+
+
+def _combine_votes(votes: list[dict[str, Any]], models: list[str], agreement: AgreementRule) -> list[dict[str, Any]]:
+    """The model verdict per (instance, criterion): the one vote as it is, or the votes combined."""
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for vote in votes:
+        grouped.setdefault((vote["instance_id"], vote["criterion"]), []).append(vote)
+    return [
+        {k: v for k, v in group[0].items() if k != "sample_index"} if len(group) == 1
+        else aggregate_votes(group, rule=agreement, judge=panel_name(models))
+        for group in grouped.values()
+    ]
+
+
+def _run(plan: JudgePlan, clients: Sequence[LLMClient], results: Mapping[str, Sequence[ChatResult]],
+         agreement: AgreementRule = "majority") -> JudgeRun:
+    verdicts, model_verdicts, calls = collect_verdicts(plan, results, agreement=agreement)
+    models = list(results)
+    votes = _vote_rows(plan, results)
+    vote_frame = verdict_frame(votes)
+    vote_frame["sample_index"] = [v["sample_index"] for v in votes]
+    ledgers = [client.ledger.to_frame() for client in clients]
     return JudgeRun(
         verdicts=verdicts, model_verdicts=model_verdicts, calls_per_instance=calls,
-        ledger=client.ledger.to_frame(), judge_model=client.config.model, mode=plan.mode,
-        prompt_ids=plan.prompt_ids, results=list(results),
+        ledger=pd.concat(ledgers, ignore_index=True) if len(ledgers) > 1 else ledgers[0],
+        judge_model=panel_name(models), mode=plan.mode, prompt_ids=plan.prompt_ids,
+        results=list(next(iter(results.values()), [])), votes=vote_frame, judge_models=models,
     )
 
 
@@ -567,6 +631,10 @@ def judge(
     combine_heuristics: bool = True,
     response_format: str = "json_schema",
     plan: JudgePlan | None = None,
+    samples: int = 1,
+    temperature: float | None = None,
+    judges: Sequence[str] | None = None,
+    agreement: AgreementRule = "majority",
 ) -> JudgeRun:
     """Judge instances on the intrinsic criteria: rules first, then the model (cached) for the rest.
 
@@ -584,6 +652,9 @@ def judge(
         combine_heuristics: let the offline coherence heuristic override a model's "coherent".
         plan: the :func:`plan_judging` result for these same arguments, when the caller already has it
             (``toolqual judge`` plans first to print it); planning is then not repeated.
+        samples, temperature: self-consistency (see :func:`plan_judging`).
+        judges: a panel: ask each of these models (same endpoint and cache) instead of ``config.model``.
+        agreement: how votes combine: ``"majority"`` (default) or ``"unanimous"``.
 
     Returns:
         :class:`JudgeRun`. Labels: 1 holds, 0 error, None unscored (see ``status``). Empty input ->
@@ -592,15 +663,19 @@ def judge(
     if plan is None:
         plan = plan_judging(instances, criteria, mode, rule_verdicts, recheck, max_tokens=max_tokens,
                             prompt_version=prompt_version, combine_heuristics=combine_heuristics,
-                            response_format=response_format)
-    own_client = client is None
-    client = client or LLMClient(config)
+                            response_format=response_format, samples=samples, temperature=temperature)
+    models = list(dict.fromkeys(judges)) if judges else [config.model]
+    if client is not None and (len(models) > 1 or models[0] != client.config.model):
+        raise InputError("a panel of judges builds one client per model: pass config, not client", field="judges")
+    clients = [client] if client is not None else [LLMClient(replace(config, model=m)) for m in models]
     try:
-        results = client.complete(plan.requests, progress=progress) if plan.requests else []
-        return _run(plan, client, results)
+        results = {c.config.model: (c.complete(plan.requests, progress=progress) if plan.requests else [])
+                   for c in clients}
+        return _run(plan, clients, results, agreement)
     finally:
-        if own_client:
-            client.close()
+        if client is None:
+            for own in clients:
+                own.close()
 
 
 def judge_from_batch(
@@ -618,22 +693,27 @@ def judge_from_batch(
     combine_heuristics: bool = True,
     response_format: str = "json_schema",
     plan: JudgePlan | None = None,
+    samples: int = 1,
+    temperature: float | None = None,
+    agreement: AgreementRule = "majority",
 ) -> JudgeRun:
     """Verdicts from OpenAI Batch result files (same planning, parsing and cache as :func:`judge`).
 
     The requests are rebuilt from the same arguments that exported them; ok answers are stored in the
     cache, so a later ``mode="replay"`` run serves them. Requests missing from the result files are
-    served from the cache when there, else ``unscored:api_error``. ``plan``: as in :func:`judge`.
+    served from the cache when there, else ``unscored:api_error``. ``plan``, ``samples``, ``temperature``,
+    ``agreement``: as in :func:`judge` (the result files hold one model's answers: a panel is several
+    imports, one per model).
     """
     if plan is None:
         plan = plan_judging(instances, criteria, mode, rule_verdicts, recheck, max_tokens=max_tokens,
                             prompt_version=prompt_version, combine_heuristics=combine_heuristics,
-                            response_format=response_format)
+                            response_format=response_format, samples=samples, temperature=temperature)
     own_client = client is None
     client = client or LLMClient(config)
     try:
         results = client.import_batch(list(result_paths), plan.requests) if plan.requests else []
-        return _run(plan, client, results)
+        return _run(plan, [client], {client.config.model: results}, agreement)
     finally:
         if own_client:
             client.close()
