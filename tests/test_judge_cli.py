@@ -286,3 +286,15 @@ def test_importing_answers_of_another_prompt_version_warns(tmp_path):
     right = _toolqual("judge", str(run / "instances.jsonl"), "--model", "strong-judge", "--cache", "none",
                       "--prompt-version", "v1", "--import-batch", str(run / "results.jsonl"), "--out", str(out))
     assert "warning" not in right.stderr and set(read_table(out)["status"]) == {"ok"}
+
+
+def test_replay_with_an_empty_cache_credits_no_verdict_to_the_model(tmp_path):
+    """`--replay` with nothing cached answered nothing: the summary must not say the model decided."""
+    data = _write_data(tmp_path / "data.jsonl", 4)
+    out = tmp_path / "v.csv"
+    proc = _toolqual("judge", str(data), "--model", "gpt-4o-mini", "--replay", "--cache", str(tmp_path / "empty.sqlite"),
+                     "--out", str(out))
+    verdicts = read_table(out)
+    assert (verdicts.loc[verdicts["judge"] == "gpt-4o-mini", "status"] == "unscored:not_cached").all()
+    decided = proc.stdout.split("decided by:", 1)[1].split(")", 1)[0]
+    assert "gpt-4o-mini" not in decided and "unscored:not_cached" in proc.stdout

@@ -52,7 +52,7 @@ from .decide import ENGINE_PROMPT_ID, Decision, decide, pre_decide
 from .parse import ParseFailure, parse_answer, parse_combined, prompt_version, response_schema
 from .prompts import load_prompt
 from .votes import AgreementRule, aggregate_votes, panel_name
-from ..verdicts import ENGINE_JUDGE, OFFLINE_JUDGES, RULES_JUDGE, Status, decode_evidence, verdict_frame
+from ..verdicts import ENGINE_JUDGE, OFFLINE_JUDGES, RULES_JUDGE, Status, decode_evidence, scored_mask, verdict_frame
 
 JudgeMode = Literal["combined", "per_criterion"]
 MODES: Final = ("combined", "per_criterion")
@@ -167,7 +167,9 @@ class JudgeRun:
             "n_requests": int(calls["n_requests"].sum()) if len(calls) else 0,
             "mean_calls_per_instance": float(calls["n_requests"].mean()) if len(calls) else 0.0,
             "status_counts": {str(k): int(v) for k, v in self.verdicts["status"].value_counts().items()},
-            "decided_by": {str(k): int(v) for k, v in self.verdicts["judge"].value_counts().items()},
+            # only verdicts with a label were decided by someone; unscored rows are counted by their status
+            "decided_by": {str(k): int(v) for k, v in
+                           self.verdicts.loc[scored_mask(self.verdicts), "judge"].value_counts().items()},
         }
 
 
