@@ -23,8 +23,9 @@ CONDA_TO_PYPI: dict[str, str] = {}
 CONDA_ONLY = {"python", "pip"}
 
 PURE_MODULES = ("schema", "io", "checks", "matching", "heuristics", "stats", "tables", "selection", "profile",
-                "train_config", "analysis", "export", "extrinsic", "verdicts")
-FORBIDDEN = ("openai", "plotly", "ipywidgets", "seaborn", "papermill")
+                "train_config", "analysis", "export", "extrinsic", "verdicts", "formatting", "palette", "views",
+                "headlines")
+FORBIDDEN = ("openai", "plotly", "ipywidgets", "seaborn", "matplotlib", "papermill")
 
 _REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._\-]*)\s*(?:\[[^\]]*\])?\s*(.*)$")
 
