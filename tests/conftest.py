@@ -64,3 +64,36 @@ def run_cli(args, cwd) -> CliResult:
     finally:
         os.chdir(previous)
     return CliResult(code, out.getvalue(), err.getvalue())
+
+
+#: notebooks/NN_*.ipynb, the pages ``toolqual report`` writes
+REPORT_PAGES = tuple(sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
+
+
+class RenderedReports:
+    """One ``toolqual report`` run of every notebook on the bundled data (shared by the slow tests)."""
+
+    def __init__(self, out, result, temp_left) -> None:
+        self.out, self.result, self.temp_left = out, result, temp_left
+
+    def page(self, name: str) -> str:
+        return (self.out / f"{name}.html").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def rendered_reports(tmp_path_factory) -> RenderedReports:
+    """Every report rendered once per test session, with the defaults (the bundled data), the way
+    `make reports` does, into a temporary folder. Tests that need other parameters render their own."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    out = tmp_path_factory.mktemp("reports")
+    env = {k: v for k, v in os.environ.items() if k not in ("TOOLQUAL_ROOT", "TOOLQUAL_FIGURES_DIR")}
+    temp_before = set(Path(tempfile.gettempdir()).glob("toolqual_export_*"))
+    result = subprocess.run([str(Path(sys.executable).with_name("toolqual")), "report", "--out", str(out),
+                             "--timeout", "240"], cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+    temp_left = sorted(set(Path(tempfile.gettempdir()).glob("toolqual_export_*")) - temp_before)
+    return RenderedReports(out, result, temp_left)

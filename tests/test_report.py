@@ -132,7 +132,7 @@ def test_table_html_escapes_everything():
     frame = pd.DataFrame({"<th>": [XSS, "plain"], "n": [1, 2], "obj": [{"k": "<i>"}, None]})
     page = nb.table_html(frame, caption="<b>cap</b>")
     assert XSS not in page
-    assert "<th>&lt;th&gt;</th>" in page
+    assert re.search(r"<th[^>]*>&lt;th&gt;</th>", page)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;b&gt;cap&lt;/b&gt;" in page
     assert "&lt;i&gt;" in page
@@ -145,6 +145,78 @@ def test_table_html_max_rows_and_truncation():
     assert page.count("<tr>") == 11  # header + 10
     assert "showing 10 of 120 rows" in page
     assert "x" * 51 not in page
+
+
+def test_table_html_formats_numbers_collapses_long_tables_and_shows_unscored():
+    frame = pd.DataFrame({"n_instances": [1680, 3], "share_kept": [0.003077, 0.5], "ci_low": [1.735e-18, float("nan")],
+                          "label": ["unscored", "error"], "note": [None, ""]})
+    page = nb.table_html(frame, caption="Kept", percent=["ci_low"])
+    assert "1,680" in page and "0.3%" in page and "50%" in page and "e-18" not in page
+    assert re.search(r'<td class="tq-num">0%</td>', page)                     # 1.735e-18 as a share
+    assert ">nan<" not in page.lower() and "<td></td>" not in page             # missing and empty are a dash
+    assert '<td class="tq-unscored">unscored</td>' in page and '<td class="tq-error">error</td>' in page
+    assert "<th" in page and ">n instances</th>" in page                        # underscores read as spaces
+    long = nb.table_html(pd.DataFrame({"x": range(40)}), caption="<Long>")
+    assert long.count("<details") == 1 and "&lt;Long&gt;" in long and "(40 rows)" in long
+    assert nb.table_html(pd.DataFrame({"x": range(40)}), collapsed=False).count("<details") == 0
+
+
+def test_details_cells_are_escaped_and_collapsed():
+    from toolqual_utils.formatting import Details
+
+    page = nb.table_html(pd.DataFrame({"evidence": [Details("call 0 <b>", XSS, label="JSON")]}))
+    assert XSS not in page and "&lt;script&gt;" in page and "call 0 &lt;b&gt;" in page
+    assert "<details class=\"tq-more\"><summary>JSON</summary>" in page
+
+
+def test_summary_block_carries_its_numbers_in_the_output_metadata():
+    from toolqual_utils.headlines import Summary
+    from toolqual_utils.report import summary_of
+
+    markup = nb.summary_html("Q <x>?", ["1,680 <b>instances</b>"], "Data: d")
+    assert 'class="tq-summary"' in markup and "&lt;b&gt;instances&lt;/b&gt;" in markup and "<b>instances" not in markup
+    record = Summary("What?", ["a", "b", "c"], "Data: x", {"n": 3, "rate": None}).to_record()
+    executed = new_notebook(cells=[new_code_cell("x", outputs=[
+        new_output("display_data", data={"text/html": "<p>x</p>"}, metadata={}),
+        new_output("display_data", data={"text/html": markup}, metadata={nb.SUMMARY_METADATA_KEY: record})])])
+    assert summary_of(executed) == {"question": "What?", "lines": ["a", "b", "c"], "source": "Data: x",
+                                    "numbers": {"n": 3, "rate": None}}
+    assert summary_of(new_notebook(cells=[new_code_cell("x")])) is None
+
+
+def test_index_puts_each_pages_headline_beside_its_link(tmp_path):
+    from toolqual_utils.report import NotebookRun, index_html
+
+    page = tmp_path / "02_x.html"
+    page.write_text("x", encoding="utf-8")
+    runs = [NotebookRun(name="02_x", source=Path("02_x.ipynb"), title="02 · X", html_path=page, seconds=8.5,
+                        summary={"question": "How many <errors>?", "lines": ["31% (29–34)", "bound 5.6–93.0%"],
+                                 "source": "Data: bundled", "numbers": {}}),
+            NotebookRun(name="03_y", source=Path("03_y.ipynb"), title="03 · Y", status="failed", error="cell 2: boom")]
+    index = index_html(runs, tmp_path)
+    assert 'href="02_x.html"' in index and "How many &lt;errors&gt;?" in index and "<li>31% (29–34)</li>" in index
+    assert index.count('class="tq-headline"') == 1 and "no summary: the page stopped before it" in index
+    assert "cell 2: boom" in index and external_references(index) == []
+
+
+def test_notebook_parameters_come_from_the_parameters_cell_and_papermills_injected_cell():
+    history = ["", "# Parameters (papermill overrides these)\ndata_glob = 'data/*.jsonl'  # any\nk = 50\n",
+               "# Parameters\ndata_glob = ['/home/me/x.jsonl']\n", "import os\nx = os.getcwd()\n",
+               "%matplotlib inline\n", "root = nb.setup()"]
+    namespace = {"data_glob": ["/home/me/x.jsonl"], "k": 50, "x": "/tmp"}
+    parameters, injected = nb.notebook_parameters(history, namespace)
+    assert parameters == {"data_glob": ["/home/me/x.jsonl"], "k": 50}
+    assert injected == {"data_glob"}
+
+
+def test_provenance_lists_the_parameters_setup_read(monkeypatch):
+    monkeypatch.setitem(nb._STATE, "root", ROOT)
+    monkeypatch.setitem(nb._STATE, "parameters", {"data_glob": "mine/*.jsonl", "api_token": "t0ps3cret"})
+    monkeypatch.setitem(nb._STATE, "injected", {"data_glob"})
+    record = nb.provenance_record(n_instances=3)
+    assert record["parameters"] == {"data_glob": "mine/*.jsonl", "api_token": nb.MASK}
+    assert record["injected_parameters"] == ["data_glob"] and record["n_instances"] == 3
+    assert "t0ps3cret" not in json.dumps(record)
 
 
 def test_figure_html_inlines_plotly_once(monkeypatch):
@@ -209,11 +281,9 @@ def test_data_files_skips_rejects_and_accepts_absolute(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def repo_render(tmp_path_factory):
-    """Notebook 00 rendered on the repository with its defaults."""
-    out = tmp_path_factory.mktemp("reports")
-    result = _toolqual("report", "--only", "00", "--out", str(out))
-    return out, result
+def repo_render(rendered_reports):
+    """Every notebook rendered on the repository with its defaults (the session's one render)."""
+    return rendered_reports.out, rendered_reports.result
 
 
 @pytest.mark.slow

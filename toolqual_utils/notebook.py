@@ -1,13 +1,21 @@
-"""Display helpers shared by every notebook: one way to show tables, figures, notes and provenance.
+"""Display helpers shared by every notebook: one way to show summaries, tables, figures, notes and provenance.
 
-Every notebook starts with ``root = nb.setup()`` and ends with ``nb.provenance(parameters, ...)``.
-In between it only calls :func:`show_table`, :func:`show_figure` and :func:`note`, so the same cells
-look the same in JupyterLab and in the offline HTML report written by ``toolqual report``:
+Every notebook starts with ``root = nb.setup()``, opens with ``nb.summary(...)`` (the page's question
+answered in three lines of numbers, which ``toolqual report`` also copies into ``index.html``) and ends
+with ``nb.provenance()`` (which lists the parameters the kernel ran with, read from the notebook's
+parameters cell and the cell papermill injected). In between it only calls :func:`show_table`,
+:func:`show_figure`, :func:`details` and :func:`note`, so the same cells look the same in JupyterLab and
+in the offline HTML report written by ``toolqual report``:
 
 - all text that can come from a dataset is HTML-escaped;
+- numbers are written for people (:mod:`toolqual_utils.formatting`: thousands separators,
+  percentages with sensible digits, no scientific notation, ``–`` for a missing value, ``unscored``
+  as a grey category); long tables and long text are collapsed behind ``<details>`` with a count;
 - plotly.js is inlined once per page (the first figure carries it, later figures reference it); no
-  CDN, no require.js, no MathJax, so the report works without network;
-- ``fig.show()`` goes through the same offline path once :func:`setup` has run.
+  CDN, no require.js, no MathJax, so the report works without network; figures use the colour-blind
+  safe colours of :mod:`toolqual_utils.palette`;
+- ``fig.show()`` goes through the same offline path once :func:`setup` has run;
+- :func:`export_figure` writes static PDF/PNG figures when ``toolqual report --figures DIR`` asks.
 
 Environment variable values are never displayed (provenance names the variables it used, at most).
 """
@@ -29,6 +37,9 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from . import formatting as fmt
+from .palette import SERIES_COLOURS, UNSCORED_GREY
+
 __all__ = [
     "setup",
     "project_root",
@@ -45,41 +56,69 @@ __all__ = [
     "table_html",
     "mask_secrets",
     "figure_html",
+    "details",
+    "details_html",
+    "summary",
+    "summary_html",
+    "SUMMARY_METADATA_KEY",
+    "notebook_parameters",
+    "export_figure",
+    "FIGURES_ENV",
+    "COLLAPSE_ROWS",
 ]
 
 #: Packages whose versions the provenance cell lists (distribution names).
 KEY_PACKAGES = (
     "toolqual", "pandas", "numpy", "pydantic", "plotly", "openai", "papermill", "nbconvert",
-    "ipywidgets", "scipy", "statsmodels", "rapidfuzz",
+    "ipywidgets", "scipy", "statsmodels", "rapidfuzz", "matplotlib", "seaborn",
 )
 
 _SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|passw(or)?d|credential|auth|bearer|private[_-]?key)", re.I)
 _SECRET_VALUE = re.compile(r"^(sk-[A-Za-z0-9_\-]{8,}|Bearer\s+\S+|gh[pousr]_[A-Za-z0-9]{16,}|xox[abp]-\S+)$")
 MASK = "***"
 
-_STATE: dict[str, Any] = {"plotlyjs_emitted": False, "root": None}
+_STATE: dict[str, Any] = {"plotlyjs_emitted": False, "root": None, "parameters": {}, "injected": set()}
 
 # Selectors start with ".tq-table-wrap table.tq-table" so they outrank JupyterLab's
 # ":not(.jp-RenderedMarkdown).jp-RenderedHTMLCommon td" (which right-aligns every cell), both in Lab
 # and in the exported report.
 _TABLE_CSS = """<style>
-.tq-table-wrap{max-width:100%;overflow-x:auto;margin:0.4em 0 1em 0}
-.tq-table-wrap table.tq-table{border-collapse:collapse;table-layout:auto;width:auto;margin:0;font-size:12.5px;
+.tq-table-wrap{max-width:100%;overflow-x:auto;margin:0.4em 0 0.2em 0}
+.tq-table-wrap table.tq-table{border-collapse:collapse;table-layout:auto;width:auto;max-width:100%;margin:0;font-size:12.5px;
   font-family:system-ui,-apple-system,"Segoe UI",sans-serif;border:none}
 .tq-table-wrap table.tq-table th{background:#f2f4f7;text-align:left;padding:4px 8px;border:none;
-  border-bottom:2px solid #c9ced6;white-space:nowrap;vertical-align:bottom}
+  border-bottom:2px solid #c9ced6;white-space:normal;overflow-wrap:break-word;vertical-align:bottom;min-width:3.5em}
 .tq-table-wrap table.tq-table td{text-align:left;padding:3px 8px;border:none;border-bottom:1px solid #e4e7eb;
-  vertical-align:top;min-width:4em;max-width:42em;white-space:pre-wrap;overflow-wrap:break-word;word-break:normal}
+  vertical-align:top;min-width:3em;max-width:42em;white-space:pre-wrap;overflow-wrap:anywhere;word-break:normal}
 .tq-table-wrap table.tq-table tbody tr:nth-child(odd){background:#fff}
 .tq-table-wrap table.tq-table tbody tr:nth-child(even){background:#fafbfc}
 .tq-table-wrap table.tq-table tbody tr:hover{background:#eef4ff}
-.tq-table-wrap table.tq-table td.tq-text{min-width:14em}
+.tq-table-wrap table.tq-table td.tq-text{min-width:12em}
 .tq-table-wrap table.tq-table td.tq-num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap;min-width:0}
+.tq-table-wrap table.tq-table td.tq-na{color:#8a94a3}
+.tq-table-wrap table.tq-table td.tq-unscored{color:#4b5563;background:#BDBDBD33}
+.tq-table-wrap table.tq-table td.tq-error{color:#9b1c1c;font-weight:600}
+.tq-table-wrap table.tq-table td.tq-holds{color:#1f5f8b}
+.tq-more-text{white-space:pre-wrap}
+details.tq-more{margin-top:2px}
+details.tq-more>summary{cursor:pointer;color:#2563eb;font-size:11.5px}
+details.tq-more pre,pre.tq-pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:11.5px;background:#f6f8fa;
+  padding:6px 8px;margin:4px 0;max-height:40em;overflow-y:auto}
+details.tq-block{margin:0.6em 0 0.8em 0;border:1px solid #e4e7eb;border-radius:4px;padding:4px 10px}
+details.tq-block>summary{cursor:pointer;padding:2px 0}
+details.tq-block>summary .tq-caption{display:inline;margin:0}
+.tq-count{color:#5f6b7a;font-weight:400;font-family:system-ui,sans-serif;font-size:12.5px}
 .tq-caption{font-weight:600;margin:0.8em 0 0.2em 0;font-family:system-ui,sans-serif}
-.tq-foot{color:#5f6b7a;font-size:11.5px;margin-top:2px;font-family:system-ui,sans-serif}
+.tq-foot{color:#5f6b7a;font-size:11.5px;margin:2px 0 0.9em 0;font-family:system-ui,sans-serif}
 .tq-note{border-left:4px solid #3b82f6;background:#eff6ff;padding:8px 12px;margin:0.6em 0;white-space:pre-wrap;
   font-family:system-ui,sans-serif;font-size:13px}
 .tq-note.tq-warning{border-left-color:#d97706;background:#fffbeb}
+.tq-summary{border:1px solid #c9d7ea;border-left:6px solid #1d4ed8;background:#f5f8ff;padding:10px 16px 8px 16px;
+  margin:0.4em 0 1em 0;font-family:system-ui,-apple-system,"Segoe UI",sans-serif;border-radius:4px}
+.tq-summary .tq-summary-q{font-weight:700;font-size:15px;margin-bottom:4px;color:#1e3a8a}
+.tq-summary ul{margin:0 0 4px 0;padding-left:1.2em}
+.tq-summary li{font-size:14px;line-height:1.45;margin:1px 0}
+.tq-summary .tq-summary-src{color:#4b5563;font-size:12px}
 </style>"""
 
 
@@ -137,9 +176,73 @@ def setup(*, chdir: bool = True) -> Path:
         os.chdir(root)
     _STATE["root"] = root
     _STATE["plotlyjs_emitted"] = False
+    _STATE["parameters"], _STATE["injected"] = notebook_parameters()
     _configure_plotly()
     pd.set_option("display.max_colwidth", 200)
     return root
+
+
+#: The first line papermill writes into the cell it injects (tag ``injected-parameters``).
+_INJECTED_HEADER = "# Parameters"
+
+
+def _literal_assignments(source: str) -> dict[str, Any] | None:
+    """``name = literal`` pairs of a cell made only of such assignments (and comments), else None."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython magics, shell escapes: not a parameters cell
+        return None
+    found: dict[str, Any] = {}
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            return None
+        try:
+            found[node.targets[0].id] = ast.literal_eval(node.value)
+        except ValueError:
+            return None
+    return found or None
+
+
+def notebook_parameters(history: Sequence[str] | None = None,
+                        namespace: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], set[str]]:
+    """The notebook's parameters and which of them ``toolqual report`` (papermill) set.
+
+    Read from the cells the kernel ran before the current one (IPython's ``In`` history): every cell
+    made only of ``name = literal`` assignments is a parameters cell — the notebook's own (tag
+    ``parameters``) and the one papermill injects after it (first line ``# Parameters``), whose names
+    are the *injected* ones. Values come from the kernel's namespace (what the notebook actually used),
+    else from the literals. Outside IPython both are empty.
+
+    Args:
+        history: cell sources in execution order, the current cell last (default: IPython's ``In``).
+        namespace: the variables (default: IPython's user namespace).
+
+    Returns:
+        ``(parameters, injected_names)``; parameters in the order they were first assigned.
+    """
+    if history is None or namespace is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:  # pragma: no cover - IPython ships with ipykernel
+            return {}, set()
+        shell = get_ipython()
+        if shell is None:
+            return {}, set()
+        history = list(shell.user_ns.get("In", [])) if history is None else history
+        namespace = shell.user_ns if namespace is None else namespace
+    parameters: dict[str, Any] = {}
+    injected: set[str] = set()
+    for source in list(history)[:-1]:
+        assigned = _literal_assignments(source or "")
+        if assigned is None:
+            continue
+        if source.lstrip().splitlines()[0].strip() == _INJECTED_HEADER:
+            injected.update(assigned)
+        for name, value in assigned.items():
+            parameters[name] = namespace.get(name, value)
+    return parameters, injected
 
 
 def _configure_plotly() -> None:
@@ -156,7 +259,19 @@ def _configure_plotly() -> None:
 
     pio.renderers["toolqual"] = _ToolqualRenderer()
     pio.renderers.default = "toolqual"
-    pio.templates.default = "plotly_white"
+    template = go_template()
+    pio.templates["toolqual"] = template
+    pio.templates.default = "toolqual"
+
+
+def go_template() -> Any:
+    """plotly's ``plotly_white`` with the colour-blind-safe series colours of :mod:`toolqual_utils.palette`."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    template = go.layout.Template(pio.templates["plotly_white"])
+    template.layout.colorway = list(SERIES_COLOURS)
+    return template
 
 
 #: The bundled sample data (what ``make reports`` profiles by default).
@@ -322,31 +437,69 @@ def relative_path(path: str | os.PathLike[str]) -> str:
 
 # --- tables ----------------------------------------------------------------------------------------
 
+#: Tables longer than this are shown collapsed (a ``<details>`` whose summary names the row count).
+COLLAPSE_ROWS = 15
 
-def _cell_text(value: Any, max_chars: int) -> str:
-    if isinstance(value, (dict, list, tuple)):
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    elif value is None:
-        text = ""
-    else:
-        try:
-            if pd.isna(value):
-                return ""
-        except (TypeError, ValueError):
-            pass
-        if isinstance(value, float):
-            text = f"{value:.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
-        else:
-            text = str(value)
-    if max_chars and len(text) > max_chars:
-        text = text[: max_chars - 1] + "…"
-    return text
+_LABEL_CLASSES = {"error": "tq-error", "holds": "tq-holds"}
+
+
+def _cell_class(text: str, is_num: bool, is_long: bool) -> str:
+    classes = []
+    if is_num:
+        classes.append("tq-num")
+    elif is_long:
+        classes.append("tq-text")
+    if text == fmt.MISSING:
+        classes.append("tq-na")
+    elif text == fmt.UNSCORED or text.startswith(f"{fmt.UNSCORED}:"):
+        classes.append("tq-unscored")
+    elif text in _LABEL_CLASSES:
+        classes.append(_LABEL_CLASSES[text])
+    return f' class="{" ".join(classes)}"' if classes else ""
+
+
+_NUMERIC_TEXT = re.compile(r"^[<>≈$+−-]*\d[\d,.]*(%| pts| s)?$")
+
+
+def _looks_numeric(column: Sequence[Any]) -> bool:
+    texts = [c for c in column if isinstance(c, str) and c != fmt.MISSING]
+    return bool(texts) and all(_NUMERIC_TEXT.match(t) for t in texts)
+
+
+def _min_width(header: Any, column: Sequence[Any], is_num: bool, cap: int = 15) -> str:
+    """A column's minimum width: its cells' longest unbreakable word (capped), so ids are not split
+    mid-word while long texts still wrap (cells break anywhere only beyond the cap). Numbers never wrap,
+    and headers wrap at their spaces on their own."""
+    if is_num:
+        return ""
+    longest = max((len(word) for cell in column for word in str(getattr(cell, "summary", cell)).split()), default=0)
+    width = min(longest, cap)
+    return f' style="min-width:{width * 0.62 + 1:.1f}em"' if width > 4 else ""
+
+
+def _header_text(column: Any) -> str:
+    """A column name as a header: underscores read as spaces (``n_with_gold_calls`` -> ``n with gold calls``)."""
+    return str(column).replace("_", " ")
+
+
+def details_html(item: fmt.Details) -> str:
+    """A :class:`~toolqual_utils.formatting.Details` value as an escaped ``<details>`` element."""
+    return (f'<div class="tq-more-text">{html.escape(item.summary)}</div>'
+            f'<details class="tq-more"><summary>{html.escape(item.label)}</summary>'
+            f"<pre>{html.escape(item.body)}</pre></details>")
 
 
 def table_html(
-    df: pd.DataFrame, max_rows: int = 50, caption: str | None = None, *, max_chars: int = 400
+    df: pd.DataFrame, max_rows: int = 50, caption: str | None = None, *, max_chars: int = 400,
+    percent: Sequence[str] = (), collapsed: bool | None = None, foot: str | None = None,
 ) -> str:
-    """The escaped HTML :func:`show_table` displays (handy for tests and for composing pages)."""
+    """The escaped HTML :func:`show_table` displays (handy for tests and for composing pages).
+
+    Every cell goes through :mod:`toolqual_utils.formatting`: numbers with thousands separators and no
+    scientific notation, share columns (``percent`` or named like ``share``/``*_rate``) as percentages,
+    missing values as ``–``, the label words ``holds``/``error``/``unscored`` as coloured chips (unscored
+    always grey), :class:`~toolqual_utils.formatting.Details` cells with their long part collapsed.
+    """
     frame = df if isinstance(df, pd.DataFrame) else pd.DataFrame(df)
     show_index = not isinstance(frame.index, pd.RangeIndex) or frame.index.name is not None
     if show_index:
@@ -355,45 +508,78 @@ def table_html(
     shown = frame.head(max_rows) if max_rows and max_rows > 0 else frame
     numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
                for c in frame.columns]
+    as_percent = [is_num and (c in percent or fmt.is_percent_column(c)) for c, is_num in zip(frame.columns, numeric)]
+    texts = [
+        [cell if isinstance(cell, fmt.Details) else fmt.cell_text(cell, as_percent=pct, max_chars=max_chars)
+         for cell in shown.iloc[:, position]]
+        for position, pct in enumerate(as_percent)
+    ]
+    # numbers already written as text (transposed tables, "1,680", "31%") are right-aligned too
+    numeric = [is_num or _looks_numeric(column) for column, is_num in zip(texts, numeric)]
     # long-text columns (instructions, answers) get a minimum width so they do not collapse
     long_text = [
-        not is_num and max((len(_cell_text(v, max_chars)) for v in shown[c]), default=0) > 60
-        for c, is_num in zip(frame.columns, numeric)
+        not is_num and max((len(str(v)) for v in column), default=0) > 60
+        for column, is_num in zip(texts, numeric)
     ]
-    parts = [_TABLE_CSS]
-    if caption:
-        parts.append(f'<div class="tq-caption">{html.escape(str(caption))}</div>')
-    parts.append('<div class="tq-table-wrap"><table class="tq-table"><thead><tr>')
-    parts.extend(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    parts = ['<div class="tq-table-wrap"><table class="tq-table"><thead><tr>']
+    parts.extend(f"<th{_min_width(c, column, is_num)}>{html.escape(_header_text(c))}</th>"
+                 for c, column, is_num in zip(frame.columns, texts, numeric))
     parts.append("</tr></thead><tbody>")
-    for row in shown.itertuples(index=False, name=None):
+    for row_index in range(len(shown)):
         parts.append("<tr>")
-        for value, is_num, is_long in zip(row, numeric, long_text):
-            cls = ' class="tq-num"' if is_num else (' class="tq-text"' if is_long else "")
-            parts.append(f"<td{cls}>{html.escape(_cell_text(value, max_chars))}</td>")
+        for column, is_num, is_long in zip(texts, numeric, long_text):
+            cell = column[row_index]
+            if isinstance(cell, fmt.Details):
+                parts.append(f'<td class="tq-text">{details_html(cell)}</td>')
+            else:
+                parts.append(f"<td{_cell_class(cell, is_num, is_long)}>{html.escape(cell)}</td>")
         parts.append("</tr>")
     parts.append("</tbody></table></div>")
     if n_rows == 0:
-        parts.append('<div class="tq-foot">(no rows)</div>')
+        count_text = "(no rows)"
     elif len(shown) < n_rows:
-        parts.append(f'<div class="tq-foot">showing {len(shown):,} of {n_rows:,} rows</div>')
+        count_text = f"showing {len(shown):,} of {n_rows:,} rows"
     else:
-        parts.append(f'<div class="tq-foot">{n_rows:,} row{"s" if n_rows != 1 else ""}</div>')
-    return "".join(parts)
+        count_text = f'{n_rows:,} row{"s" if n_rows != 1 else ""}'
+    footer = count_text + (f" · {foot}" if foot else "")
+    parts.append(f'<div class="tq-foot">{html.escape(footer)}</div>')
+    body = "".join(parts)
+    if collapsed is None:
+        collapsed = n_rows > COLLAPSE_ROWS
+    title = html.escape(str(caption)) if caption else "Table"
+    if collapsed:
+        return (f'{_TABLE_CSS}<details class="tq-block"><summary><span class="tq-caption">{title}</span> '
+                f'<span class="tq-count">({n_rows:,} row{"s" if n_rows != 1 else ""})</span></summary>{body}</details>')
+    head = f'<div class="tq-caption">{title}</div>' if caption else ""
+    return _TABLE_CSS + head + body
 
 
 def show_table(
-    df: pd.DataFrame, max_rows: int = 50, caption: str | None = None, *, max_chars: int = 400
+    df: pd.DataFrame, max_rows: int = 50, caption: str | None = None, *, max_chars: int = 400,
+    percent: Sequence[str] = (), collapsed: bool | None = None, foot: str | None = None,
 ) -> None:
-    """Display a table with every cell, header and the caption HTML-escaped.
+    """Display a table with every cell, header and the caption HTML-escaped, numbers formatted for people.
 
     Args:
         df: any frame; a meaningful index (not a plain RangeIndex) is shown as leading columns.
-        max_rows: rows shown (the first ``max_rows``); a footer says how many there are.
-        caption: a title shown above the table.
+        max_rows: rows shown (the first ``max_rows``; 0 = all); a footer says how many there are.
+        caption: a title shown above the table (inside the disclosure's summary when collapsed).
         max_chars: longer cell texts are cut with an ellipsis (dicts/lists are shown as JSON).
+        percent: numeric columns holding shares in [0, 1], written as percentages (columns named
+            ``share``, ``share_*``, ``*_share`` or ``*_rate`` are recognised without it).
+        collapsed: True to show the table behind a ``<details>`` whose summary gives the caption and the
+            row count; None (default) collapses tables longer than :data:`COLLAPSE_ROWS` rows.
+        foot: a remark appended to the row-count footer (e.g. what ``–`` means in this table).
     """
-    _display_html(table_html(df, max_rows=max_rows, caption=caption, max_chars=max_chars))
+    _display_html(table_html(df, max_rows=max_rows, caption=caption, max_chars=max_chars, percent=percent,
+                             collapsed=collapsed, foot=foot))
+
+
+def details(title: str, text: str, *, count: str | None = None) -> None:
+    """Display long text (a prompt, a list) collapsed: ``title (count)`` opens to the escaped text."""
+    label = html.escape(title) + (f' <span class="tq-count">({html.escape(count)})</span>' if count else "")
+    _display_html(f'{_TABLE_CSS}<details class="tq-block"><summary><span class="tq-caption">{label}</span></summary>'
+                  f'<pre class="tq-pre">{html.escape(text)}</pre></details>')
 
 
 # --- figures ---------------------------------------------------------------------------------------
@@ -495,15 +681,25 @@ def package_versions(packages: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str]
     return versions
 
 
-def provenance_record(parameters: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
-    """The provenance facts :func:`provenance` shows, as a dict (secrets masked)."""
+def provenance_record(parameters: Mapping[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """The provenance facts :func:`provenance` shows, as a dict (secrets masked).
+
+    ``parameters`` None means the notebook's own parameters as :func:`setup` read them (see
+    :func:`notebook_parameters`); ``injected_parameters`` then names those ``toolqual report`` set.
+    """
     root = _STATE["root"] or project_root()
     env = _secret_env_values()
+    injected: set[str] = set()
+    if parameters is None:
+        parameters = _STATE.get("parameters") or {}
+        injected = set(_STATE.get("injected") or ())
     record: dict[str, Any] = {
         "generated_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "git_revision": _git_revision(root),
         "parameters": mask_secrets(dict(parameters), "", env),
     }
+    if injected:
+        record["injected_parameters"] = sorted(injected)
     for key, value in extra.items():
         record[key] = mask_secrets(value, key, env)
     record["python"] = f"{platform.python_version()} ({platform.python_implementation()})"
@@ -511,11 +707,13 @@ def provenance_record(parameters: Mapping[str, Any], **extra: Any) -> dict[str, 
     return record
 
 
-def provenance(parameters: Mapping[str, Any], **extra: Any) -> None:
-    """Display the closing provenance table (use :func:`provenance_record` to get it as a dict).
+def provenance(parameters: Mapping[str, Any] | None = None, **extra: Any) -> None:
+    """Display the closing provenance table, collapsed (use :func:`provenance_record` to get it as a dict).
 
     Args:
-        parameters: the notebook's parameter values (pass a dict of the parameters-cell names).
+        parameters: the parameter values to list; None (default) lists the notebook's parameters as
+            the kernel ran them — the defaults of its ``parameters`` cell with what ``toolqual report``
+            injected (papermill) — so a notebook never copies its parameters into this call.
             Anything that looks like a secret is shown as ``***``.
         **extra: more facts, e.g. ``judge_model=``, ``prompt_ids=``, ``cache_hits=``,
             ``cache_misses=``, ``n_instances=``. Dicts and lists are shown as JSON.
@@ -531,6 +729,81 @@ def provenance(parameters: Mapping[str, Any], **extra: Any) -> None:
             rows.append((key, value))
     frame = pd.DataFrame(rows, columns=["item", "value"])
     frame["value"] = frame["value"].map(
-        lambda v: json.dumps(v, ensure_ascii=False, default=str) if not isinstance(v, str) else v
+        lambda v: json.dumps(v, ensure_ascii=False, default=str) if not isinstance(v, str) else (v or "(empty)")
     )
-    show_table(frame, max_rows=0, caption="Provenance", max_chars=1000)
+    show_table(frame, max_rows=0, caption="Provenance: parameters, revision, package versions", max_chars=1000,
+               collapsed=True)
+
+
+# --- summary ---------------------------------------------------------------------------------------
+
+#: Key of the executed notebook's output metadata under which :func:`summary` leaves its numbers
+#: (``toolqual report`` reads it to write each page's headline into ``index.html``).
+SUMMARY_METADATA_KEY = "toolqual_summary"
+
+
+def summary_html(question: str, lines: Sequence[str], source: str = "") -> str:
+    """The escaped summary block (CSS class ``tq-summary``)."""
+    items = "".join(f"<li>{html.escape(str(line))}</li>" for line in lines)
+    src = f'<div class="tq-summary-src">{html.escape(source)}</div>' if source else ""
+    return (f'{_TABLE_CSS}<div class="tq-summary"><div class="tq-summary-q">{html.escape(question)}</div>'
+            f"<ul>{items}</ul>{src}</div>")
+
+
+def summary(question: Any, lines: Sequence[str] | None = None, *, source: str = "",
+            numbers: Mapping[str, Any] | None = None) -> None:
+    """Open a page with its answer: the question, three lines of numbers, and which judge and data.
+
+    Displays a block with the CSS class ``tq-summary`` and leaves the same content, plus the
+    machine-readable ``numbers``, in the output's metadata under :data:`SUMMARY_METADATA_KEY`, where
+    ``toolqual report`` finds it for the index.
+
+    Args:
+        question: the question the page answers, or a :class:`toolqual_utils.headlines.Summary`
+            (then the other arguments come from it).
+        lines: up to three short lines answering it in numbers.
+        source: which data and judge produced them.
+        numbers: headline numbers (JSON-serialisable; NaN becomes null).
+    """
+    if lines is None and hasattr(question, "lines"):
+        item = question
+        question, lines, source, numbers = item.question, item.lines, item.source, item.numbers
+    record = {"question": str(question), "lines": [str(line) for line in lines or []], "source": source,
+              "numbers": json.loads(json.dumps(dict(numbers or {}), default=_json_default))}
+    from IPython.display import HTML, display
+
+    display(HTML(summary_html(record["question"], record["lines"], source)),
+            metadata={SUMMARY_METADATA_KEY: record})
+
+
+def _json_default(value: Any) -> Any:
+    if fmt.is_missing(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+# --- static figures --------------------------------------------------------------------------------
+
+#: Environment variable naming the folder ``toolqual report --figures DIR`` asks notebooks to draw into.
+FIGURES_ENV = "TOOLQUAL_FIGURES_DIR"
+
+
+def export_figure(name: str, builder: Any, *args: Any, **kwargs: Any) -> None:
+    """Save a static figure (PDF and PNG) for papers, when ``toolqual report --figures DIR`` asked for it.
+
+    Does nothing (and imports no plotting library) unless ``$TOOLQUAL_FIGURES_DIR`` is set. Then calls
+    ``builder(*args, **kwargs)`` (a function of :mod:`toolqual_utils.figures` returning a matplotlib
+    figure, or None when there is nothing to draw) and writes ``DIR/<name>.pdf`` and ``DIR/<name>.png``.
+
+    Returns nothing (so the page shows nothing); the files written are listed by ``toolqual report``.
+    """
+    folder = os.environ.get(FIGURES_ENV, "").strip()
+    if not folder:
+        return
+    from .figures import save_figure
+
+    figure = builder(*args, **kwargs)
+    if figure is not None:
+        save_figure(figure, Path(folder), name)

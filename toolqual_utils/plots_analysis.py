@@ -11,6 +11,7 @@ fails for lack of rows. A table missing a needed column raises ``ValueError`` na
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -18,8 +19,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .palette import (
+    REFERENCE_COLOUR, SEQUENTIAL_SCALE, SERIES_COLOURS, STATUS_COLOURS, UNSCORED_GREY, criterion_colour,
+)
 from .plots import _layout as _base_layout
 from .plots import _require, empty_figure
+from .views import rate_shown
 
 __all__ = [
     "empty_figure",
@@ -27,11 +32,14 @@ __all__ = [
     "validation_metrics_chart",
     "extrinsic_forest",
     "agreement_chart",
+    "decision_chart",
+    "error_rate_dots",
+    "validation_heatmap",
 ]
 
 FIGURE_HEIGHT = 420
 #: Marker used for numbers quoted from the paper (drawn on different data: never a bar of ours).
-REFERENCE_MARKER = {"symbol": "diamond-open", "size": 11, "line": {"width": 2}, "color": "#444444"}
+REFERENCE_MARKER = {"symbol": "diamond-open", "size": 11, "line": {"width": 2}, "color": REFERENCE_COLOUR}
 
 
 # --- shared helpers --------------------------------------------------------------------------------
@@ -154,7 +162,7 @@ def validation_metrics_chart(
     labels = dict(zip(long_table["criterion"], long_table["criterion_label"]))
     fig = make_subplots(rows=1, cols=len(metrics), shared_yaxes=True, subplot_titles=list(metrics),
                         horizontal_spacing=0.03)
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b"]
+    palette = SERIES_COLOURS
     for g_index, group in enumerate(_ordered(long_table["group"], None)):
         colour = palette[g_index % len(palette)]
         for m_index, metric in enumerate(metrics, start=1):
@@ -276,7 +284,7 @@ def extrinsic_forest(
     fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True,
                         subplot_titles=[str(p) for p in panels] if len(panels) > 1 else None,
                         horizontal_spacing=0.04)
-    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+    palette = SERIES_COLOURS
     others = [o for o in origins if o != reference_origin]
     n_values = frame["n"] if "n" in frame.columns else pd.Series(np.nan, index=frame.index)
     for p_index, panel_value in enumerate(panels, start=1):
@@ -302,5 +310,193 @@ def extrinsic_forest(
                 row=1, col=p_index,
             )
     fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=set_order)
-    fig.update_xaxes(title_text=estimate.replace("_", " "))
+    fig.update_xaxes(title_text=estimate.replace("_", " "), tickformat=".0%")
     return _layout(fig, title, height=max(FIGURE_HEIGHT - 60, 120 + 38 * len(set_order)))
+
+
+# --- decisions and error rates that cannot mislead -------------------------------------------------
+
+_OUTCOME_NAMES = {"error": "error", "holds": "holds", "unscored": "unscored (not decided)"}
+
+
+def decision_chart(
+    shares: pd.DataFrame, *, title: str = "What each judge decided, per criterion (share of instances)",
+) -> go.Figure:
+    """Stacked horizontal bars: per criterion, the share of instances a judge found in error, found
+    holding, and left unscored (grey), one panel per judge.
+
+    Args:
+        shares: ``views.decision_shares`` output (``judge, criterion, criterion_label, outcome, n, n_total,
+            share``).
+
+    Returns:
+        One bar trace per (panel, outcome); the three outcomes have one legend entry each, unscored in the
+        grey of :data:`toolqual_utils.palette.UNSCORED_GREY`.
+    """
+    if shares is None or shares.empty:
+        return empty_figure(title)
+    _require(shares, ("judge", "criterion", "criterion_label", "outcome", "n", "n_total", "share"), "decision_chart")
+    judges = _ordered(shares["judge"], None)
+    fig = make_subplots(rows=1, cols=len(judges), shared_yaxes=True, horizontal_spacing=0.05,
+                        subplot_titles=[_wrap(j, 48) for j in judges])
+    order = list(pd.unique(shares["criterion_label"]))
+    for index, judge in enumerate(judges, start=1):
+        part = shares.loc[shares["judge"].astype(str) == judge]
+        for outcome in ("error", "holds", "unscored"):
+            rows = part.loc[part["outcome"] == outcome].set_index("criterion_label").reindex(order)
+            fig.add_bar(
+                y=order, x=rows["share"], orientation="h", name=_OUTCOME_NAMES[outcome], legendgroup=outcome,
+                showlegend=index == 1, marker={"color": STATUS_COLOURS[outcome], "line": {"width": 0}},
+                text=[f"{s:.0%}" if s >= 0.06 else "" for s in rows["share"].fillna(0)], textposition="inside",
+                insidetextanchor="middle", textfont={"size": 11},
+                customdata=np.column_stack([rows["n"], rows["n_total"]]),
+                hovertemplate=(f"{judge}<br>%{{y}}: {outcome} %{{x:.1%}} "
+                               "(%{customdata[0]:,} of %{customdata[1]:,})<extra></extra>"),
+                row=1, col=index,
+            )
+    fig.update_layout(barmode="stack", legend={"orientation": "h", "y": -0.12, "x": 0})
+    fig.update_xaxes(tickformat=".0%", range=[0, 1])
+    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=order)
+    return _layout(fig, title, height=max(300, 110 + 34 * len(order)))
+
+
+def _wrap(text: str, width: int) -> str:
+    words, lines, line = str(text).split(), [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    return "<br>".join(lines)
+
+
+def _paper_group(group: str, reference_groups: Sequence[str]) -> str | None:
+    key = str(group).lower().replace("-", "").replace("_", "")
+    for name in reference_groups:
+        if str(name).lower().replace("-", "").replace("_", "") == key:
+            return name
+    return None
+
+
+def error_rate_dots(
+    table: pd.DataFrame,
+    reference: pd.DataFrame | None = None,
+    *,
+    min_share: float = 0.5,
+    title: str = "Share of instances with an error (95% interval), per criterion",
+    columns: int = 4,
+) -> go.Figure:
+    """Small multiples, one panel per group: per criterion, the error rate as a dot with its interval where
+    the judge decided enough instances (:func:`toolqual_utils.views.rate_shown`), else the lower–upper
+    bound as a grey bar — never a bar at 100% that only says the judge decides errors.
+
+    Args:
+        table: ``tables.error_rate_table`` output (long). Dots take the criterion's colour
+            (:data:`toolqual_utils.palette.CRITERION_COLOURS`).
+        reference: the paper's Table 5 (``group, criterion, error_rate``); drawn as open diamonds in the
+            panel of the group with the same name (``toolbench`` ↔ ``ToolBench``) only.
+        min_share: the decided share below which a bound is drawn instead of a rate (see
+            :data:`toolqual_utils.views.MIN_DECIDED_SHARE`).
+        columns: panels per row.
+    """
+    if table is None or table.empty:
+        return empty_figure(title)
+    _require(table, ("group", "criterion", "criterion_label", "n_instances", "n", "n_errors", "n_unscored",
+                     "error_rate", "ci_low", "ci_high"), "error_rate_dots")
+    groups = _ordered(table["group"], ["all"])
+    n_cols = min(columns, len(groups))
+    n_rows = math.ceil(len(groups) / n_cols)
+    fig = make_subplots(rows=n_rows, cols=n_cols, shared_xaxes=True, shared_yaxes=True, horizontal_spacing=0.02,
+                        vertical_spacing=0.12 / max(n_rows - 1, 1) if n_rows > 1 else 0.1,
+                        subplot_titles=[f"{g} ({int(table.loc[table['group'].astype(str) == g, 'n_instances'].iloc[0]):,})"
+                                        for g in groups])
+    order = list(pd.unique(table["criterion_label"]))
+    ref_groups = list(pd.unique(reference["group"].astype(str))) if reference is not None and len(reference) else []
+    shown_legend: set[str] = set()
+    shown = rate_shown(table, min_share=min_share)
+    for index, group in enumerate(groups):
+        row, col = index // n_cols + 1, index % n_cols + 1
+        part = table.loc[table["group"].astype(str) == group]
+        for record, is_rate in zip(part.to_dict("records"), shown.loc[part.index]):
+            n, n_all = int(record["n"]), int(record["n_instances"])
+            label = record["criterion_label"]
+            if is_rate:
+                colour = criterion_colour(record["criterion"])
+                fig.add_scatter(
+                    x=[record["error_rate"]], y=[label], mode="markers", marker={"color": colour, "size": 10},
+                    error_x=_error_bars(pd.Series([record["error_rate"]]), pd.Series([record["ci_low"]]),
+                                        pd.Series([record["ci_high"]])) | {"color": colour},
+                    name="error rate (95% interval)", legendgroup="rate", showlegend=False,
+                    hovertemplate=(f"{group} · {label}<br>error rate %{{x:.1%}} ({record['ci_low']:.1%}–"
+                                   f"{record['ci_high']:.1%})<br>{record['n_errors']:,} errors of {n:,} scored; "
+                                   f"{record['n_unscored']:,} unscored<extra></extra>"),
+                    row=row, col=col)
+                if "rate" not in shown_legend:  # a neutral legend swatch: the dot's colour is the criterion's
+                    fig.add_scatter(x=[None], y=[None], mode="markers", marker={"color": "#555555", "size": 10},
+                                    name="error rate, 95% interval (colour = criterion)", legendgroup="rate",
+                                    row=row, col=col)
+                shown_legend.add("rate")
+            elif n_all:
+                low = record["n_errors"] / n_all
+                high = (record["n_errors"] + record["n_unscored"]) / n_all
+                fig.add_bar(
+                    x=[max(high - low, 0.004)], base=[low], y=[label], orientation="h",
+                    marker={"color": UNSCORED_GREY, "line": {"width": 0}}, width=0.45,
+                    name="bound: too few decided (unscored)", legendgroup="bound",
+                    showlegend="bound" not in shown_legend,
+                    hovertemplate=(f"{group} · {label}<br>only {n:,} of {n_all:,} decided: between "
+                                   f"{low:.1%} and {high:.1%} have an error<extra></extra>"),
+                    row=row, col=col)
+                shown_legend.add("bound")
+        paper = _paper_group(group, ref_groups)
+        if paper is not None:
+            ref = reference.loc[(reference["group"].astype(str) == paper)]
+            labels = dict(zip(table["criterion"], table["criterion_label"]))
+            ref = ref.loc[ref["criterion"].isin(labels)]
+            fig.add_scatter(
+                x=ref["error_rate"], y=[labels[c] for c in ref["criterion"]], mode="markers",
+                marker=REFERENCE_MARKER, name="paper's Table 5 (its own data and judge)", legendgroup="paper",
+                showlegend="paper" not in shown_legend,
+                hovertemplate=f"{paper} (paper, different data)<br>%{{y}}: %{{x:.1%}}<extra></extra>",
+                row=row, col=col)
+            shown_legend.add("paper")
+    fig.update_xaxes(range=[-0.02, 1.02], tickformat=".0%", tickvals=[0, 0.5, 1])
+    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=order)
+    fig.update_layout(barmode="overlay", legend={"orientation": "h", "y": -0.08, "x": 0})
+    return _layout(fig, title, height=80 + n_rows * (30 + 26 * len(order)) + 40)
+
+
+def validation_heatmap(
+    table: pd.DataFrame, *, metric: str = "f1",
+    title: str = "How often the judge is right: F1 per source and criterion (error = positive class)",
+) -> go.Figure:
+    """Heatmap of one validation metric, one row per source (group) and one column per criterion, with the
+    value written in each cell; undefined cells (no error in the reference and none flagged) are blank
+    and labelled "undefined".
+
+    Args:
+        table: ``tables.validation_table(..., by="source")`` output.
+    """
+    if table is None or table.empty:
+        return empty_figure(title)
+    _require(table, ("group", "criterion", "criterion_label", metric, "n_annotated", "support"), "validation_heatmap")
+    order = list(pd.unique(table["criterion"]))
+    labels = [table.loc[table["criterion"] == c, "criterion_label"].iloc[0] for c in order]
+    groups = _ordered(table["group"], ["all"])
+    values = table.pivot_table(index="group", columns="criterion", values=metric, aggfunc="first", dropna=False)
+    values = values.reindex(index=groups, columns=order)
+    support = table.pivot_table(index="group", columns="criterion", values="support", aggfunc="first").reindex(
+        index=groups, columns=order)
+    sizes = table.groupby("group")["n_annotated"].max().reindex(groups)
+    text = [["undefined" if pd.isna(v) else f"{v:.2f}" for v in row] for row in values.to_numpy()]
+    fig = go.Figure(go.Heatmap(
+        z=values.to_numpy(dtype=float), x=labels, y=[f"{g} ({int(n):,})" for g, n in zip(groups, sizes)],
+        text=text, texttemplate="%{text}", colorscale=SEQUENTIAL_SCALE, zmin=0, zmax=1,
+        customdata=support.to_numpy(dtype=float), colorbar={"title": {"text": metric.upper() if len(metric) < 4 else metric}},
+        hovertemplate="%{y} · %{x}<br>" + metric + " %{text} (%{customdata:.0f} errors in the reference)<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(tickangle=-30)
+    return _layout(fig, title, height=max(260, 140 + 34 * len(groups)))

@@ -3,8 +3,10 @@
 ``render_reports`` runs ``notebooks/NN_*.ipynb`` in order (kernel ``python3``, working directory =
 project root, ``TOOLQUAL_ROOT`` set), writes the executed copies to ``<out>/_work/`` (never back into
 ``notebooks/``), exports each to ``<out>/NN_name.html`` with code hidden, and writes
-``<out>/index.html`` listing every report with its status, run time and, for failures, the error
-(with ``only``, notebooks rendered by an earlier run stay listed, marked as such).
+``<out>/index.html`` listing every report with the question it answers and its headline numbers (what
+the page's ``nb.summary(...)`` shows at its top, read from the executed notebook), its status, run
+time and, for failures, the error (with ``only``, notebooks rendered by an earlier run stay listed,
+marked as such). With ``figures_dir`` the notebooks also write static PDF/PNG figures there.
 
 The HTML is self-contained: nbconvert's CDN tags (require.js, MathJax, mermaid, widget manager) are
 switched off by a template, plotly.js is inlined by :mod:`toolqual_utils.notebook`, and every page is
@@ -155,12 +157,13 @@ class NotebookRun:
     parameters: dict[str, Any] = field(default_factory=dict)
     rendered_at: str = ""
     current: bool = True          # False: kept from an earlier run (``--only`` rendered others)
+    summary: dict[str, Any] | None = None   # the page's nb.summary(...) (question, lines, source, numbers)
 
     def to_record(self) -> dict[str, Any]:
         return {
             "name": self.name, "source": self.source.name, "title": self.title, "status": self.status,
             "seconds": round(self.seconds, 2), "html": self.html_path.name if self.html_path else None,
-            "error": self.error, "rendered_at": self.rendered_at,
+            "error": self.error, "rendered_at": self.rendered_at, "summary": self.summary,
         }
 
 
@@ -196,6 +199,7 @@ def _merge_with_earlier(runs: list[NotebookRun], out: Path, all_notebooks: Seque
                 status="ok" if record.get("status") == "ok" else "failed",
                 seconds=float(record.get("seconds") or 0.0), html_path=page, error=record.get("error"),
                 rendered_at=record.get("rendered_at", ""), current=False,
+                summary=record.get("summary") if isinstance(record.get("summary"), dict) else None,
             )
         )
     record_file.parent.mkdir(parents=True, exist_ok=True)
@@ -357,6 +361,29 @@ def export_html(executed: Any, title: str) -> str:
     return body
 
 
+def summary_of(executed: Any) -> dict[str, Any] | None:
+    """The summary a notebook left with ``nb.summary(...)`` (the first one), from its executed copy.
+
+    Returns ``{"question", "lines", "source", "numbers"}`` or None when the notebook has no summary
+    (or stopped before it).
+    """
+    from .notebook import SUMMARY_METADATA_KEY
+
+    for cell in executed.cells:
+        if cell.cell_type != "code":
+            continue
+        for output in cell.get("outputs", []):
+            found = output.get("metadata", {}).get(SUMMARY_METADATA_KEY)
+            if isinstance(found, Mapping) and found.get("question"):
+                return {
+                    "question": str(found.get("question", "")),
+                    "lines": [str(line) for line in found.get("lines") or []][:5],
+                    "source": str(found.get("source") or ""),
+                    "numbers": dict(found.get("numbers") or {}),
+                }
+    return None
+
+
 def _error_text(exc: BaseException) -> str:
     from papermill.exceptions import PapermillExecutionError
 
@@ -379,11 +406,13 @@ def render_notebook(
     *,
     overrides: Mapping[str, Any] | None = None,
     timeout: float | None = None,
+    figures_dir: Path | None = None,
 ) -> NotebookRun:
     """Execute one notebook and export it; never raises for a notebook's own failure.
 
     A notebook that fails still gets an HTML page (with the error output where it stopped) when the
     partial run can be exported; the run's ``status`` is ``failed`` and ``error`` says why.
+    ``figures_dir`` asks the notebook's ``nb.export_figure`` calls to write static figures there.
     """
     import nbformat
     import papermill
@@ -395,8 +424,14 @@ def render_notebook(
     source_nb = nbformat.read(notebook, as_version=4)
     run = NotebookRun(name=notebook.stem, source=notebook, title=notebook_title(source_nb, notebook.stem))
     started = time.perf_counter()
-    previous_root = os.environ.get("TOOLQUAL_ROOT")
+    from .notebook import FIGURES_ENV
+
+    saved_env = {name: os.environ.get(name) for name in ("TOOLQUAL_ROOT", FIGURES_ENV)}
     os.environ["TOOLQUAL_ROOT"] = str(root)
+    if figures_dir is not None:
+        os.environ[FIGURES_ENV] = str(figures_dir)
+    else:
+        os.environ.pop(FIGURES_ENV, None)
     try:
         declared = papermill.inspect_notebook(str(notebook))
         run.parameters = parameters_for(notebook, overrides, declared)
@@ -418,14 +453,17 @@ def render_notebook(
         run.status = "failed"
         run.error = _error_text(exc)
     finally:
-        if previous_root is None:
-            os.environ.pop("TOOLQUAL_ROOT", None)
-        else:
-            os.environ["TOOLQUAL_ROOT"] = previous_root
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     if executed_path.exists():
         run.executed_path = executed_path
         try:
-            page = export_html(nbformat.read(executed_path, as_version=4), run.title)
+            executed = nbformat.read(executed_path, as_version=4)
+            run.summary = summary_of(executed)
+            page = export_html(executed, run.title)
             external = external_references(page)
             if external:
                 run.status = "failed"
@@ -445,8 +483,25 @@ def render_notebook(
     return run
 
 
+def _headline_html(run: NotebookRun) -> str:
+    """The page's summary (question, lines, source) for the index, escaped; a hint when there is none."""
+    found = run.summary
+    if not found:
+        why = "no summary: the page stopped before it" if run.status != "ok" else "no summary on this page"
+        return f'<div class="tq-headline tq-missing">{html.escape(why)}</div>'
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in found.get("lines", []))
+    source = found.get("source") or ""
+    return (f'<div class="tq-headline"><div class="q">{html.escape(found.get("question", ""))}</div>'
+            f"<ul>{items}</ul>"
+            + (f'<div class="src">{html.escape(source)}</div>' if source else "") + "</div>")
+
+
 def index_html(runs: Sequence[NotebookRun], out_dir: Path, generated_at: str | None = None) -> str:
-    """The ``index.html`` page: one row per notebook (title linked to its report, status, seconds, error)."""
+    """The ``index.html`` page: one row per notebook with its question and headline numbers beside the link.
+
+    The headline is what the page's ``nb.summary(...)`` displayed at its top (read from the executed
+    notebook by :func:`summary_of`); status, run time and any error sit in a narrow column beside it.
+    """
     generated_at = generated_at or _now()
     n_failed = sum(r.status != "ok" for r in runs)
     rows = []
@@ -457,16 +512,16 @@ def index_html(runs: Sequence[NotebookRun], out_dir: Path, generated_at: str | N
         else:
             title = html.escape(run.title)
         status_cls = "ok" if run.status == "ok" else "failed"
+        when = html.escape(run.rendered_at) + ("" if run.current else " (earlier run)")
+        error = f'<div class="err">{html.escape(run.error)}</div>' if run.error else ""
         rows.append(
             "<tr>"
-            f"<td>{title}<div class=\"file\">{html.escape(run.source.name)}</div></td>"
-            f'<td class="{status_cls}">{html.escape(run.status)}</td>'
-            f'<td class="num">{run.seconds:.1f}</td>'
-            f'<td class="when">{html.escape(run.rendered_at)}{"" if run.current else " (earlier run)"}</td>'
-            f'<td class="err">{html.escape(run.error or "")}</td>'
+            f'<td class="report"><div class="title">{title}</div>{_headline_html(run)}{error}</td>'
+            f'<td class="meta"><span class="{status_cls}">{html.escape(run.status)}</span> · '
+            f'{run.seconds:,.1f} s<div class="when">{when}</div><div class="file">{html.escape(run.source.name)}</div></td>'
             "</tr>"
         )
-    summary = (
+    status_line = (
         f"{len(runs)} report{'s' if len(runs) != 1 else ''}, "
         + (f"{n_failed} failed" if n_failed else "all rendered")
     )
@@ -475,22 +530,29 @@ def index_html(runs: Sequence[NotebookRun], out_dir: Path, generated_at: str | N
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
 <title>toolqual reports</title>
 <style>
-body {{ font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1000px; margin: 2em auto; padding: 0 1em; color: #1f2933; }}
+body {{ font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #1f2933; }}
+h1 {{ margin-bottom: 0.2em; }}
+p.lead {{ color: #4b5563; margin-top: 0; }}
 table {{ border-collapse: collapse; width: 100%; font-size: 14px; }}
 th {{ text-align: left; background: #f2f4f7; border-bottom: 2px solid #c9ced6; padding: 6px 8px; }}
-td {{ border-bottom: 1px solid #e4e7eb; padding: 6px 8px; vertical-align: top; }}
-td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
-td.when {{ color: #5f6b7a; font-size: 12px; white-space: nowrap; }}
-td.ok {{ color: #0f7b3f; font-weight: 600; }}
-td.failed {{ color: #b42318; font-weight: 600; }}
-td.err {{ font-family: ui-monospace, monospace; font-size: 12px; white-space: pre-wrap; word-break: break-word; }}
-.file {{ color: #5f6b7a; font-size: 12px; }}
+td {{ border-bottom: 1px solid #e4e7eb; padding: 10px 8px; vertical-align: top; }}
+td.report .title {{ font-size: 16px; font-weight: 600; margin-bottom: 4px; }}
+td.meta {{ width: 12em; color: #4b5563; font-size: 13px; white-space: nowrap; }}
+.tq-headline .q {{ font-weight: 600; color: #1e3a8a; }}
+.tq-headline ul {{ margin: 2px 0 2px 0; padding-left: 1.2em; }}
+.tq-headline li {{ margin: 1px 0; line-height: 1.4; }}
+.tq-headline .src {{ color: #5f6b7a; font-size: 12px; }}
+.tq-headline.tq-missing {{ color: #8a94a3; font-style: italic; }}
+.ok {{ color: #0f7b3f; font-weight: 600; }}
+.failed {{ color: #b42318; font-weight: 600; }}
+.when, .file {{ color: #5f6b7a; font-size: 12px; }}
+.err {{ font-family: ui-monospace, monospace; font-size: 12px; white-space: pre-wrap; word-break: break-word; color: #b42318; margin-top: 4px; }}
 </style></head>
 <body>
 <h1>toolqual reports</h1>
-<p>{html.escape(summary)} · generated {html.escape(generated_at)} · regenerate with <code>toolqual report</code></p>
+<p class="lead">{html.escape(status_line)} · generated {html.escape(generated_at)} · regenerate with <code>toolqual report</code></p>
 <table>
-<thead><tr><th>report</th><th>status</th><th>seconds</th><th>rendered</th><th>error</th></tr></thead>
+<thead><tr><th>report: the question it answers, and its answer</th><th>status · seconds</th></tr></thead>
 <tbody>
 {chr(10).join(rows)}
 </tbody></table>
@@ -507,6 +569,7 @@ def render_reports(
     parameters: Mapping[str, Any] | None = None,
     timeout: float | None = None,
     progress: Any = None,
+    figures_dir: str | os.PathLike[str] | None = None,
 ) -> list[NotebookRun]:
     """Render every notebook (or ``only`` those) and write the index. Relative paths are from ``root``.
 
@@ -518,6 +581,8 @@ def render_reports(
         parameters: a parsed parameters file (see :func:`parameters_for`).
         timeout: seconds per cell (papermill's execution timeout); None = no limit.
         progress: optional callable taking a message string (the CLI prints them).
+        figures_dir: also write the static figures (PDF + PNG, :mod:`toolqual_utils.figures`) that the
+            notebooks export with ``nb.export_figure``, into this folder (relative to ``root``).
 
     Returns:
         One :class:`NotebookRun` per notebook, in order. The index is written even when some failed.
@@ -533,11 +598,16 @@ def render_reports(
     if out.resolve() == nb_dir.resolve():
         raise ConfigError("--out must not be the notebook folder (executed copies never go into notebooks/)")
     out.mkdir(parents=True, exist_ok=True)
+    figures = None
+    if figures_dir is not None:
+        figures = Path(figures_dir)
+        figures = (root / figures if not figures.is_absolute() else figures).resolve()
+        figures.mkdir(parents=True, exist_ok=True)
     runs = []
     for notebook in notebooks:
         if progress:
             progress(f"rendering {notebook.name} ...")
-        run = render_notebook(notebook, out, root, overrides=parameters, timeout=timeout)
+        run = render_notebook(notebook, out, root, overrides=parameters, timeout=timeout, figures_dir=figures)
         runs.append(run)
         if progress:
             where = run.html_path.relative_to(out) if run.html_path else "no page"

@@ -9,7 +9,8 @@ DESCRIPTION = """\
 Execute notebooks/NN_*.ipynb in order with their default parameters (kernel python3, working
 directory = project root) and export each to <out>/NN_name.html with the code hidden. The pages are
 self-contained (plotly.js inlined, no CDN). <out>/index.html lists every report with its status and
-run time; executed notebooks go to <out>/_work/. Exits 1 if any notebook failed (the others and the
+run time, and beside each link the question the page answers with its headline numbers; executed
+notebooks go to <out>/_work/. Exits 1 if any notebook failed (the others and the
 index are still written).
 
 Your own data: --data PATH... points every report at your files (any format `toolqual load` reads,
@@ -25,6 +26,7 @@ examples:
   toolqual report                                   # the bundled sample data (what `make reports` runs)
   toolqual report --data my_data/train.jsonl        # your own file
   toolqual report --data my_data/ --only 00,01,02   # a folder, some reports
+  toolqual report --figures paper/figures           # also PDF + PNG figures for a paper
 """
 
 
@@ -45,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="your data: files, folders or quoted globs in any supported format (default: the bundled data/*.jsonl)",
     )
     parser.add_argument("--parameters-file", default=None, metavar="FILE", help="YAML parameters (see above)")
+    parser.add_argument(
+        "--figures", default=None, metavar="DIR",
+        help="also write static figures for papers (PDF and PNG: error rates with intervals, ICE "
+             "distributions, the judge-validation matrix, the Table 6 forest plot) into DIR",
+    )
     parser.add_argument("--root", default=None, help=argparse.SUPPRESS)
 
 
@@ -68,9 +75,15 @@ def run(args: argparse.Namespace) -> int:
         parameters=parameters,
         timeout=args.timeout,
         progress=lambda message: print(message, file=sys.stderr, flush=True),
+        figures_dir=Path(args.figures).resolve() if args.figures else None,
     )
     failed = [r for r in runs if r.status != "ok"]
     print(f"{len(runs) - len(failed)} of {len(runs)} reports rendered; index: {out / 'index.html'}")
+    if args.figures:
+        figures = Path(args.figures).resolve()
+        written = sorted(p.name for p in figures.glob("*.pdf"))
+        print(f"{len(written)} static figure(s) (PDF + PNG) in {figures}" + (": " + ", ".join(written) if written else
+              " (none: the rendered notebooks had nothing to draw)"))
     if failed:
         print(
             "failed: " + "; ".join(f"{r.name} ({r.error})" for r in failed),
