@@ -14,6 +14,7 @@ import html
 import json
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,8 @@ __all__ = [
     "KEPT_COLUMNS", "filter_counts", "kept_table", "verdicts_of",
     "optional_file", "optional_files", "verdict_status_counts", "validation_display", "error_rate_bounds",
     "recipe_availability", "output_folder", "manifest_table", "judge_label", "reference_notes",
-    "f1_by_judge", "judge_mistakes", "error_rates_compared", "outcomes_from",
+    "f1_by_judge", "judge_mistakes", "error_rates_compared", "outcomes_from", "ScoredInstances", "scored_instances",
+    "JudgeComparison", "compare_on_same_instances",
 ]
 
 _MAX_OBSERVATION_CHARS = 1500
@@ -603,3 +605,120 @@ def manifest_table(manifest: dict[str, Any], *, max_ids: int = 5) -> pd.DataFram
             value = json.dumps(value, ensure_ascii=False, default=str)
         rows.append({"field": key, "value": "" if value is None else str(value)})
     return pd.DataFrame(rows, columns=["field", "value"])
+
+
+# --- inputs of notebooks 05 and 06 ---------------------------------------------------------------------
+
+
+@dataclass
+class ScoredInstances:
+    """What notebooks 05 and 06 filter and select from: instances, verdicts, ICE scores, one frame.
+
+    Attributes:
+        instances: the instances.
+        verdicts: the model verdict table (when given) merged over the offline judge's verdicts (the
+            offline judge fills what the model left unscored or did not judge).
+        ice_scores: the ICE table (one row per instance) or None.
+        frame: ``selection.selection_frame`` of the three (labels 1 / 0 / NaN and ``ice_score``).
+        verdicts_label: which judge, in words (``"offline judge (rules + heuristics)"`` or the model).
+        model_verdicts_file, ice_scores_file: the files read (None when not given).
+        description: one sentence for the page: the data, the verdicts and the ICE scores.
+    """
+
+    instances: list[Instance]
+    verdicts: pd.DataFrame
+    ice_scores: pd.DataFrame | None
+    frame: pd.DataFrame
+    verdicts_label: str
+    model_verdicts_file: Path | None = None
+    ice_scores_file: Path | None = None
+    description: str = ""
+
+
+def scored_instances(
+    instances: Sequence[Instance], data_description: str, *, judge_verdicts_path: str | os.PathLike[str] | None = None,
+    ice_scores_path: str | os.PathLike[str] | None = None, relative: Any = None,
+) -> ScoredInstances:
+    """Score instances for filtering and selection: the offline judge, with a model verdict table over it.
+
+    Args:
+        instances: the instances (``nb.load_data(...).instances``).
+        data_description: the data in words (``LoadedData.description``).
+        judge_verdicts_path: optional verdict table from ``toolqual judge`` (notebook parameter).
+        ice_scores_path: optional ICE table from ``toolqual ice`` (notebook parameter).
+        relative: optional callable shortening file paths for the description (``nb.relative_path``).
+
+    Raises:
+        ConfigError: a given path does not exist (names the parameter).
+    """
+    from .heuristics import offline_verdicts
+    from .io import read_table
+    from .selection import selection_frame
+    from .tables import merge_verdicts
+
+    model_file = optional_file(judge_verdicts_path, "judge_verdicts_path")
+    ice_file = optional_file(ice_scores_path, "ice_scores_path")
+    model_verdicts = read_table(model_file) if model_file else None
+    verdicts = merge_verdicts(model_verdicts, offline_verdicts(instances))
+    ice_scores = read_table(ice_file) if ice_file else None
+    frame = selection_frame(instances, verdicts, ice_scores)
+    name = relative or (lambda p: str(p))
+    label = (f"{judge_label(model_verdicts)} from {name(model_file)}, the offline judge filling the rest"
+             if model_file else "offline judge (rules + heuristics)")
+    description = (f"{data_description[:1].upper()}{data_description[1:]}; verdicts: {label}; ICE scores: "
+                   + (f"from {name(ice_file)}." if ice_file else "none (the ICE filter and recipes are unavailable)."))
+    return ScoredInstances(list(instances), verdicts, ice_scores, frame, label, model_file, ice_file, description)
+
+
+# --- a model judge beside the offline judge on the same instances (notebooks 01 and 02) ------------------
+
+
+@dataclass
+class JudgeComparison:
+    """A model judge's verdicts beside the offline judge's, on the instances the model judged.
+
+    Attributes:
+        label: ``"<model> · <prompt id>"`` (:func:`judge_label`).
+        merged: the model verdicts with the offline judge filling what the model left unscored or did
+            not judge (``tables.merge_verdicts(model, offline)``).
+        instances: the instances the model judged (in the data's order).
+        model_rates, offline_rates: ``tables.error_rate_table`` of each judge on those instances.
+    """
+
+    label: str
+    merged: pd.DataFrame
+    instances: list[Instance]
+    model_rates: pd.DataFrame
+    offline_rates: pd.DataFrame
+
+    @property
+    def n_instances(self) -> int:
+        return len(self.instances)
+
+
+def compare_on_same_instances(
+    model_verdicts: pd.DataFrame | None, offline: pd.DataFrame, instances: Sequence[Instance], *,
+    by: str | None = "source", method: str = "wilson",
+) -> JudgeComparison | None:
+    """Error rates of a model judge and of the offline judge on exactly the instances the model judged.
+
+    Model verdicts for instances outside ``instances`` are ignored (a verdict file may cover other data).
+    Returns None when there are no model verdicts for these instances.
+    """
+    from .tables import merge_verdicts
+
+    if model_verdicts is None or len(model_verdicts) == 0:
+        return None
+    wanted = {instance.id for instance in instances}
+    model_verdicts = model_verdicts.loc[model_verdicts["instance_id"].astype(str).isin(wanted)]
+    if model_verdicts.empty:
+        return None
+    judged = set(model_verdicts["instance_id"].astype(str))
+    pool = [instance for instance in instances if instance.id in judged]
+    merged = merge_verdicts(model_verdicts, offline.loc[offline["instance_id"].astype(str).isin(judged)])
+    offline_part = offline.loc[offline["instance_id"].astype(str).isin(judged)]
+    return JudgeComparison(
+        label=judge_label(model_verdicts), merged=merged, instances=pool,
+        model_rates=error_rate_table(merged, pool, by=by, method=method, include_total=True),
+        offline_rates=error_rate_table(offline_part, pool, by=by, method=method, include_total=True),
+    )

@@ -1,12 +1,17 @@
-"""Tables for the ICE notebook (04): the test bed, one rendered prompt, the planned cost, query summary.
+"""Tables for the ICE notebook (04): the test bed, one rendered prompt, the planned cost, query summary,
+and :func:`ice_results_section`, which decides where the plotted results come from (a results file, a
+live run against the configured target model, or none) so the notebook only displays.
 
-Each function returns a DataFrame at a stated grain; the notebook only displays them.
+Each table function returns a DataFrame at a stated grain; the notebook only displays them.
 """
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -137,3 +142,119 @@ def live_endpoint_from_env() -> dict[str, Any] | None:
 
     endpoint = endpoint_from_env("ice")
     return endpoint.config_kwargs() if endpoint.model and endpoint.can_send else None
+
+
+# --- the results section of notebook 04 ------------------------------------------------------------
+
+
+@dataclass
+class IceResultsSection:
+    """What notebook 04 shows under "ICE score distributions" (like ``judge.report.ModelJudgeSection``).
+
+    Attributes:
+        status: ``"file"`` (a results file), ``"live"`` (a run against the configured target model) or
+            ``"none"`` (neither: the page says how to get results).
+        per_instance: one row per instance (``ice_score``, ``strict_score``, ``status``, ``source``, ...).
+        per_query: one row per instance x test query, when available.
+        origin: where the results come from, in words (for the page and the provenance).
+        ledger: the model calls of a live run (cache hits, tokens, cost).
+        message: what to do when there are no results.
+        target_model: the target model's name (live runs), else None.
+    """
+
+    status: str
+    per_instance: pd.DataFrame | None = None
+    per_query: pd.DataFrame | None = None
+    origin: str = ""
+    ledger: pd.DataFrame | None = None
+    message: str = ""
+    target_model: str | None = None
+
+    @property
+    def scored(self) -> pd.DataFrame | None:
+        """The per-instance rows with status ``ok`` (all rows when the table has no status)."""
+        if self.per_instance is None:
+            return None
+        if "status" not in self.per_instance:
+            return self.per_instance
+        return self.per_instance.loc[self.per_instance["status"].astype(str) == Status.OK]
+
+
+NO_RESULTS_MESSAGE = (
+    "No ICE results to plot. Either run `toolqual ice DATA.jsonl --model M [--base-url URL] --out results/ice.csv` "
+    "and set the parameter ice_results_path = \"results/ice.csv\", or set the environment variables "
+    "TOOLQUAL_ICE_MODEL (target model name) and OPENAI_API_KEY and/or TOOLQUAL_BASE_URL (an OpenAI-compatible "
+    "endpoint) before rendering this notebook to score live_data_path here."
+)
+
+
+def _queries_file(results: Path) -> Path:
+    return results.with_name(f"{results.stem}.queries{results.suffix}")
+
+
+def ice_results_section(
+    *,
+    ice_results_path: str | os.PathLike[str] | None,
+    live_instances: Callable[[], Sequence[Instance]],
+    testbed: TestBed,
+    call_format: str = "json",
+    live_description: str = "the data",
+    endpoint: Mapping[str, Any] | None | Literal["env"] = "env",
+    root: str | os.PathLike[str] | None = None,
+) -> IceResultsSection:
+    """The ICE results notebook 04 plots: from a results file, else a live run, else none (with why).
+
+    Args:
+        ice_results_path: the per-instance table ``toolqual ice --out`` wrote (relative to ``root``); its
+            ``<stem>.queries<suffix>`` sibling is read too when present. Empty: no file.
+        live_instances: called only for a live run; returns the instances to score (already capped).
+        testbed: the ICE test bed.
+        call_format: ``json``, ``react`` or ``tools``.
+        live_description: what ``live_instances`` are, in words (for the origin line).
+        endpoint: ``LLMConfig`` keyword arguments of the target model; ``"env"`` (default) reads them with
+            :func:`live_endpoint_from_env` (``TOOLQUAL_ICE_MODEL`` and a key or a local base URL).
+        root: the project root for a relative ``ice_results_path`` (default: the working directory).
+
+    Raises:
+        ConfigError: ``ice_results_path`` is set but no such file exists.
+    """
+    from ..io import read_table
+
+    if ice_results_path:
+        path = Path(ice_results_path)
+        path = path if path.is_absolute() else Path(root or os.getcwd()) / path
+        if not path.is_file():
+            from ..errors import ConfigError
+
+            raise ConfigError(f"ice_results_path = {str(ice_results_path)!r}: no such file (paths are relative to "
+                              "the project root)")
+        queries = _queries_file(path)
+        return IceResultsSection("file", per_instance=read_table(path),
+                                 per_query=read_table(queries) if queries.is_file() else None,
+                                 origin=f"results file {ice_results_path}")
+    config = live_endpoint_from_env() if endpoint == "env" else endpoint
+    if not config:
+        return IceResultsSection("none", message=NO_RESULTS_MESSAGE)
+    from ..llm import LLMClient, LLMConfig
+    from .engine import run_ice
+
+    instances = list(live_instances())
+    client = LLMClient(LLMConfig(**config))
+    run = run_ice(instances, testbed, client, call_format=call_format, progress=False)  # type: ignore[arg-type]
+    model = str(config.get("model"))
+    return IceResultsSection("live", per_instance=run.per_instance, per_query=run.per_query,
+                             origin=f"live run of {model} on {len(instances)} instances of {live_description}",
+                             ledger=run.ledger, target_model=model)
+
+
+def example_instance(data: Any, instance_id: str = "") -> Instance | None:
+    """The instance whose ICE prompt notebook 04 shows: ``instance_id`` among the instances with gold
+    calls of ``data`` (a ``LoadedData`` or a list of instances), else the first with gold calls; None when
+    none has gold calls (an ICE demonstration needs its call sequence)."""
+    instances = getattr(data, "instances", data)
+    with_calls = [instance for instance in instances if instance.calls is not None]
+    if instance_id:
+        chosen = next((instance for instance in with_calls if instance.id == instance_id), None)
+        if chosen is not None:
+            return chosen
+    return with_calls[0] if with_calls else None

@@ -58,6 +58,16 @@ class ModelJudgeSection:
     calls_per_instance: pd.DataFrame | None = None
     ledger: pd.DataFrame | None = None
 
+    @property
+    def source_phrase(self) -> str:
+        """Where the verdicts come from, in a few words (for a page's summary line)."""
+        return {
+            "bundled_run": "bundled real-model run: one model's recorded verdicts",
+            "verdicts_file": "model verdicts read from a file",
+            "live": "model judge run live",
+            "replay": "model judge answered from the cache",
+        }.get(self.status, "no model verdicts")
+
 
 def how_to_configure(cache_path: str) -> str:
     """The message shown when no model verdicts are available (variable names only)."""
