@@ -49,4 +49,7 @@ def test_notebook06_shows_table6_from_three_runs(tmp_path):
     assert f"original vs random (bfcl): +{20 / 38 - 16 / 38:.3f}" in text and "inside the noise" in text
     # the paper's table is still there, and the forest plot holds both (one panel per benchmark)
     assert "Paper, Table 6" in text and "Your runs beside the paper's Table 6" in text
+    # the page's summary (and so the index) answers from the user's runs, not the paper's
+    assert "Your runs: high instruction + seq vs random — bfcl 72% vs 41% (+30.8 pts, p < 0.001)" in text
+    assert "Extrinsic numbers: your outcome files." in text
     assert "ToolAlpaca" in text and "ToolBench" in text

@@ -1,15 +1,13 @@
-"""Notebooks 02, 03, 05 and 06 render headless with their defaults on the bundled data.
+"""Notebooks 01–06 render headless with their defaults on the bundled data.
 
-One `toolqual report --only 02,03,05,06` run into a temporary folder (the one render path), then the
-pages are checked for their key content, for escaped dataset text and for being self-contained.
+The session's one `toolqual report` run into a temporary folder (the one render path, see
+conftest.rendered_reports), then the pages are checked for their key content, for escaped dataset
+text and for being self-contained.
 """
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
@@ -24,18 +22,16 @@ NOTEBOOKS = ("01_criterion_scoring", "02_error_rate_tables", "03_judge_validatio
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
-    temp_exports_before = set(Path(tempfile.gettempdir()).glob("toolqual_export_*"))
-    out = tmp_path_factory.mktemp("reports")
-    env = {k: v for k, v in os.environ.items() if k != "TOOLQUAL_ROOT"}
-    result = subprocess.run([str(TOOLQUAL), "report", "--only", "01,02,03,04,05,06", "--out", str(out), "--timeout", "240"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+def rendered(rendered_reports):
+    """The session's one render of every notebook (conftest.rendered_reports), checked as a whole first."""
+    result = rendered_reports.result
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     # kernels are reached over Unix sockets: no TCP port, and no ipykernel warning per notebook
     assert "running over TCP" not in result.stderr, result.stderr[-2000:]
     # nothing left behind in the system temp folder
-    assert set(Path(tempfile.gettempdir()).glob("toolqual_export_*")) <= temp_exports_before
-    return {name: (out / f"{name}.html").read_text(encoding="utf-8") for name in NOTEBOOKS} | {"_out": out}
+    assert rendered_reports.temp_left == []
+    out = rendered_reports.out
+    return {name: rendered_reports.page(name) for name in NOTEBOOKS} | {"_out": out}
 
 
 @pytest.mark.slow
@@ -66,12 +62,15 @@ def test_committed_notebooks_are_thin_and_clean():
 @pytest.mark.timeout(600)
 def test_error_rate_page(rendered):
     page = rendered["02_error_rate_tables"]
-    for text in ("Error rate per source and criterion", "Unscored verdicts per cell", "instruction correctness",
-                 "overall correctness (any error)", "lower–upper bound", "Paper, Table 5", "ToolBench (paper)",
-                 "seal_tools", "stabletoolbench", "Error rates of the bundled sample data: 1,680 instances from 6 files",
+    for text in ("Error rate per source and criterion", "1,091 scored, 589 unscored", "instruction correctness",
+                 "overall correctness (any error)", "lower–upper bound", "Paper, Table 5", "paper: ToolBench",
+                 "seal_tools", "stabletoolbench", "Data: the bundled sample data: 1,680 instances from 6 files",
+                 # where the offline judge decided too few instances: a bound, never a rate of 100%
+                 "bound 2.4–100%\n40 of 1,680 decided",
                  # the bundled real model run beside the offline judge on the same instances, and the paper
                  "Model judge, on the instances it judged", "strong-judge · judge_combined.v1",
-                 "model judge vs offline judge on the same 130 instances", "ChatGPT, full training set"):
+                 "130 judged instances: model judge vs offline judge on the same instances",
+                 "ChatGPT judge, full training sets"):
         assert text in page, text
 
 
@@ -81,7 +80,9 @@ def test_criterion_scoring_page_shows_the_bundled_model_run_labelled(rendered):
     page = rendered["01_criterion_scoring"]
     for text in ("Bundled real-model verdicts (one model's recorded answers, not labels)",
                  "130 of the 1,680 instances of this report", "on the 130 instances the model judged",
-                 "model judge (strong-judge · judge_combined.v1)", "ToolAlpaca (paper)", "Errors with the judge"):
+                 "model judge (strong-judge · judge_combined.v1)", "paper: ToolAlpaca", "Errors with the judge",
+                 # one real model's verdicts, labelled as such in the page's summary too
+                 "bundled real-model run: one model's recorded verdicts; not labels"):
         assert text in page, text
 
 
@@ -97,7 +98,7 @@ def test_judge_validation_page(rendered):
                  "F1 per source and criterion", "seal_tools", "toolalpaca-train-format",
                  "per judge and development split", "reference_dev2",
                  # the disagreements with both reasons side by side
-                 "disagreements with the annotators", "annotators_note",
+                 "disagreements with the annotators", "annotators' note",
                  # precision/recall against confidence, and why the bundled run shows one row per threshold
                  "Precision and recall against confidence", "rests on one answer (confidence 1.0, n_votes 1)"):
         assert text in page, text
@@ -121,7 +122,7 @@ def test_filter_explorer_page(rendered):
 def test_selection_and_extrinsic_page(rendered):
     page = rendered["06_selection_and_extrinsic"]
     for text in ("Recipes available on these inputs", "needs ICE scores", "Unavailable here: low_ice, high_ice, "
-                 "high_instruction_seq_ice", "high instruction + seq", "Manifest (ids shortened)",
+                 "high_instruction_seq_ice", "high instruction + seq", "Manifest of the export",
                  "Paper, Table 6", "paper (Table 6)", "two-proportion z"):
         assert text in page, text
     executed = nbformat.read(rendered["_out"] / "_work" / "06_selection_and_extrinsic.ipynb", as_version=4)

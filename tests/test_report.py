@@ -444,7 +444,7 @@ def test_report_on_own_openai_chat_file_from_any_folder(tmp_path):
     assert "your data: 12 instances from 1 file" in page and str(mine) in page
     assert "toolalpaca_eval" not in page  # the bundled data is not what was profiled
     rates = (tmp_path / "out" / "02_error_rate_tables.html").read_text(encoding="utf-8")
-    assert "Error rates of your data: 12 instances" in rates
+    assert "Data: your data: 12 instances" in rates
 
 
 @pytest.mark.slow

@@ -633,11 +633,20 @@ class ScoredInstances:
     model_verdicts_file: Path | None = None
     ice_scores_file: Path | None = None
     description: str = ""
+    min_confidence: float | None = None
+
+    @property
+    def counted_verdicts(self) -> pd.DataFrame:
+        """The verdicts as the filter counts them: those below ``min_confidence`` unscored
+        (``selection.mask_low_confidence``); the verdicts themselves when there is no minimum."""
+        from .selection import mask_low_confidence
+
+        return mask_low_confidence(self.verdicts, self.min_confidence)
 
 
 def scored_instances(
     instances: Sequence[Instance], data_description: str, *, judge_verdicts_path: str | os.PathLike[str] | None = None,
-    ice_scores_path: str | os.PathLike[str] | None = None, relative: Any = None,
+    ice_scores_path: str | os.PathLike[str] | None = None, relative: Any = None, min_confidence: float | None = None,
 ) -> ScoredInstances:
     """Score instances for filtering and selection: the offline judge, with a model verdict table over it.
 
@@ -647,6 +656,8 @@ def scored_instances(
         judge_verdicts_path: optional verdict table from ``toolqual judge`` (notebook parameter).
         ice_scores_path: optional ICE table from ``toolqual ice`` (notebook parameter).
         relative: optional callable shortening file paths for the description (``nb.relative_path``).
+        min_confidence: verdicts below this confidence (``judge --samples/--judges``) count as unscored in
+            the frame (``selection.selection_frame``) and in :attr:`ScoredInstances.counted_verdicts`.
 
     Raises:
         ConfigError: a given path does not exist (names the parameter).
@@ -661,13 +672,16 @@ def scored_instances(
     model_verdicts = read_table(model_file) if model_file else None
     verdicts = merge_verdicts(model_verdicts, offline_verdicts(instances))
     ice_scores = read_table(ice_file) if ice_file else None
-    frame = selection_frame(instances, verdicts, ice_scores)
+    frame = selection_frame(instances, verdicts, ice_scores, min_confidence=min_confidence)
     name = relative or (lambda p: str(p))
     label = (f"{judge_label(model_verdicts)} from {name(model_file)}, the offline judge filling the rest"
              if model_file else "offline judge (rules + heuristics)")
     description = (f"{data_description[:1].upper()}{data_description[1:]}; verdicts: {label}; ICE scores: "
                    + (f"from {name(ice_file)}." if ice_file else "none (the ICE filter and recipes are unavailable)."))
-    return ScoredInstances(list(instances), verdicts, ice_scores, frame, label, model_file, ice_file, description)
+    if min_confidence is not None:
+        description = description[:-1] + f"; verdicts below confidence {min_confidence} count as unscored."
+    return ScoredInstances(list(instances), verdicts, ice_scores, frame, label, model_file, ice_file, description,
+                           min_confidence)
 
 
 # --- a model judge beside the offline judge on the same instances (notebooks 01 and 02) ------------------

@@ -351,7 +351,7 @@ def ice_summary(
 
 
 def filter_words(include_criteria: Mapping[str, str] | None, *, unscored_as_pass: bool, ice_min: float | None = None,
-                 sources: Sequence[str] | None = None) -> str:
+                 sources: Sequence[str] | None = None, min_confidence: float | None = None) -> str:
     """A filter's settings in words: ``"overall correctness holds (unscored counted as holding)"``."""
     conditions = [f"{_name(c).replace(' (any error)', '')} {'is unscored' if v == 'unscored' else 'is an error' if v == 'error' else v}"
                   for c, v in (include_criteria or {}).items() if v != "any"]
@@ -361,6 +361,8 @@ def filter_words(include_criteria: Mapping[str, str] | None, *, unscored_as_pass
         text += f", ICE score at least {fmt.number(ice_min, digits=2)}"
     if sources:
         text += f", sources {', '.join(map(str, sources))}"
+    if min_confidence is not None:
+        text += f", verdicts of confidence below {fmt.number(min_confidence, digits=2)} unscored"
     return text + (" (unscored counted as holding)" if unscored_as_pass else " (unscored counted as failing)")
 
 
@@ -433,7 +435,9 @@ def selection_summary(
         for row in rows.to_dict("records"):
             text = (f"{row['benchmark']} {fmt.percent(row['pass_rate'])} vs {fmt.percent(row['baseline_pass_rate'])} "
                     f"({fmt.points(row['diff'])}")
-            text += f", p = {fmt.pvalue(row['pvalue'])})" if not fmt.is_missing(row["pvalue"]) else ", no test)"
+            p_text = fmt.pvalue(row["pvalue"])
+            text += (f", p {'< ' + p_text[1:] if p_text.startswith('<') else '= ' + p_text})"
+                     if not fmt.is_missing(row["pvalue"]) else ", no test)")
             parts.append(text)
         if parts:
             whose = "The paper's Table 6 (reference, not your data)" if origin == "paper" else "Your runs"

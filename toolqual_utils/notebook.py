@@ -477,9 +477,14 @@ def _min_width(header: Any, column: Sequence[Any], is_num: bool, cap: int = 15) 
     return f' style="min-width:{width * 0.62 + 1:.1f}em"' if width > 4 else ""
 
 
+_SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")
+
+
 def _header_text(column: Any) -> str:
-    """A column name as a header: underscores read as spaces (``n_with_gold_calls`` -> ``n with gold calls``)."""
-    return str(column).replace("_", " ")
+    """A column name as a header: a snake_case name reads with spaces (``n_with_gold_calls`` -> ``n with gold
+    calls``); any other header (``model judge (judge_combined.v1)``) is shown as it is."""
+    text = str(column)
+    return text.replace("_", " ") if _SNAKE_CASE.match(text) else text
 
 
 def details_html(item: fmt.Details) -> str:

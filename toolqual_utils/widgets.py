@@ -22,7 +22,7 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
-from . import analysis, plots_analysis
+from . import analysis, plots_analysis, views
 from .annotations import ADJUDICATOR, annotation_file, annotator_agreement, append_annotation, read_annotations
 from .errors import ToolqualError
 from .export import EXPORT_FORMATS, export_selection, manifest_path
@@ -226,13 +226,15 @@ class FilterExplorer(_Displayable):
                                             instances=self.kept, by="source")
         self.figure = plots_analysis.error_rate_bars(self.error_rates,
                                                      title="Error rates among the kept instances")
+        # every rate zero by construction (e.g. "overall_ok holds"): a sentence, not a chart of whiskers
+        self.statement = views.kept_error_statement(self.error_rates)
         total = self.counts.iloc[-1]
         self.counts_view.value = (
             _message(f"kept {int(total['n_kept'])} of {int(total['n_instances'])} instances")
             + table_html(self.counts, max_rows=0)
         )
-        self.kept_view.value = table_html(analysis.kept_table(self.kept), max_rows=self.max_rows,
-                                          caption="Kept instances", max_chars=200)
+        self.kept_view.value = table_html(views.kept_display(analysis.kept_table(self.kept)), max_rows=self.max_rows,
+                                          caption="Kept instances", max_chars=200, collapsed=False)
         self._render_figure()
 
     def _render_figure(self) -> None:
@@ -245,7 +247,7 @@ class FilterExplorer(_Displayable):
         # slow in JupyterLab and stalls papermill's output capture.
         with self.figure_out:
             self.figure_out.clear_output(wait=True)
-            display(HTML(figure_html(self.figure)))
+            display(HTML(_message(self.statement) if self.statement else figure_html(self.figure)))
 
     def export(self, path: str | os.PathLike[str] | None = None, fmt: str | None = None) -> dict[str, Any] | None:
         """Write the kept instances with ``export.export_selection`` (data file + ``.manifest.json``).
