@@ -468,8 +468,8 @@ def _looks_numeric(column: Sequence[Any]) -> bool:
 
 def _min_width(header: Any, column: Sequence[Any], is_num: bool, cap: int = 15) -> str:
     """A column's minimum width: its cells' longest unbreakable word (capped), so ids are not split
-    mid-word while long texts still wrap (cells break anywhere only beyond the cap). Numbers never wrap,
-    and headers wrap at their spaces on their own."""
+    mid-word while long texts still wrap (cells break anywhere only beyond the cap). Numbers never wrap;
+    headers wrap at their spaces and after their underscores (:func:`_header_html`)."""
     if is_num:
         return ""
     longest = max((len(word) for cell in column for word in str(getattr(cell, "summary", cell)).split()), default=0)
@@ -477,14 +477,10 @@ def _min_width(header: Any, column: Sequence[Any], is_num: bool, cap: int = 15) 
     return f' style="min-width:{width * 0.62 + 1:.1f}em"' if width > 4 else ""
 
 
-_SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")
-
-
-def _header_text(column: Any) -> str:
-    """A column name as a header: a snake_case name reads with spaces (``n_with_gold_calls`` -> ``n with gold
-    calls``); any other header (``model judge (judge_combined.v1)``) is shown as it is."""
-    text = str(column)
-    return text.replace("_", " ") if _SNAKE_CASE.match(text) else text
+def _header_html(column: Any) -> str:
+    """A column name as escaped header HTML that may wrap after its underscores (``n_with_gold_calls``
+    breaks as ``n_with_/gold_calls`` when the column is narrow); the text itself is unchanged."""
+    return html.escape(str(column)).replace("_", "_<wbr>")
 
 
 def details_html(item: fmt.Details) -> str:
@@ -527,7 +523,7 @@ def table_html(
         for column, is_num in zip(texts, numeric)
     ]
     parts = ['<div class="tq-table-wrap"><table class="tq-table"><thead><tr>']
-    parts.extend(f"<th{_min_width(c, column, is_num)}>{html.escape(_header_text(c))}</th>"
+    parts.extend(f"<th{_min_width(c, column, is_num)}>{_header_html(c)}</th>"
                  for c, column, is_num in zip(frame.columns, texts, numeric))
     parts.append("</tr></thead><tbody>")
     for row_index in range(len(shown)):
