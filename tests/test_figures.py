@@ -71,6 +71,23 @@ def test_plotly_figures_show_unscored_and_bounds_in_grey():
     assert [t.name for t in decisions.data] == ["error", "holds", "unscored (not decided)"]
 
 
+
+def test_plotly_figures_without_criterion_colours_use_the_series_colours():
+    from toolqual_utils import plots
+    from toolqual_utils.ice import plots as ice_plots
+
+    summary = pd.DataFrame({"source": ["bfcl", "toolbench"], "n_instances": [10, 20], "n_with_gold_calls": [9, 5]})
+    histogram = pd.DataFrame({"source": ["a", "a", "b"], "bin_left": [0.0, 0.5, 0.0], "bin_right": [0.5, 1.0, 0.5],
+                              "share": [0.4, 0.6, 1.0], "n_instances": [2, 3, 1]})
+    built = [plots.instances_per_source(summary), plots_analysis.agreement_chart(
+        pd.DataFrame({"criterion": ["coherence"], "raw_agreement": [0.9], "kappa": [0.5]})),
+        ice_plots.ice_histogram(histogram)]
+    for fig in built:
+        # plotly's default colourway is not colour-blind safe; every trace without its own colour takes Tol's
+        assert list(fig.layout.colorway) == list(palette.SERIES_COLOURS)
+    # sources in the same order as the static ICE figure (sorted): the same source, the same colour
+    assert [t.name for t in built[2].data] == ["a", "b"]
+
 @pytest.fixture(scope="module")
 def matplotlib_agg():
     import matplotlib

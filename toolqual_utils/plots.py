@@ -14,6 +14,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from .palette import SERIES_COLOURS
+
 __all__ = [
     "empty_figure",
     "instances_per_source",
@@ -32,9 +34,11 @@ FIGURE_HEIGHT = 380
 
 def _layout(fig: go.Figure, title: str, *, x_title: str = "", y_title: str = "", height: int = FIGURE_HEIGHT,
             top: int = 60) -> go.Figure:
-    """The house layout every figure builder finishes with (also used by ``plots_analysis``)."""
+    """The house layout every figure builder finishes with (also used by ``plots_analysis``): traces without
+    a colour of their own take the colour-blind-safe series colours of :mod:`toolqual_utils.palette`."""
     fig.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left"},
+        colorway=list(SERIES_COLOURS),
         height=height,
         margin={"l": 60, "r": 20, "t": top, "b": 60},
         legend={"title": {"text": ""}},

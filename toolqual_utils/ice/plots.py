@@ -1,5 +1,7 @@
 """Figures for ICE results. Each takes a finished table and returns a plotly figure; nothing is
-computed, shown or saved here (candidates to move into ``toolqual_utils/plots.py``)."""
+computed, shown or saved here (candidates to move into ``toolqual_utils/plots.py``). Sources and series
+take the colour-blind-safe series colours of :mod:`toolqual_utils.palette`, in the same order (sources
+sorted) as the static figure of :func:`toolqual_utils.figures.ice_distribution_figure`."""
 from __future__ import annotations
 
 import math
@@ -7,6 +9,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 import plotly.graph_objects as go
+
+from ..palette import SERIES_COLOURS
 
 
 def ice_histogram(histogram: pd.DataFrame, thresholds: Mapping[str, float] | None = None,
@@ -21,7 +25,8 @@ def ice_histogram(histogram: pd.DataFrame, thresholds: Mapping[str, float] | Non
     for label, value in (thresholds or {}).items():
         if value is not None and not math.isnan(value):
             fig.add_vline(x=value, line_dash="dash", annotation_text=label)
-    fig.update_layout(title=title, barmode="group", xaxis_title="ICE score (mean similarity to gold, 0-1)",
+    fig.update_layout(title=title, colorway=list(SERIES_COLOURS),
+                      barmode="group", xaxis_title="ICE score (mean similarity to gold, 0-1)",
                       yaxis_title="share of instances", yaxis_tickformat=".0%", xaxis_range=[0, 1])
     return fig
 
@@ -31,7 +36,8 @@ def query_difficulty(query_table: pd.DataFrame, title: str = "Mean score per tes
     fig = go.Figure()
     fig.add_bar(x=query_table["query_id"], y=query_table["mean_similarity"], name="similarity")
     fig.add_bar(x=query_table["query_id"], y=query_table["mean_strict"], name="strict match")
-    fig.update_layout(title=title, barmode="group", yaxis_range=[0, 1], yaxis_title="mean over instances")
+    fig.update_layout(title=title, colorway=list(SERIES_COLOURS),
+                      barmode="group", yaxis_range=[0, 1], yaxis_title="mean over instances")
     return fig
 
 
@@ -42,6 +48,7 @@ def similarity_vs_strict(per_instance: pd.DataFrame, title: str = "ICE similarit
     for source, part in groups:
         fig.add_scatter(x=part["ice_score"], y=part["strict_score"], mode="markers", name=str(source),
                         text=part["instance_id"], hovertemplate="%{text}<br>ICE %{x:.2f}, strict %{y:.2f}")
-    fig.update_layout(title=title, xaxis_title="ICE score (similarity)", yaxis_title="strict match rate",
+    fig.update_layout(title=title, colorway=list(SERIES_COLOURS),
+                      xaxis_title="ICE score (similarity)", yaxis_title="strict match rate",
                       xaxis_range=[0, 1], yaxis_range=[0, 1])
     return fig
