@@ -93,6 +93,12 @@ def test_validation_chart_panels_and_points(tiny_verdicts):
     paper = [t for t in fig.data if t.name == "TA (paper)"]
     assert [len(t.x) for t in paper] == [0, 0, 1, 0]
     assert paper[2].marker.symbol == "diamond-open"
+    # two paper datasets in the same panels: the same grey, told apart by their symbol
+    two = pd.concat([reference, reference.assign(group="TB", value=0.5)], ignore_index=True)
+    fig = plots_analysis.validation_metrics_chart(long_table, two)
+    symbols = {t.name: t.marker.symbol for t in fig.data if t.name.endswith("(paper)")}
+    colours = {t.marker.color for t in fig.data if t.name.endswith("(paper)")}
+    assert symbols == {"TA (paper)": "diamond-open", "TB (paper)": "square-open"} and len(colours) == 1
 
 
 def test_forest_plot_separates_reference_and_panels():

@@ -40,6 +40,13 @@ __all__ = [
 FIGURE_HEIGHT = 420
 #: Marker used for numbers quoted from the paper (drawn on different data: never a bar of ours).
 REFERENCE_MARKER = {"symbol": "diamond-open", "size": 11, "line": {"width": 2}, "color": REFERENCE_COLOUR}
+#: Open symbols told apart when the paper's numbers for several datasets share a panel (ToolBench: a
+#: diamond, ToolAlpaca: a square, ...): same grey, so they still read as "the paper's", not ours.
+REFERENCE_SYMBOLS = ("diamond-open", "square-open", "triangle-up-open", "circle-open")
+
+
+def _reference_marker(index: int) -> dict:
+    return {**REFERENCE_MARKER, "symbol": REFERENCE_SYMBOLS[index % len(REFERENCE_SYMBOLS)]}
 
 
 # --- shared helpers --------------------------------------------------------------------------------
@@ -85,8 +92,9 @@ def error_rate_bars(
             criterion_label, n, n_errors, n_unscored, error_rate, ci_low, ci_high``). Criteria keep the
             table's row order (the paper's Table 5 order).
         reference: optional numbers quoted from elsewhere (e.g. the paper's Table 5), columns
-            ``group, criterion, error_rate``; drawn as open diamonds named ``"<group> (paper)"``, never
-            as bars, so they cannot be mistaken for results on this data.
+            ``group, criterion, error_rate``; drawn as open grey markers named ``"<group> (paper)"`` (one
+            symbol per group, :data:`REFERENCE_SYMBOLS`), never as bars, so they cannot be mistaken for
+            results on this data.
         title: figure title.
 
     Returns:
@@ -115,12 +123,12 @@ def error_rate_bars(
         )
     if reference is not None and not reference.empty:
         _require(reference, ("group", "criterion", "error_rate"), "error_rate_bars(reference=...)")
-        for group in _ordered(reference["group"], None):
+        for r_index, group in enumerate(_ordered(reference["group"], None)):
             part = reference.loc[reference["group"].astype(str) == group]
             part = part.loc[part["criterion"].isin(order)]
             fig.add_scatter(
                 x=[labels[c] for c in part["criterion"]], y=part["error_rate"], mode="markers",
-                name=f"{group} (paper)", marker=REFERENCE_MARKER,
+                name=f"{group} (paper)", marker=_reference_marker(r_index),
                 hovertemplate=f"{group} (paper, different data)<br>%{{x}}<br>%{{y:.1%}}<extra></extra>",
             )
     fig.update_layout(barmode="group")
@@ -145,7 +153,8 @@ def validation_metrics_chart(
         long_table: ``tables.validation_long`` output (``group, criterion, criterion_label, metric,
             value, ci_low, ci_high, n``); one trace per group.
         reference: optional numbers quoted from the paper's Table 4, columns ``group, criterion,
-            metric, value``; drawn as open diamonds named ``"<group> (paper)"``.
+            metric, value``; drawn as open grey markers named ``"<group> (paper)"``, one symbol per
+            group (:data:`REFERENCE_SYMBOLS`: ToolBench a diamond, ToolAlpaca a square).
         metrics: the metrics to draw (one panel each, left to right).
 
     Returns:
@@ -179,14 +188,14 @@ def validation_metrics_chart(
             )
     if reference is not None and not reference.empty:
         _require(reference, ("group", "criterion", "metric", "value"), "validation_metrics_chart(reference=...)")
-        for group in _ordered(reference["group"], None):
+        for r_index, group in enumerate(_ordered(reference["group"], None)):
             for m_index, metric in enumerate(metrics, start=1):
                 part = reference.loc[(reference["group"].astype(str) == group) & (reference["metric"] == metric)
                                      & reference["criterion"].isin(order)]
                 fig.add_scatter(
                     x=part["value"], y=[labels[c] for c in part["criterion"]], mode="markers",
                     name=f"{group} (paper)", legendgroup=f"ref:{group}", showlegend=m_index == 1,
-                    marker=REFERENCE_MARKER,
+                    marker=_reference_marker(r_index),
                     hovertemplate=f"{group} (paper, different data) · {metric}<br>%{{y}}: %{{x:.2f}}<extra></extra>",
                     row=1, col=m_index,
                 )
