@@ -156,6 +156,8 @@ def test_table_html_formats_numbers_collapses_long_tables_and_shows_unscored():
     assert ">nan<" not in page.lower() and "<td></td>" not in page             # missing and empty are a dash
     assert '<td class="tq-unscored">unscored</td>' in page and '<td class="tq-error">error</td>' in page
     assert ">n_<wbr>instances</th>" in page                                    # long names may wrap
+    judged = nb.table_html(pd.DataFrame({"model judge (j · judge_combined.v1)": [1]}))
+    assert ">model judge (j · judge_combined.v1)</th>" in judged                 # other headers as written
     long = nb.table_html(pd.DataFrame({"x": range(40)}), caption="<Long>")
     assert long.count("<details") == 1 and "&lt;Long&gt;" in long and "(40 rows)" in long
     assert nb.table_html(pd.DataFrame({"x": range(40)}), collapsed=False).count("<details") == 0

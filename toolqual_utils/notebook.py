@@ -469,7 +469,7 @@ def _looks_numeric(column: Sequence[Any]) -> bool:
 def _min_width(header: Any, column: Sequence[Any], is_num: bool, cap: int = 15) -> str:
     """A column's minimum width: its cells' longest unbreakable word (capped), so ids are not split
     mid-word while long texts still wrap (cells break anywhere only beyond the cap). Numbers never wrap;
-    headers wrap at their spaces and after their underscores (:func:`_header_html`)."""
+    headers wrap at their spaces, snake_case names after their underscores (:func:`_header_html`)."""
     if is_num:
         return ""
     longest = max((len(word) for cell in column for word in str(getattr(cell, "summary", cell)).split()), default=0)
@@ -477,10 +477,17 @@ def _min_width(header: Any, column: Sequence[Any], is_num: bool, cap: int = 15) 
     return f' style="min-width:{width * 0.62 + 1:.1f}em"' if width > 4 else ""
 
 
+_SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")
+
+
 def _header_html(column: Any) -> str:
-    """A column name as escaped header HTML that may wrap after its underscores (``n_with_gold_calls``
-    breaks as ``n_with_/gold_calls`` when the column is narrow); the text itself is unchanged."""
-    return html.escape(str(column)).replace("_", "_<wbr>")
+    """A column name as escaped header HTML; the text itself is never changed.
+
+    A snake_case name (``n_with_gold_calls``) may wrap after its underscores (``n_with_/gold_calls``)
+    when the column is narrow; any other header (``model judge (strong-judge · judge_combined.v1)``)
+    wraps at its spaces and is written as it is."""
+    text = html.escape(str(column))
+    return text.replace("_", "_<wbr>") if _SNAKE_CASE.match(str(column)) else text
 
 
 def details_html(item: fmt.Details) -> str:
