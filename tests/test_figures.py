@@ -125,6 +125,13 @@ def test_static_error_rate_figure_draws_rates_in_criterion_colours_and_bounds_in
     assert palette.CRITERION_COLOURS["specificity"].upper() in colours
     assert palette.UNSCORED_GREY.upper() in colours
     assert any(bar.get_hatch() for bar in bars)                     # bounds are hatched grey
+    # three groups in two columns: the panel above the empty slot carries the x labels too
+    fig = figures.error_rate_figure(_rates(), columns=2)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 3
+    fig.canvas.draw()
+    labelled = [ax for ax in visible if any(t.get_visible() and t.get_text() for t in ax.get_xticklabels())]
+    assert len(labelled) == 2, "each column's lowest panel shows the percentages"
 
 
 def test_nothing_to_draw_gives_no_figure(matplotlib_agg):

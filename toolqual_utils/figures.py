@@ -142,6 +142,9 @@ def error_rate_figure(
             ax.xaxis.set_major_formatter(_percent_formatter())
             ax.tick_params(axis="x", labelsize=7)
         axes[0][0].invert_yaxis()
+        for column in range(n_cols):   # the lowest drawn panel of each column carries the x labels
+            last_row = max(r for r in range(n_rows) if r * n_cols + column < len(chosen))
+            axes[last_row][column].tick_params(axis="x", labelbottom=True)
         handles = _legend_handles(with_paper=bool(ref_names), min_share=min_share)
         fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=7, frameon=False)
         if title:
