@@ -76,6 +76,16 @@ def test_error_rate_page(rendered):
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
+def test_ice_page_shows_the_bundled_probe_apart_from_the_distributions(rendered):
+    page = rendered["04_ice_scores"]
+    for text in ("A real target model on three instances (bundled probe)", "Recorded answers, not a run of this page",
+                 "3 instance(s) scored by one real target model (target-model)", "ICE per instance, target target-model",
+                 "No ICE results to plot"):                            # the probe is not passed off as the page's results
+        assert text in page, text
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_criterion_scoring_page_shows_the_bundled_model_run_labelled(rendered):
     page = rendered["01_criterion_scoring"]
     for text in ("Bundled real-model verdicts (one model's recorded answers, not labels)",

@@ -49,6 +49,20 @@ def test_ice_results_none_without_file_or_endpoint(testbed, monkeypatch):
         ice_views.ice_results_section(ice_results_path="missing.csv", testbed=testbed, live_instances=list)
 
 
+def test_bundled_ice_probe_is_read_labelled_and_kept_apart(tmp_path):
+    from conftest import ROOT
+
+    probe = ice_views.ice_probe(root=ROOT)                          # the default: data/judge_runs/ice-v1-probe
+    assert probe is not None and len(probe.per_instance) == 3 and probe.target_model == "target-model"
+    assert list(probe.per_instance.columns) == list(ice_views.PROBE_COLUMNS)
+    assert probe.per_instance["ice_score"].between(0.9, 1.0).all()  # a strong target: the scores barely differ
+    assert probe.per_query is not None and len(probe.per_query) == 14 and probe.per_query["n_scored"].eq(3).all()
+    assert "recorded answers, not a run of this page" in probe.origin and "ice-v1-probe/ice.csv" in probe.origin
+    assert ice_views.ice_probe("", root=ROOT) is None
+    with pytest.raises(ConfigError, match="ice_probe_path = 'nope.csv'"):
+        ice_views.ice_probe("nope.csv", root=tmp_path)
+
+
 def test_ice_results_live_against_the_test_double(openai_double, testbed, tmp_path):
     """The live branch sends real requests; here to the local test double (never a model's judgement)."""
     openai_double.script = demo_sensitive_script(testbed)

@@ -247,6 +247,60 @@ def ice_results_section(
                              ledger=run.ledger, target_model=model)
 
 
+BUNDLED_PROBE = "data/judge_runs/ice-v1-probe/ice.csv"
+PROBE_COLUMNS = ("instance_id", "source", "n_scored", "ice_score", "ci_low", "ci_high", "strict_score", "status")
+
+
+@dataclass
+class IceProbe:
+    """Real ICE answers bundled with the project: one model as the target, a few instances (notebook 04
+    shows them beside the user's own results, labelled; they are never mixed into those).
+
+    Attributes:
+        per_instance: one row per instance (:data:`PROBE_COLUMNS` that the file has).
+        per_query: one row per test query (:func:`query_summary`), when the ``.queries`` table is there.
+        target_model: the target model as the results name it.
+        origin: where the answers come from, in words.
+    """
+
+    per_instance: pd.DataFrame
+    per_query: pd.DataFrame | None
+    target_model: str
+    origin: str
+
+
+def ice_probe(path: str | os.PathLike[str] | None = BUNDLED_PROBE, *,
+              root: str | os.PathLike[str] | None = None) -> IceProbe | None:
+    """The bundled real-model ICE probe (``data/judge_runs/ice-v1-probe``: a frontier chat model answered
+    the 14 test-bed queries with each of 3 bundled instances as its demonstration, through exported Batch
+    requests imported with ``toolqual ice --import-batch``). None when ``path`` is empty.
+
+    Raises:
+        ConfigError: ``path`` is set but no such file exists (relative paths are read from ``root``).
+    """
+    from ..io import read_table
+
+    if not path:
+        return None
+    file = Path(path)
+    file = file if file.is_absolute() else Path(root or os.getcwd()) / file
+    if not file.is_file():
+        from ..errors import ConfigError
+
+        raise ConfigError(f"ice_probe_path = {str(path)!r}: no such file (paths are relative to the project root)")
+    table = read_table(file)
+    queries = _queries_file(file)
+    models = sorted(table["target_model"].astype(str).unique()) if "target_model" in table else []
+    shown = table.reindex(columns=[c for c in PROBE_COLUMNS if c in table.columns])
+    return IceProbe(
+        per_instance=shown.sort_values("ice_score", ascending=False, kind="stable").reset_index(drop=True),
+        per_query=query_summary(read_table(queries)) if queries.is_file() else None,
+        target_model=", ".join(models) or "unnamed",
+        origin=f"{len(table)} instance(s) scored by one real target model ({', '.join(models) or 'unnamed'}) "
+               f"from {file.parent.name}/{file.name}: recorded answers, not a run of this page",
+    )
+
+
 def example_instance(data: Any, instance_id: str = "") -> Instance | None:
     """The instance whose ICE prompt notebook 04 shows: ``instance_id`` among the instances with gold
     calls of ``data`` (a ``LoadedData`` or a list of instances), else the first with gold calls; None when
