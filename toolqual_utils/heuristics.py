@@ -45,11 +45,11 @@ from typing import Any, Final
 import pandas as pd
 
 from .checks import Finding, find_issues, instance_findings, rule_rows
-from .checks.text import CAMEL, REQUEST_RE, InstructionText, norm, stem
-from .checks.tool_schema import tool_table
+from .checks.scan import instruction_text
+from .checks.text import CAMEL, REQUEST_RE, norm, stem
+from .checks.tool_schema import table_of
 from .checks.values import ungrounded
-from .dialogue import earlier_outputs, user_text
-from .schema import CRITERIA, INSTRUCTION_CRITERIA, PSEUDO_CALLS, Instance
+from .schema import CRITERIA, INSTRUCTION_CRITERIA, PSEUDO_CALLS, Instance, ToolSpec, shared_tool_facts
 from .verdicts import HEURISTICS_JUDGE, Status, VerdictRow, verdict_frame
 
 __all__ = [
@@ -82,6 +82,21 @@ _GENERIC = frozenset(
 def _topic_words(text: str) -> frozenset[str]:
     words = norm(CAMEL.sub(" ", text).replace("_", " ")).split()
     return frozenset(stem(w) for w in words if len(w) > 2 and w not in _GENERIC and not w.isdigit())
+
+
+def _tool_topic_words(name: str, tool: ToolSpec | None) -> frozenset[str]:
+    """The topic words of a called tool: its name (the ``_for_<tool>`` part too), description and parameters."""
+    if tool is None:
+        return _topic_words(name.split("_for_")[-1] + " " + name)
+    facts = shared_tool_facts(tool)
+    if facts is not None and "topic_words" in facts:
+        return facts["topic_words"]
+    text = name.split("_for_")[-1] + " " + name + " " + tool.description + " " + " ".join(
+        f"{p} {str(s.get('description', '')) if isinstance(s, dict) else ''}" for p, s in tool.properties.items())
+    words = _topic_words(text)
+    if facts is not None:
+        facts["topic_words"] = words
+    return words
 
 
 def _request_sentences(instruction: str) -> list[str]:
@@ -122,15 +137,15 @@ def _specificity(inst: Instance, findings: Sequence[Finding]) -> tuple[int | Non
     if not api_calls:
         return None, Status.UNSCORED_NEEDS_MODEL, "no calls show which values were needed", evidence
     tools = {t.name: t for t in inst.tools}
-    text = InstructionText(user_text(inst))  # specificity reads the whole dialogue: earlier user turns count,
-    text.earlier.extend(earlier_outputs(inst))  # and so do earlier turns' tool results
+    # specificity reads the whole dialogue: earlier user turns count, and so do earlier turns' tool results
+    text = instruction_text(inst)  # normalised once for the checks and the heuristics of this instance
     for index, call in enumerate(inst.calls or []):
         if call.name in PSEUDO_CALLS:
             continue
         tool = tools.get(call.name)
         if tool is None or call.arguments is None:
             return None, Status.UNSCORED_NEEDS_MODEL, f"call {index} cannot be read against a schema", evidence
-        infos, required, _ = tool_table(tool.parameters)
+        infos, required, _ = table_of(tool)
         for param in sorted(required):  # sorted: a frozenset iterates in hash order
             if param not in call.arguments:
                 return None, Status.UNSCORED_NEEDS_MODEL, f"call {index} lacks required {param!r}", evidence
@@ -178,15 +193,7 @@ def _coherence(inst: Instance) -> tuple[int | None, str, str, list[dict]]:
         return None, Status.UNSCORED_NEEDS_MODEL, f"{len(requests)} request sentences; no calls to relate them", []
     tools = {t.name: t for t in inst.tools}
     names = list(dict.fromkeys(c.name for _, c in api_calls))
-    words = {}
-    for name in names:
-        tool = tools.get(name)
-        text = name.split("_for_")[-1] + " " + name
-        if tool is not None:
-            text += " " + tool.description + " " + " ".join(
-                f"{p} {str(s.get('description', '')) if isinstance(s, dict) else ''}"
-                for p, s in tool.properties.items())
-        words[name] = _topic_words(text)
+    words = {name: _tool_topic_words(name, tools.get(name)) for name in names}
     # Union-find over called tools: linked by a shared topic word or by a value flowing between calls.
     parent = {n: n for n in names}
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 import csv
 import io as io_module
 import json
+import json.decoder
+import json.scanner
 import math
 import os
 import re
@@ -41,7 +43,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from .errors import InputError
-from .schema import Instance, describe_validation_error, parse_instance
+from .schema import Instance, ToolCache, ToolSpec, describe_validation_error, parse_instance
 
 TABLE_FORMATS = (".jsonl", ".csv", ".parquet")
 
@@ -195,7 +197,7 @@ def _may_be_over_limits(text: str, max_chars: int) -> bool:
     longer than the limit needs that many characters, nesting needs that many brackets, and a surrogate
     can only arrive as a ``\\uD800``-``\\uDFFF`` escape.)"""
     return (len(text) > max_chars
-            or _SURROGATE_ESCAPE.search(text) is not None
+            or ("\\u" in text and _SURROGATE_ESCAPE.search(text) is not None)
             or text.count("{") + text.count("[") > MAX_DEPTH)
 
 
@@ -329,11 +331,107 @@ def iter_jsonl_objects(
 CANONICAL_NOT_UTF8 = "canonical JSONL must be UTF-8"
 
 
-def canonical_from_line(path: str | os.PathLike[str], line_no: int, line: str | Reject) -> Instance | Reject:
+_SCAN_VALUE = json.scanner.make_scanner(_DECODER)  # one JSON value at a position: (value, end); as _DECODER reads
+_SCAN_STRING = json.decoder.scanstring
+_SKIP_WHITESPACE = re.compile(r"[ \t\n\r]*").match  # what JSON counts as white space
+_WHITESPACE = frozenset(" \t\n\r")
+
+
+def _skip(line: str, at: int) -> int:
+    """The position of the first character at or after ``at`` that is not JSON white space."""
+    return _SKIP_WHITESPACE(line, at).end() if line[at:at + 1] in _WHITESPACE else at
+
+
+def _tools_from(line: str, start: int, tools: ToolCache) -> tuple[list[ToolSpec], int] | None:
+    """The tools of the array at ``line[start]`` (``[``) through ``tools``: a tool whose text was seen before
+    is neither parsed nor validated again. (validated tools, end), or None when anything is unusual."""
+    specs: list[ToolSpec] = []
+    at = _skip(line, start + 1)
+    if line.startswith("]", at):
+        return specs, at + 1
+    prefix = tools.PREFIX
+    candidates = tools.candidates
+    while True:
+        if not line.startswith("{", at):
+            return None
+        spec = None
+        # JSON objects are prefix-free: when the line continues with a whole tool text seen before, that
+        # text is exactly the value that starts here
+        for text, candidate in candidates(line[at:at + prefix]):
+            if line.startswith(text, at):
+                spec, end = candidate, at + len(text)
+                break
+        if spec is None:
+            value, end = _SCAN_VALUE(line, at)
+            text = line[at:end]
+            spec = tools.get(text)
+            if spec is None:
+                spec = tools.add(text, value)
+                if spec is None:
+                    return None
+        specs.append(spec)
+        at = _skip(line, end)
+        if line.startswith(",", at):
+            at = _skip(line, at + 1)
+        elif line.startswith("]", at):
+            return specs, at + 1
+        else:
+            return None
+
+
+#: a JSON string literal (read from outside any string: each match is one whole literal)
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_TOOLS_KEY = re.compile(r'"tools"[ \t\n\r]*:[ \t\n\r]*\[')
+
+
+def _canonical_through_cache(line: str, tools: ToolCache) -> Instance | None:
+    """The instance of a canonical line read with the tools taken from ``tools``, or None when this way
+    does not apply (any problem, or a line near a limit): the caller then reads the line as usual, which
+    gives the same instance, or the reject with its usual reason.
+
+    The record's top-level ``tools`` array is read tool by tool through the cache; the rest of the line,
+    with ``[]`` in its place, is read by the strict parser as usual.
+    """
+    if _may_be_over_limits(line, max_value_chars()):
+        return None
+    try:
+        found = _TOOLS_KEY.search(line)
+        if found is None:
+            return None
+        # the key must be one of the record's own: outside any string, at depth 1, after "{" or ","
+        before = _JSON_STRING.sub("", line[:found.start()])
+        if '"' in before or before.count("{") + before.count("[") - before.count("}") - before.count("]") != 1 \
+                or not before.rstrip(" \t\n\r").endswith(("{", ",")):
+            return None
+        start = found.end() - 1
+        read = _tools_from(line, start, tools)
+        if read is None:
+            return None
+        specs, end = read
+        record = _DECODER.decode(line[:start] + "[]" + line[end:])
+        if type(record) is not dict or record.get("tools") != []:
+            return None
+        record["tools"] = specs
+        return Instance.model_validate(record)
+    except Exception:  # noqa: BLE001 - read the usual way, which says what is wrong
+        return None
+
+
+def canonical_from_line(path: str | os.PathLike[str], line_no: int, line: str | Reject,
+                        tools: ToolCache | None = None) -> Instance | Reject:
     """One line of a canonical JSONL file (as :func:`iter_lines` yields it): the validated :class:`Instance`,
-    or a :class:`Reject` naming file, line, field and reason."""
+    or a :class:`Reject` naming file, line, field and reason.
+
+    With ``tools`` (a :class:`~toolqual_utils.schema.ToolCache`), a tool whose JSON text was read before is
+    not parsed or validated again: the instance shares the cached :class:`~toolqual_utils.schema.ToolSpec`
+    (the same instance otherwise; rejects are unchanged).
+    """
     if isinstance(line, Reject):
         return line
+    if tools is not None:
+        instance = _canonical_through_cache(line, tools)
+        if instance is not None:
+            return instance
     record = parse_jsonl_line(path, line_no, line)
     if isinstance(record, Reject):
         return record
@@ -534,11 +632,19 @@ def encode_table(frame: pd.DataFrame, fmt: str) -> Any:
     return pa.Table.from_pandas(encoded, preserve_index=False)
 
 
+#: first characters of text that :func:`csv_escape` may change (all other text is written as it is)
+_MAYBE_ESCAPED = frozenset(("'", *FORMULA_CHARS))
+_JSON_CELL = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(value, ensure_ascii=False), built once
+
+
 def _csv_cell(value: Any) -> Any:
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False) if value else "[]" if isinstance(value, list) else "{}"
+    kind = type(value)
+    if kind is str:  # the common case first: most text needs no escape
+        return value if value[:1] not in _MAYBE_ESCAPED else csv_escape(value)
     if value is None:
         return ""
+    if isinstance(value, (dict, list)):
+        return _JSON_CELL(value) if value else "[]" if isinstance(value, list) else "{}"
     return csv_escape(value)
 
 
@@ -549,9 +655,8 @@ def encode_rows(rows: Iterable[Sequence[Any]], fmt: str, columns: Sequence[str])
     if fmt != ".csv":
         return encode_table(pd.DataFrame(list(rows), columns=list(columns)), fmt)
     buffer = io_module.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    for row in rows:
-        writer.writerow([_csv_cell(value) for value in row])
+    cell = _csv_cell
+    csv.writer(buffer, lineterminator="\n").writerows([cell(value) for value in row] for row in rows)
     return buffer.getvalue()
 
 

@@ -193,6 +193,78 @@ def describe_validation_error(error: ValidationError) -> tuple[str, str]:
     return field, reason
 
 
+class ToolCache:
+    """Validated tools by their JSON text, for readers of many instances that offer the same tools (BFCL,
+    Seal-Tools, ToolAlpaca and ToolBench files repeat tool definitions across instances).
+
+    A reader (:func:`toolqual_utils.io.canonical_from_line` with a cache) validates each distinct tool
+    text once and gives every instance that offers it the same :class:`ToolSpec` object, so that what is
+    derived from a tool (its schema table, its words) can be kept with it (:func:`shared_tool_facts`).
+    Those objects are shared: treat them as read-only (the checks never change an instance). The same
+    text always parses to the same tool, so an instance read through the cache equals one read without.
+    Holds at most ``limit`` tools (then starts again).
+    """
+
+    #: characters of a tool's text that index it (:meth:`candidates`)
+    PREFIX = 64
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self.limit = limit
+        self._specs: dict[str, ToolSpec] = {}
+        self._by_prefix: dict[str, list[tuple[str, ToolSpec]]] = {}
+
+    def get(self, text: str) -> ToolSpec | None:
+        """The tool validated from exactly this JSON text, or None."""
+        return self._specs.get(text)
+
+    def candidates(self, prefix: str) -> list[tuple[str, ToolSpec]]:
+        """(text, tool) of the cached tools whose text starts with ``prefix`` (``PREFIX`` characters)."""
+        return self._by_prefix.get(prefix, _NONE)
+
+    def add(self, text: str, value: Any) -> ToolSpec | None:
+        """Validate the tool parsed from ``text``; cached and returned, or None when it is not valid."""
+        try:
+            spec = ToolSpec.model_validate(value)
+        except ValidationError:
+            return None
+        if len(self._specs) >= self.limit:
+            self.clear()
+        self._specs[text] = spec
+        if len(text) > self.PREFIX:
+            same_start = self._by_prefix.setdefault(text[:self.PREFIX], [])
+            if len(same_start) < 16:
+                same_start.append((text, spec))
+        _SHARED_FACTS[id(spec)] = {}
+        return spec
+
+    def clear(self) -> None:
+        for spec in self._specs.values():
+            _SHARED_FACTS.pop(id(spec), None)
+        self._specs.clear()
+        self._by_prefix.clear()
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def __del__(self) -> None:
+        try:
+            self.clear()
+        except Exception:  # noqa: BLE001 - at interpreter shutdown the module may be gone
+            pass
+
+
+_NONE: list[tuple[str, ToolSpec]] = []
+#: id of a ToolSpec held by a ToolCache -> facts derived from it (the cache keeps the object alive, so the
+#: id stays its own while the entry exists)
+_SHARED_FACTS: dict[int, dict[str, Any]] = {}
+
+
+def shared_tool_facts(tool: ToolSpec) -> dict[str, Any] | None:
+    """A dict to keep facts derived from ``tool`` in, when ``tool`` is shared through a :class:`ToolCache`
+    (read-only, so the facts stay true); None for any other tool (derive what you need each time)."""
+    return _SHARED_FACTS.get(id(tool))
+
+
 def parse_instance(record: Any) -> Instance:
     """Validate one canonical record. Raises ``pydantic.ValidationError`` on a bad record."""
     return Instance.model_validate(record)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from .registry import Hit, register
 from .scan import CallScan, InstanceScan
-from ..schema import ToolSpec
+from ..schema import ToolSpec, shared_tool_facts
 from .text import CAMEL, REQUEST_RE, STOPWORDS, compact, name_words, norm, numbers_in, request_clauses, stem, \
     value_candidates
-from .tool_schema import enum_problem, tool_table, type_problem
+from .tool_schema import enum_problem, table_of, type_problem
 from .values import REFERENCE_RE, is_empty, placeholder_problem, scalars, short, ungrounded, unstated
 
 __all__: list[str] = []  # nothing to import: the checks are reached through the registry
@@ -207,6 +207,16 @@ def _clause_served(clause: str, scan: InstanceScan) -> bool:
 def _tool_vocabulary(tool: ToolSpec) -> frozenset[str]:
     """Every word of a tool's name, parameter names and descriptions, stemmed (a request naming them names
     the tool, not a value for it)."""
+    facts = shared_tool_facts(tool)
+    if facts is None:
+        return _vocabulary(tool)
+    vocabulary = facts.get("vocabulary")
+    if vocabulary is None:
+        vocabulary = facts["vocabulary"] = _vocabulary(tool)
+    return vocabulary
+
+
+def _vocabulary(tool: ToolSpec) -> frozenset[str]:
     texts = [tool.name, tool.description]
     for name, spec in tool.properties.items():
         texts.append(name)
@@ -219,7 +229,7 @@ def _fills(clause: str, tool: ToolSpec) -> list[str] | None:
     """The tool's required parameters, when the clause writes a concrete value for each of them: a number for
     each numeric one, one of the allowed values for a closed list, a value (quoted text, a code in capitals,
     a name, a word with digits, or a spare number) for each text one. None otherwise."""
-    infos, required, _ = tool_table(tool.parameters)
+    infos, required, _ = table_of(tool)
     needed = [p for p in sorted(required) if p in infos and not infos[p].is_credential]
     if not needed:
         return None

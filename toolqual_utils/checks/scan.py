@@ -14,10 +14,32 @@ from typing import Any
 from ..dialogue import earlier_outputs, user_text
 from ..schema import PSEUDO_CALLS, Call, Instance, ToolSpec
 from .text import InstructionText
-from .tool_schema import ParamInfo, ToolTable, param_info, tool_table
+from .tool_schema import ParamInfo, ToolTable, param_info, table_of
 from .values import REFERENCE_RE, TEMPLATE_RE, call_key, is_empty, repair_raw, scalars
 
-__all__ = ["InstanceScan", "CallScan", "ArgumentScan"]
+__all__ = ["InstanceScan", "CallScan", "ArgumentScan", "instruction_text"]
+
+#: the instance the last :func:`instruction_text` was made for, what it was made from, and that text
+_LAST_TEXT: list[tuple[Instance, str, list[Any], int, InstructionText]] = []
+
+
+def instruction_text(instance: Instance) -> InstructionText:
+    """What the user said (:func:`~toolqual_utils.dialogue.user_text`) as an
+    :class:`~toolqual_utils.checks.text.InstructionText` whose ``earlier`` list starts with the earlier
+    turns' tool results (:func:`~toolqual_utils.dialogue.earlier_outputs`).
+
+    Each call returns a new text with its own ``earlier`` list; for the same instance object as the call
+    before (the checks, then the heuristics), the normalised forms are shared, not computed again.
+    """
+    if _LAST_TEXT:
+        last, instruction, context, n_turns, text = _LAST_TEXT[0]
+        if last is instance and instance.instruction is instruction and instance.context is context \
+                and len(context) == n_turns:
+            return text.fork(text.earlier)
+    text = InstructionText(user_text(instance))
+    text.earlier.extend(earlier_outputs(instance))
+    _LAST_TEXT[:] = [(instance, instance.instruction, instance.context, len(instance.context), text)]
+    return text.fork(text.earlier)
 
 
 class InstanceScan:
@@ -39,8 +61,7 @@ class InstanceScan:
         self.category = str(instance.meta.get("bfcl_category", "")) if instance.meta else ""
         # Multi-turn: what the user said earlier grounds values like the instruction does, and earlier turns'
         # tool results like earlier outputs (for single-turn data: the instruction, and nothing).
-        self.text = InstructionText(user_text(instance))
-        self.text.earlier.extend(earlier_outputs(instance))
+        self.text = instruction_text(instance)
         self.api_calls = [(i, c) for i, c in enumerate(instance.calls or []) if c.name not in PSEUDO_CALLS]
 
     @property
@@ -126,7 +147,7 @@ class CallScan:
                 self.raw_templates = templates
         self.arguments: Mapping[str, Any] | None = arguments
         self.table: ToolTable | None = (
-            tool_table(self.tool.parameters) if self.tool is not None and arguments is not None else None)
+            table_of(self.tool) if self.tool is not None and arguments is not None else None)
         self.repeat_of: int | None = None
         self.retries_failure = False
         self._arguments: list[ArgumentScan] | None = None

@@ -264,82 +264,122 @@ _add_codes(
 # --- one instruction, normalised once ------------------------------------------------------------------
 
 
+class _Forms:
+    """The normalised forms of one text, computed on first use; shared by the :class:`InstructionText`
+    objects made for one instance (:meth:`InstructionText.fork`)."""
+
+    __slots__ = ("raw", "lower", "norm", "compact", "relative", "numbers", "dates", "tokens", "words")
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+        self.lower = raw.lower()
+        self.norm: str | None = None
+        self.compact: str | None = None
+        self.relative: bool | None = None
+        self.numbers: set[float] | None = None
+        self.dates: set[Date] | None = None
+        self.tokens: set[str] | None = None
+        self.words: frozenset[str] | None = None
+
+
 class InstructionText:
     """The normalised forms of one instruction, computed on first use, and the earlier texts a later value
-    may be grounded in (observations and arguments of earlier calls, pseudo-calls), appended by the caller.
+    may be grounded in (observations and arguments of earlier calls, pseudo-calls), appended by the caller
+    (``earlier`` only grows: its normalised forms are kept as they are first needed).
+
+    :meth:`fork` gives a text with the same instruction (its normalised forms shared, not recomputed) and
+    its own ``earlier`` list.
     """
 
-    __slots__ = ("_numbers", "_dates", "_tokens", "_words", "_norm", "_compact", "_relative", "raw", "lower",
-                 "earlier")
+    __slots__ = ("_forms", "raw", "lower", "earlier", "_earlier_forms")
 
-    def __init__(self, instruction: str) -> None:
-        self.raw = instruction
-        self.lower = instruction.lower()
-        self._norm: str | None = None  # the rest is computed on first use: most values hit the fast path
-        self._compact: str | None = None
-        self._relative: bool | None = None
-        self._numbers: set[float] | None = None
-        self._dates: set[Date] | None = None
-        self._tokens: set[str] | None = None
-        self._words: frozenset[str] | None = None
+    def __init__(self, instruction: str, *, _forms: _Forms | None = None) -> None:
+        forms = _Forms(instruction) if _forms is None else _forms
+        self._forms = forms
+        self.raw = forms.raw
+        self.lower = forms.lower
         self.earlier: list[str] = []  # raw texts of earlier observations / arguments (normalised lazily)
+        self._earlier_forms: list[tuple[str, str]] = []  # (compact, norm) of earlier[i], as far as needed
+
+    def fork(self, earlier: list[str] | None = None) -> InstructionText:
+        """The same instruction (normalised forms shared) with its own ``earlier`` list (a copy of ``earlier``)."""
+        twin = InstructionText(self.raw, _forms=self._forms)
+        if earlier:
+            twin.earlier.extend(earlier)
+        return twin
 
     @property
     def norm(self) -> str:
-        if self._norm is None:
-            self._norm = norm(self.raw)
-        return self._norm
+        forms = self._forms
+        if forms.norm is None:
+            forms.norm = norm(forms.raw)
+        return forms.norm
 
     @property
     def compact(self) -> str:
-        if self._compact is None:
-            self._compact = compact(self.raw)
-        return self._compact
+        forms = self._forms
+        if forms.compact is None:
+            forms.compact = compact(forms.raw)
+        return forms.compact
 
     @property
     def has_relative_time(self) -> bool:
-        if self._relative is None:
-            self._relative = RELATIVE_TIME.search(self.norm) is not None
-        return self._relative
+        forms = self._forms
+        if forms.relative is None:
+            forms.relative = RELATIVE_TIME.search(self.norm) is not None
+        return forms.relative
 
     @property
     def numbers(self) -> set[float]:
-        if self._numbers is None:
-            self._numbers = numbers_in(self.raw)
+        forms = self._forms
+        if forms.numbers is None:
+            numbers = numbers_in(forms.raw)
             for token in self.norm.split():
                 if token in NUMBER_WORDS:
-                    self._numbers.add(float(NUMBER_WORDS[token]))
-        return self._numbers
+                    numbers.add(float(NUMBER_WORDS[token]))
+            forms.numbers = numbers
+        return forms.numbers
 
     @property
     def dates(self) -> set[Date]:
-        if self._dates is None:
-            self._dates = dates_in(self.raw)
-        return self._dates
+        forms = self._forms
+        if forms.dates is None:
+            forms.dates = dates_in(forms.raw)
+        return forms.dates
 
     @property
     def tokens(self) -> set[str]:
         """The instruction's words, stemmed."""
-        if self._tokens is None:
-            self._tokens = {stem(t) for t in self.norm.split()}
-        return self._tokens
+        forms = self._forms
+        if forms.tokens is None:
+            forms.tokens = {stem(t) for t in self.norm.split()}
+        return forms.tokens
 
     @property
     def words(self) -> frozenset[str]:
         """The instruction's words as written (letters and digits, case kept)."""
-        if self._words is None:
-            self._words = frozenset(_WORD.findall(self.raw.translate(_QUOTES)))
-        return self._words
+        forms = self._forms
+        if forms.words is None:
+            forms.words = frozenset(_WORD.findall(forms.raw.translate(_QUOTES)))
+        return forms.words
 
     def in_earlier(self, value_norm: str, value_compact: str) -> bool:
         """True when the value occurs in an earlier output or argument text."""
-        if not self.earlier:
+        earlier = self.earlier
+        if not earlier:
             return False
-        for text in self.earlier:
+        seen = self._earlier_forms
+        if len(seen) > len(earlier):  # the list was shortened: start again
+            seen.clear()
+        for text in earlier[len(seen):]:  # normalise each earlier text once, however many values ask
             lowered = text.lower()
-            if value_compact and len(value_compact) >= 2 and value_compact in compact(lowered):
+            seen.append((compact(lowered), norm(lowered)))
+        use_compact = bool(value_compact) and len(value_compact) >= 2
+        use_norm = bool(value_norm.strip())
+        for text_compact, text_norm in seen:
+            if use_compact and value_compact in text_compact:
                 return True
-            if value_norm.strip() and value_norm in norm(lowered):
+            if use_norm and value_norm in text_norm:
                 return True
         return False
 

@@ -11,7 +11,7 @@ accepted for ``integer``/``number`` (many APIs take query strings); scalars are 
 says array/list. Everything else of the wrong JSON type is a type problem. Allowed values come from the
 schema's ``enum`` or ToolAlpaca's "One of: [...]" in the description and are compared case-insensitively.
 
-Pure module: standard library only (and :mod:`toolqual_utils.matching`).
+Pure module: standard library only (and :mod:`toolqual_utils.matching`, :mod:`toolqual_utils.schema`).
 """
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
 from ..matching import standardize_string
+from ..schema import ToolSpec, shared_tool_facts
 from .text import CAMEL
 
-__all__ = ["ParamInfo", "ToolTable", "param_info", "tool_table", "type_problem", "enum_problem",
+__all__ = ["ParamInfo", "ToolTable", "param_info", "tool_table", "table_of", "type_problem", "enum_problem",
            "is_numeric_string"]
 
 _CREDENTIAL_NAME: Final = re.compile(
@@ -130,6 +131,18 @@ def tool_table(parameters: Mapping[str, Any]) -> ToolTable:
     if len(_BY_IDENTITY) > _IDENTITY_LIMIT:
         _BY_IDENTITY.clear()
     _BY_IDENTITY[id(parameters)] = (parameters, table)  # keeps the object alive, so the id stays unique
+    return table
+
+
+def table_of(tool: ToolSpec) -> ToolTable:
+    """The :class:`ToolTable` of an offered tool: :func:`tool_table` of its parameters, kept with the tool
+    when it is shared through a :class:`~toolqual_utils.schema.ToolCache`."""
+    facts = shared_tool_facts(tool)
+    if facts is None:
+        return tool_table(tool.parameters)
+    table = facts.get("table")
+    if table is None:
+        table = facts["table"] = tool_table(tool.parameters)
     return table
 
 

@@ -30,7 +30,7 @@ from ..errors import ConfigError, InputError
 from ..heuristics import offline_rows
 from ..io import CANONICAL_NOT_UTF8, TABLE_FORMATS, Reject, TableWriter, canonical_from_line, encode_rows, \
     check_readable_file, encode_table, iter_lines
-from ..schema import CRITERIA
+from ..schema import CRITERIA, ToolCache
 from ..verdicts import VERDICT_COLUMNS, VerdictRow, verdict_frame
 from ._inputs import MAX_SKIPS_SHOWN, check_table_path
 
@@ -52,6 +52,8 @@ PARALLEL_MIN_BYTES = 16 * 2**20
 #: instances listed under "most suspect findings" in the summary
 N_SUSPECTS_SHOWN = 5
 _ROW_FIELDS = attrgetter(*VERDICT_COLUMNS)
+#: tools validated once per process and shared by the instances that offer them (see ToolCache)
+_TOOLS = ToolCache()
 
 
 def _checks_listing() -> str:
@@ -187,7 +189,7 @@ def check_batch(path: str, lines: Sequence[tuple[int, str | Reject]], first_orde
     rows: list[VerdictRow] = []
     found: list[Finding] = []
     for position, (line_no, line) in enumerate(lines):
-        item = canonical_from_line(path, line_no, line)
+        item = canonical_from_line(path, line_no, line, _TOOLS)
         if isinstance(item, Reject):
             rejects.append(item)
             continue
