@@ -53,7 +53,7 @@ from .schema import CRITERIA, INSTRUCTION_CRITERIA, PSEUDO_CALLS, Instance, Tool
 from .verdicts import HEURISTICS_JUDGE, Status, VerdictRow, verdict_frame
 
 __all__ = [
-    "HEURISTIC_CRITERIA", "HEURISTICS_JUDGE", "HEURISTICS_PROMPT_ID", "heuristic_rows", "offline_rows",
+    "HEURISTIC_CRITERIA", "HEURISTICS_JUDGE", "HEURISTICS_PROMPT_ID", "coherence_row", "heuristic_rows", "offline_rows",
     "offline_verdicts", "run_heuristics",
 ]
 
@@ -255,6 +255,13 @@ def heuristic_rows(inst: Instance, findings: Sequence[Finding]) -> list[VerdictR
         rows.append(VerdictRow(inst.id, criterion, label, status, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID, rationale,
                                evidence))
     return rows
+
+
+def coherence_row(inst: Instance) -> VerdictRow:
+    """The heuristic coherence verdict of one instance (what :func:`heuristic_rows` gives for coherence;
+    it needs no rule findings)."""
+    label, status, rationale, evidence = _coherence(inst)
+    return VerdictRow(inst.id, "coherence", label, status, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID, rationale, evidence)
 
 
 def run_heuristics(instances: Iterable[Instance], findings: Sequence[Finding] | None = None) -> pd.DataFrame:

@@ -71,7 +71,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final, Iterable, Literal, Mapping, Sequence, Union
+from typing import Any, AsyncIterable, Callable, Final, Iterable, Literal, Mapping, Sequence, Union
 from urllib.parse import urlparse
 
 from toolqual_utils.errors import ConfigError, InputError
@@ -1796,6 +1796,164 @@ class LLMClient:
         except RuntimeError:
             return asyncio.run(self.acomplete(requests, progress=progress))
         return _run_in_worker_thread(lambda: self.acomplete(requests, progress=progress))
+
+    async def astream(
+        self,
+        chunks: AsyncIterable[Sequence[AnyRequest]],
+        on_result: Callable[[int, ChatResult], None],
+        *,
+        before_first_send: Callable[[], None] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Answer requests as they arrive, for pipelines that build requests while earlier ones are in flight.
+
+        ``chunks`` yields lists of requests (a producer hands over what it has ready); request ``i`` (counted
+        over all chunks, from 0) is answered by ``on_result(i, result)``, called on this event loop in the
+        order answers come (cache hits at once). Same cache, ledger, replay, prompt ceiling, retries and
+        stop-at-an-unreachable-endpoint as :meth:`acomplete`; identical requests are sent once and share the
+        answer (a later duplicate of an answered one is served from it). Backpressure: a chunk is only
+        taken when fewer than ``concurrency`` requests are in flight, so a producer that waits on a
+        bounded queue never runs more than that queue ahead of the network.
+
+        ``before_first_send`` is called once, before the first request that must go to the server (e.g. to
+        refuse a run without a key with the caller's message); ``on_progress(n_answered, n_received)`` after
+        each answer. Returns the number of requests received.
+        """
+        model = self.config.model
+        concurrency = max(1, int(self.config.concurrency))
+        slots = asyncio.Semaphore(concurrency)
+        sdk = None
+        api_key = ""
+        n_received = 0
+        n_answered = 0
+        custom_ids: set[str] = set()
+        in_flight: dict[str, list[tuple[int, AnyRequest]]] = {}  # stored key -> duplicates waiting for it
+        answered: dict[str, ChatResult] = {}  # stored key -> its answer (for later duplicates)
+        replay_misses: list[str] = []
+        sending: set[asyncio.Task] = set()
+        tasks: set[asyncio.Task] = set()
+
+        def deliver(index: int, result: ChatResult) -> None:
+            nonlocal n_answered
+            n_answered += 1
+            on_result(index, result)
+            if on_progress is not None:
+                on_progress(n_answered, n_received)
+
+        def finish(index: int, request: AnyRequest, key: str, request_key: str, result: ChatResult,
+                   sent: bool) -> None:
+            if result.status == STATUS_OK:
+                self._store(key, request_key, request, result)
+            self.ledger.record(model, result, sent=sent)
+            answered[key] = result
+            deliver(index, result)
+            for other_index, other in in_flight.pop(key, ()):
+                copy = ChatResult(**{**vars(result), "custom_id": other.custom_id})
+                copy.cached = result.status == STATUS_OK
+                self.ledger.record(model, copy, sent=False)
+                deliver(other_index, copy)
+
+        async def run_one(index: int, request: AnyRequest, key: str, request_key: str) -> None:
+            try:
+                if self.stopped is not None:
+                    finish(index, request, key, request_key, self._not_sent(request), sent=False)
+                    return
+                task = asyncio.current_task()
+                sending.add(task)
+                try:
+                    result = await self._send(sdk, request, api_key)
+                except asyncio.CancelledError:
+                    if self.stopped is None:
+                        raise
+                    if hasattr(task, "uncancel"):
+                        task.uncancel()
+                    finish(index, request, key, request_key, self._not_sent(request), sent=False)
+                    return
+                finally:
+                    sending.discard(task)
+                finish(index, request, key, request_key, result, sent=True)
+            finally:
+                slots.release()
+
+        def stop_sending() -> None:
+            for task in list(sending):
+                task.cancel()
+
+        self._health.on_stop = stop_sending
+        try:
+            async for chunk in chunks:
+                chunk = self._prepare(chunk)
+                first = n_received
+                n_received += len(chunk)
+                for request in chunk:
+                    if request.custom_id in custom_ids:
+                        raise InputError("two requests share a custom_id; results are matched by it",
+                                         record=request.custom_id, field="custom_id")
+                    custom_ids.add(request.custom_id)
+                request_keys, keys = self._keys(chunk)
+                stored = self._stored([k for k in keys if k not in answered and k not in in_flight])
+                for offset, (request, request_key, key) in enumerate(zip(chunk, request_keys, keys)):
+                    index = first + offset
+                    record = stored.get(key)
+                    if key in answered:  # an identical request was answered in this run
+                        earlier = answered[key]
+                        result = ChatResult(**{**vars(earlier), "custom_id": request.custom_id})
+                        result.cached = earlier.status == STATUS_OK
+                    elif key in in_flight:
+                        in_flight[key].append((index, request))
+                        continue
+                    elif record is not None:
+                        result = _result_from_cache(request.custom_id, record)
+                    elif (too_long := _too_long(self.config, request)) is not None:
+                        result = too_long
+                    elif self.config.mode == "replay":
+                        result = _error_result(request.custom_id, STATUS_NOT_CACHED,
+                                               "replay mode: no cached answer for this request")
+                        replay_misses.append(request_key)
+                    elif self.stopped is not None:
+                        result = self._not_sent(request)
+                    else:
+                        if sdk is None:
+                            if before_first_send is not None:
+                                before_first_send()
+                            api_key = self._api_key()
+                            sdk = self._make_sdk_client(api_key)
+                        in_flight[key] = []
+                        await slots.acquire()  # backpressure: at most `concurrency` in flight
+                        task = asyncio.ensure_future(run_one(index, request, key, request_key))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                        continue
+                    if result.status == STATUS_OK:
+                        answered.setdefault(key, result)
+                    self.ledger.record(model, result, sent=False)
+                    deliver(index, result)
+                # a new chunk only when a slot is free: the producer's queue holds the rest meanwhile
+                await slots.acquire()
+                slots.release()
+            while tasks:
+                done = await asyncio.gather(*list(tasks), return_exceptions=True)
+                for outcome in done:
+                    if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+                        raise outcome
+        except BaseException:
+            for task in list(tasks):
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*list(tasks), return_exceptions=True)
+            raise
+        finally:
+            self._health.on_stop = None
+            if sdk is not None:
+                await sdk.close()
+        for key, waiting in list(in_flight.items()):  # cancelled right as they finished: never answered
+            for index, request in waiting:
+                result = self._not_sent(request)
+                self.ledger.record(model, result, sent=False)
+                deliver(index, result)
+        if replay_misses:
+            self._note_other_endpoints(replay_misses, "requests of this replay")
+        return n_received
 
     # ------------------------------------------------------------------ planning
     def in_cache(self, requests: Sequence[AnyRequest]) -> list[bool]:

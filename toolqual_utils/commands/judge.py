@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from itertools import islice
 from dataclasses import replace
 
 import pandas as pd
@@ -14,7 +15,7 @@ from ..schema import CRITERIA, Instance
 from ..verdicts import OFFLINE_JUDGES, RULES_JUDGE, Status, read_verdicts
 from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, endpoint, llm_config, print_plan, \
     require_key, stopped_error
-from ._inputs import check_table_path, read_canonical_inputs
+from ._inputs import CanonicalInputs, check_table_path, read_canonical_inputs
 
 HELP = "model-judge verdicts for the six criteria (rules first; live with cache, replay, or Batch files)"
 DESCRIPTION = """\
@@ -126,7 +127,7 @@ def _warn_if_answers_do_not_fit(result, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..judge.engine import judge, judge_from_batch, plan_judging
+    from ..judge.engine import judge_from_batch, plan_judging
     from ..llm import LLMClient
 
     judges = [name.strip() for name in (args.judges or "").split(",") if name.strip()]
@@ -148,24 +149,32 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 0:
         raise InputError(f"--limit must be 0 or more, got {args.limit}", field="--limit")
 
-    instances, _ = read_canonical_inputs(args.data)
-    if args.limit is not None:
-        instances = instances[: args.limit]
     criteria = _criteria(args.criteria)
-    rules, rules_source = _rule_verdicts(args, instances)
     mode = "per_criterion" if args.mode == "per-criterion" else "combined"
     options = dict(max_tokens=args.max_tokens, prompt_version=int(args.prompt_version[1:]),
                    combine_heuristics=not args.no_heuristics, response_format=args.response_format,
                    samples=args.samples, temperature=args.temperature)
+    panel = f" x {len(judges)} judges ({', '.join(judges)})" if len(judges) > 1 else ""
+    samples = f", {args.samples} samples each" if args.samples > 1 else ""
+
+    def plan_line(n_instances: int, rules_source: str, plan) -> str:
+        return (f"{n_instances} instances x {len(criteria)} criteria; rules: {rules_source}; "
+                f"{len(plan.fixed)} verdicts decided without the model; {len(plan.requests)} model requests{panel} "
+                f"({mode}, prompts {', '.join(plan.prompt_ids) or '-'}, response format {args.response_format}"
+                f"{samples})")
+
+    if not (args.plan or args.export_batch or args.import_batch):
+        return _run_streaming(args, criteria, mode, options, judges, plan_line)
+
+    instances, _ = read_canonical_inputs(args.data)
+    if args.limit is not None:
+        instances = instances[: args.limit]
+    rules, rules_source = _rule_verdicts(args, instances)
     plan = plan_judging(instances, criteria, mode, rules, args.recheck, **options)
 
     client = LLMClient(llm_config(args, role="judge"))
     try:
-        panel = f" x {len(judges)} judges ({', '.join(judges)})" if len(judges) > 1 else ""
-        samples = f", {args.samples} samples each" if args.samples > 1 else ""
-        print(f"{len(instances)} instances x {len(criteria)} criteria; rules: {rules_source}; "
-              f"{len(plan.fixed)} verdicts decided without the model; {len(plan.requests)} model requests{panel} "
-              f"({mode}, prompts {', '.join(plan.prompt_ids) or '-'}, response format {args.response_format}{samples})")
+        print(plan_line(len(instances), rules_source, plan))
         if args.plan:
             print_plan(client.plan(plan.requests), len(instances))
             for name in judges[1:]:  # each judge of a panel has its own cache entries
@@ -185,35 +194,63 @@ def run(args: argparse.Namespace) -> int:
             return 0
         engine = dict(criteria=criteria, mode=mode, rule_verdicts=rules, recheck=args.recheck, plan=plan,
                       agreement=args.agreement, **options)
-        if args.import_batch:
-            result = judge_from_batch(instances, client.config, args.import_batch, client=client, **engine)
-            _warn_if_answers_do_not_fit(result, args)
-        else:
-            if not args.replay and plan.requests and client.plan(plan.requests).n_to_send:
-                require_key(client)
-            if len(judges) > 1:
-                result = judge(instances, client.config, progress=not args.quiet, judges=judges, **engine)
-            else:
-                result = judge(instances, client.config, progress=not args.quiet, client=client, **engine)
-        write_table(result.verdicts, args.out)
-        if args.calls_out:
-            write_table(result.calls_per_instance, args.calls_out)
-        summary = result.summary()
-        ledger = result.ledger.sum(numeric_only=True) if len(result.ledger) else {}
-        status_counts = ", ".join(f"{k} {v}" for k, v in summary["status_counts"].items())
-        decided = ", ".join(f"{k} {v}" for k, v in summary["decided_by"].items())
-        cost = client.ledger.cost_usd() if len(judges) <= 1 else None
-        print(f"verdicts -> {args.out} ({len(result.verdicts)} rows; {status_counts}; decided by: {decided})")
-        print(f"model requests: {int(ledger.get('n_requests', 0))} answered: {int(ledger.get('n_sent', 0))} sent now, "
-              f"{int(ledger.get('n_imported', 0))} imported from Batch results, {int(ledger.get('n_cache_hits', 0))} "
-              f"from the cache; {summary['mean_calls_per_instance']:.2f} per instance; tokens paid: "
-              f"{int(ledger.get('prompt_tokens', 0)):,} prompt + {int(ledger.get('completion_tokens', 0)):,} completion"
-              + (f"; cost ${cost:,.4f}" if cost is not None and client.config.prices else ""))
-        if client.stopped:
-            n_not_sent = sum(r.status == Status.UNSCORED_NOT_SENT for r in result.results)
-            raise stopped_error(client, f"Kept what was done: {len(result.verdicts)} verdict rows written to "
-                                        f"{args.out} ({len(result.results) - n_not_sent} model requests finished "
-                                        f"before the stop, {n_not_sent} not sent).")
+        result = judge_from_batch(instances, client.config, args.import_batch, client=client, **engine)
+        _warn_if_answers_do_not_fit(result, args)
+        _report(args, client, judges, result)
         return 0
     finally:
         client.close()
+
+
+def _run_streaming(args: argparse.Namespace, criteria: list[str], mode: str, options: dict, judges: list[str],
+                   plan_line) -> int:
+    """A live or replay run: instances are read, checked and sent as a stream (judge.engine.judge_stream)."""
+    from ..judge.engine import judge_stream
+    from ..llm import LLMClient
+
+    if args.no_rules:
+        rules, rules_source = None, "none (--no-rules)"
+    elif args.rules:
+        rules, rules_source = _rule_verdicts(args, [])
+    else:
+        load_check_modules()
+        rules, rules_source = "checks", "deterministic checks (in-process)"
+    inputs = CanonicalInputs(args.data)
+    instances = islice(inputs, args.limit) if args.limit is not None else inputs
+    client = LLMClient(llm_config(args, role="judge"))
+    try:
+        before_first_send = None if args.replay else (lambda: require_key(client))
+        engine = dict(criteria=criteria, mode=mode, rules=rules, recheck=args.recheck, agreement=args.agreement,
+                      progress=not args.quiet, before_first_send=before_first_send, **options)
+        if len(judges) > 1:
+            result = judge_stream(instances, client.config, judges=judges, **engine)
+        else:
+            result = judge_stream(instances, client.config, client=client, **engine)
+        print(plan_line(len(result.plan.instance_ids), rules_source, result.plan))
+        _report(args, client, judges, result)
+        return 0
+    finally:
+        client.close()
+
+
+def _report(args: argparse.Namespace, client, judges: list[str], result) -> None:
+    """Write the verdict tables and print what was done (raises the stop error after writing)."""
+    write_table(result.verdicts, args.out)
+    if args.calls_out:
+        write_table(result.calls_per_instance, args.calls_out)
+    summary = result.summary()
+    ledger = result.ledger.sum(numeric_only=True) if len(result.ledger) else {}
+    status_counts = ", ".join(f"{k} {v}" for k, v in summary["status_counts"].items())
+    decided = ", ".join(f"{k} {v}" for k, v in summary["decided_by"].items())
+    cost = client.ledger.cost_usd() if len(judges) <= 1 else None
+    print(f"verdicts -> {args.out} ({len(result.verdicts)} rows; {status_counts}; decided by: {decided})")
+    print(f"model requests: {int(ledger.get('n_requests', 0))} answered: {int(ledger.get('n_sent', 0))} sent now, "
+          f"{int(ledger.get('n_imported', 0))} imported from Batch results, {int(ledger.get('n_cache_hits', 0))} "
+          f"from the cache; {summary['mean_calls_per_instance']:.2f} per instance; tokens paid: "
+          f"{int(ledger.get('prompt_tokens', 0)):,} prompt + {int(ledger.get('completion_tokens', 0)):,} completion"
+          + (f"; cost ${cost:,.4f}" if cost is not None and client.config.prices else ""))
+    if client.stopped:
+        n_not_sent = sum(r.status == Status.UNSCORED_NOT_SENT for r in result.results)
+        raise stopped_error(client, f"Kept what was done: {len(result.verdicts)} verdict rows written to "
+                                    f"{args.out} ({len(result.results) - n_not_sent} model requests finished "
+                                    f"before the stop, {n_not_sent} not sent).")

@@ -143,6 +143,8 @@ class JudgeRun:
         votes: every model answer as its own verdict row (columns ``VERDICT_COLUMNS`` + ``sample_index``),
             before votes were combined: one row per request x criterion x model.
         judge_models: the models asked.
+        plan: the plan the run followed (set by :func:`judge_stream`, which plans as it goes; its contexts
+            are dropped once the answers are parsed).
     """
 
     verdicts: pd.DataFrame
@@ -155,6 +157,7 @@ class JudgeRun:
     results: list[ChatResult] = field(default_factory=list)
     votes: pd.DataFrame | None = None
     judge_models: list[str] = field(default_factory=list)
+    plan: JudgePlan | None = None
 
     def summary(self) -> dict[str, Any]:
         """Counts for a one-line report: instances, requests, mean calls per instance, statuses."""
@@ -289,6 +292,98 @@ def _engine_row(instance_id: str, criterion: str, decision: Decision) -> dict[st
     }
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """What every instance of one plan is planned with (checked once)."""
+
+    mode: str
+    criteria: tuple[str, ...]
+    recheck: bool
+    version: int
+    combined_id: str
+    limit: int
+    samples: int
+    temperature: float | None
+    response_format: str
+    combine_heuristics: bool
+
+
+def _settings(criteria: Iterable[str], mode: str, recheck: bool, *, max_tokens: int | None, prompt_id: str | None,
+              prompt_version: int, combine_heuristics: bool, response_format: str, samples: int,
+              temperature: float | None) -> _Settings:
+    criteria = _check_inputs((), criteria, mode)
+    if response_format not in RESPONSE_FORMATS:
+        raise InputError(f"unknown response format {response_format!r}; use one of {', '.join(RESPONSE_FORMATS)}",
+                         field="response_format")
+    if int(samples) < 1:
+        raise InputError(f"samples must be 1 or more, not {samples!r}", field="samples")
+    if temperature is not None and not 0.0 <= float(temperature) <= 2.0:
+        raise InputError(f"temperature must be between 0 and 2, not {temperature!r}", field="temperature")
+    samples = int(samples)
+    sample_temperature = (temperature if temperature is not None else (0.0 if samples == 1 else DEFAULT_SAMPLE_TEMPERATURE))
+    version = prompt_version_of(prompt_id) if prompt_id else prompt_version
+    combined_id = prompt_id or combined_prompt_id(version)
+    limit = max_tokens if max_tokens is not None else (DEFAULT_MAX_TOKENS_V2 if version >= 2 else DEFAULT_MAX_TOKENS)[mode]
+    return _Settings(mode, criteria, bool(recheck), version, combined_id, limit, samples, sample_temperature,
+                     response_format, bool(combine_heuristics))
+
+
+def _empty_plan(settings: _Settings) -> JudgePlan:
+    return JudgePlan(settings.mode, settings.criteria, [], [], [], {}, {}, settings.recheck,
+                     heuristic_rows={}, lenient=settings.response_format == "none", samples=settings.samples)
+
+
+def _plan_instance(plan: JudgePlan, settings: _Settings, instance: Instance,
+                   decided: Mapping[tuple[str, str], dict[str, Any]]) -> list[PlannedRequest]:
+    """Add one instance to ``plan`` (its context, the verdicts settled without a model, the offline coherence
+    error, the decided rules rows it keeps) and return its model requests (also appended to ``plan.planned``).
+    ``decided``: the decided rules rows by (instance id, criterion)."""
+    criteria, mode, version = settings.criteria, settings.mode, settings.version
+    context = build_context(instance, version)
+    plan.contexts[instance.id] = context
+    plan.instance_ids.append(instance.id)
+    if settings.combine_heuristics and "coherence" in criteria:
+        heuristic = _heuristic_coherence_error(instance)
+        if heuristic is not None:
+            plan.heuristic_rows[(instance.id, "coherence")] = heuristic
+    ask: list[str] = []
+    for criterion in criteria:
+        rule_row = decided.get((instance.id, criterion))
+        if rule_row is not None:
+            plan.rule_rows[(instance.id, criterion)] = rule_row
+        decision = pre_decide(context, criterion)
+        if rule_row is not None and (not settings.recheck or (decision is not None and decision.status != Status.OK)):
+            plan.fixed.append(rule_row)  # decided by rules (a re-check of a not-applicable criterion is moot)
+            continue
+        if decision is not None and rule_row is None:
+            plan.fixed.append(_engine_row(instance.id, criterion, decision))
+            continue
+        ask.append(criterion)
+    if not ask:
+        return []
+    planned: list[PlannedRequest] = []
+    groups = [(None, tuple(ask))] if mode == "combined" else [(c, (c,)) for c in ask]
+    for criterion, asked in groups:
+        pid = settings.combined_id if (mode == "combined" or version >= 2) else PER_CRITERION_PROMPT_IDS[criterion]
+        messages = render_messages(context, list(asked), mode, pid)
+        schema = response_schema(pid, list(asked))
+        base_id = custom_id_for(instance.id, criterion)
+        for sample in range(settings.samples):
+            request = ChatRequest(
+                custom_id=base_id if settings.samples == 1 else f"{base_id}::s{sample}",
+                messages=messages,
+                prompt_id=pid,
+                temperature=settings.temperature,
+                max_tokens=settings.limit,
+                response_schema=schema,
+                response_format=settings.response_format,
+                sample_index=sample,
+            )
+            planned.append(PlannedRequest(request, instance.id, asked, sample))
+    plan.planned.extend(planned)
+    return planned
+
+
 def plan_judging(
     instances: Sequence[Instance],
     criteria: Iterable[str] = CRITERIA,
@@ -330,63 +425,15 @@ def plan_judging(
         A :class:`JudgePlan`. Empty input gives an empty plan.
     """
     instances = list(instances)
-    criteria = _check_inputs(instances, criteria, mode)
-    if response_format not in RESPONSE_FORMATS:
-        raise InputError(f"unknown response format {response_format!r}; use one of {', '.join(RESPONSE_FORMATS)}",
-                         field="response_format")
-    if int(samples) < 1:
-        raise InputError(f"samples must be 1 or more, not {samples!r}", field="samples")
-    if temperature is not None and not 0.0 <= float(temperature) <= 2.0:
-        raise InputError(f"temperature must be between 0 and 2, not {temperature!r}", field="temperature")
-    samples = int(samples)
-    sample_temperature = (temperature if temperature is not None else (0.0 if samples == 1 else DEFAULT_SAMPLE_TEMPERATURE))
-    version = prompt_version_of(prompt_id) if prompt_id else prompt_version
-    combined_id = prompt_id or combined_prompt_id(version)
+    _check_inputs(instances, criteria, mode)
+    settings = _settings(criteria, mode, recheck, max_tokens=max_tokens, prompt_id=prompt_id,
+                         prompt_version=prompt_version, combine_heuristics=combine_heuristics,
+                         response_format=response_format, samples=samples, temperature=temperature)
     decided = _decided_rule_rows(rule_verdicts)
-    limit = max_tokens if max_tokens is not None else (DEFAULT_MAX_TOKENS_V2 if version >= 2 else DEFAULT_MAX_TOKENS)[mode]
-    planned: list[PlannedRequest] = []
-    fixed: list[dict[str, Any]] = []
-    contexts: dict[str, InstanceContext] = {}
-    heuristic_rows: dict[tuple[str, str], dict[str, Any]] = {}
-    if combine_heuristics and "coherence" in criteria:
-        heuristic_rows = _heuristic_coherence_errors(instances)
+    plan = _empty_plan(settings)
     for instance in instances:
-        context = build_context(instance, version)
-        contexts[instance.id] = context
-        ask: list[str] = []
-        for criterion in criteria:
-            rule_row = decided.get((instance.id, criterion))
-            decision = pre_decide(context, criterion)
-            if rule_row is not None and (not recheck or (decision is not None and decision.status != Status.OK)):
-                fixed.append(rule_row)  # decided by rules (a re-check of a not-applicable criterion is moot)
-                continue
-            if decision is not None and rule_row is None:
-                fixed.append(_engine_row(instance.id, criterion, decision))
-                continue
-            ask.append(criterion)
-        if not ask:
-            continue
-        groups = [(None, tuple(ask))] if mode == "combined" else [(c, (c,)) for c in ask]
-        for criterion, asked in groups:
-            pid = combined_id if (mode == "combined" or version >= 2) else PER_CRITERION_PROMPT_IDS[criterion]
-            messages = render_messages(context, list(asked), mode, pid)
-            schema = response_schema(pid, list(asked))
-            base_id = custom_id_for(instance.id, criterion)
-            for sample in range(samples):
-                request = ChatRequest(
-                    custom_id=base_id if samples == 1 else f"{base_id}::s{sample}",
-                    messages=messages,
-                    prompt_id=pid,
-                    temperature=sample_temperature,
-                    max_tokens=limit,
-                    response_schema=schema,
-                    response_format=response_format,
-                    sample_index=sample,
-                )
-                planned.append(PlannedRequest(request, instance.id, asked, sample))
-    rule_rows = {k: v for k, v in decided.items() if k[0] in contexts and k[1] in criteria}
-    return JudgePlan(mode, criteria, [i.id for i in instances], planned, fixed, rule_rows, contexts, recheck,
-                     heuristic_rows=heuristic_rows, lenient=response_format == "none", samples=samples)
+        _plan_instance(plan, settings, instance, decided)
+    return plan
 
 
 def prompt_version_of(prompt_id: str) -> int:
@@ -400,20 +447,14 @@ def prompt_version_of(prompt_id: str) -> int:
     return version
 
 
-def _heuristic_coherence_errors(instances: Sequence[Instance]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Offline coherence errors (disconnected requests) by (instance id, "coherence")."""
-    from ..heuristics import run_heuristics
+def _heuristic_coherence_error(instance: Instance) -> dict[str, Any] | None:
+    """The offline coherence error (disconnected requests) of one instance as a verdict dict, or None."""
+    from ..heuristics import coherence_row
 
-    rows = run_heuristics(instances)
-    if rows.empty:
-        return {}
-    errors = rows.loc[(rows["criterion"] == "coherence") & (rows["status"] == Status.OK) & (rows["label"] == 0)]
-    out = {}
-    for row in errors.to_dict("records"):
-        row["label"] = 0
-        row["evidence"] = decode_evidence(row.get("evidence"))
-        out[(str(row["instance_id"]), "coherence")] = {c: row.get(c) for c in VERDICT_COLUMNS}
-    return out
+    row = coherence_row(instance)
+    if row.status != Status.OK or row.label != 0:
+        return None
+    return {**row.as_record(), "label": 0, "evidence": decode_evidence(row.evidence)}
 
 
 def build_requests(
@@ -521,7 +562,13 @@ def collect_verdicts(
     ``model_verdicts`` holds the (combined) model rows.
     """
     by_model = dict(results) if isinstance(results, Mapping) else {str(judge_model): results}
-    votes = _vote_rows(plan, by_model)
+    return _collect(plan, by_model, _vote_rows(plan, by_model), agreement)
+
+
+def _collect(plan: JudgePlan, by_model: Mapping[str, Sequence[ChatResult]], votes: list[dict[str, Any]],
+             agreement: AgreementRule) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """:func:`collect_verdicts` from the vote rows already made (:func:`_vote_rows`; the streaming judge makes
+    them as answers arrive). Reads no instance context."""
     model_rows = _combine_votes(votes, list(by_model), agreement)
     usage: dict[str, dict[str, Any]] = {}
     for model_results in by_model.values():
@@ -603,10 +650,11 @@ def _combine_votes(votes: list[dict[str, Any]], models: list[str], agreement: Ag
 
 
 def _run(plan: JudgePlan, clients: Sequence[LLMClient], results: Mapping[str, Sequence[ChatResult]],
-         agreement: AgreementRule = "majority") -> JudgeRun:
-    verdicts, model_verdicts, calls = collect_verdicts(plan, results, agreement=agreement)
+         agreement: AgreementRule = "majority", votes: list[dict[str, Any]] | None = None) -> JudgeRun:
+    if votes is None:
+        votes = _vote_rows(plan, results)
+    verdicts, model_verdicts, calls = _collect(plan, results, votes, agreement)
     models = list(results)
-    votes = _vote_rows(plan, results)
     vote_frame = verdict_frame(votes)
     vote_frame["sample_index"] = [v["sample_index"] for v in votes]
     ledgers = [client.ledger.to_frame() for client in clients]
@@ -719,3 +767,270 @@ def judge_from_batch(
     finally:
         if own_client:
             client.close()
+
+
+# --- streaming ----------------------------------------------------------------------------------------
+
+#: requests waiting between the planner and the network, per model, as a multiple of the concurrency
+QUEUE_PER_SLOT: Final = 2
+_DONE: Final = object()
+
+
+@dataclass
+class StreamProgress:
+    """Where a streaming run is: instances planned (loaded, checked, prompts built), requests planned and
+    answered (over every model of a panel). Updated as the run goes (read it from ``on_progress``)."""
+
+    n_instances: int = 0
+    n_planned: int = 0
+    n_answered: int = 0
+
+
+def _rules_of(instance: Instance, criteria: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The decided rules rows of one instance, computed now (as :func:`_decided_rule_rows` reads them
+    from ``run_checks``)."""
+    from ..checks import instance_findings, rule_criteria, rule_rows
+
+    decided: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rule_rows(instance, instance_findings(instance), criteria):
+        if row.judge != RULES_JUDGE or row.status != Status.OK or row.label not in (0, 1):
+            continue
+        decided.setdefault((instance.id, row.criterion), {**row.as_record(), "label": int(row.label),
+                                                           "evidence": decode_evidence(row.evidence)})
+    return decided
+
+
+def judge_stream(
+    instances: Iterable[Instance],
+    config: LLMConfig,
+    criteria: Iterable[str] = CRITERIA,
+    mode: JudgeMode = "combined",
+    rules: pd.DataFrame | Literal["checks"] | None = "checks",
+    recheck: bool = False,
+    *,
+    client: LLMClient | None = None,
+    judges: Sequence[str] | None = None,
+    agreement: AgreementRule = "majority",
+    progress: bool = True,
+    queue_size: int | None = None,
+    before_first_send: Any = None,
+    on_progress: Any = None,
+    max_tokens: int | None = None,
+    prompt_id: str | None = None,
+    prompt_version: int = DEFAULT_PROMPT_VERSION,
+    combine_heuristics: bool = True,
+    response_format: str = "json_schema",
+    samples: int = 1,
+    temperature: float | None = None,
+) -> JudgeRun:
+    """:func:`judge` as a pipeline: instances flow load -> rules -> prompt -> request -> verdict.
+
+    A planner thread takes instances from ``instances`` (any iterable: a file being read), runs the rules
+    on each (``rules="checks"``: the registered checks, in-process; or a rules verdict table; or None),
+    settles what needs no model and builds the requests, and hands them over through a bounded queue
+    (``queue_size`` requests per model, default ``QUEUE_PER_SLOT`` x concurrency): the first request
+    leaves as soon as the first instance is planned, and the planner waits while the queue is full, so
+    reading runs at most that far ahead of the network. Answers are parsed into votes as they arrive.
+    The result is the same :class:`JudgeRun` :func:`judge` gives for the same instances (same verdicts,
+    votes, calls per instance, ledger), with ``plan`` set (its contexts dropped).
+
+    ``before_first_send()`` is called once before the first request goes to a server (e.g. to refuse a
+    run without a key); ``on_progress(StreamProgress)`` whenever an instance is planned or an answer
+    arrives. The progress bar shows both: answered / planned requests, and instances planned.
+
+    Raises what planning raises (bad input, duplicate ids) after the requests already in flight are
+    answered (and cached); an interrupt stops the planner and the requests in flight.
+    """
+    import asyncio
+
+    settings = _settings(criteria, mode, recheck, max_tokens=max_tokens, prompt_id=prompt_id,
+                         prompt_version=prompt_version, combine_heuristics=combine_heuristics,
+                         response_format=response_format, samples=samples, temperature=temperature)
+    if isinstance(rules, str) and rules != "checks":
+        raise InputError(f"rules must be a verdict table, 'checks' or None, not {rules!r}", field="rules")
+    table = _decided_rule_rows(rules) if not isinstance(rules, str) else None
+    from ..checks import rule_criteria
+
+    rule_criteria_now = rule_criteria() if table is None and rules is not None else ()
+    models = list(dict.fromkeys(judges)) if judges else [config.model]
+    if client is not None and (len(models) > 1 or models[0] != client.config.model):
+        raise InputError("a panel of judges builds one client per model: pass config, not client", field="judges")
+    clients = [client] if client is not None else [LLMClient(replace(config, model=m)) for m in models]
+    try:
+        coroutine = lambda: _stream(instances, settings, table, rule_criteria_now, clients, progress,  # noqa: E731
+                                    queue_size, before_first_send, on_progress)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            plan, results, votes = asyncio.run(coroutine())
+        else:
+            from ..llm import _run_in_worker_thread
+
+            plan, results, votes = _run_in_worker_thread(coroutine)
+        run = _run(plan, clients, results, agreement, votes)
+        run.plan = plan
+        return run
+    finally:
+        if client is None:
+            for own in clients:
+                own.close()
+
+
+async def _stream(instances: Iterable[Instance], settings: _Settings,
+                  table: dict[tuple[str, str], dict[str, Any]] | None, rule_criteria_now: Sequence[str],
+                  clients: Sequence[LLMClient], progress: bool, queue_size: int | None, before_first_send: Any,
+                  on_progress: Any) -> tuple[JudgePlan, dict[str, list[ChatResult]], list[dict[str, Any]]]:
+    import asyncio
+    import concurrent.futures
+    import threading
+
+    from ..llm import _progress_bar
+
+    loop = asyncio.get_running_loop()
+    plan = _empty_plan(settings)
+    state = StreamProgress()
+    size = queue_size or QUEUE_PER_SLOT * max(int(c.config.concurrency) for c in clients)
+    planned_queue: asyncio.Queue = asyncio.Queue(maxsize=max(1, size))
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def hand_over(item: Any) -> bool:
+        """Put ``item`` on the queue from the planner thread, waiting while it is full; False once stopped."""
+        future = asyncio.run_coroutine_threadsafe(planned_queue.put(item), loop)
+        while True:
+            try:
+                future.result(0.1)
+                return True
+            except concurrent.futures.TimeoutError:
+                if stop.is_set():
+                    future.cancel()
+                    return False
+
+    def planner() -> None:
+        seen: set[str] = set()
+        try:
+            for instance in instances:
+                if stop.is_set():
+                    return
+                if not isinstance(instance, Instance):
+                    raise InputError(f"expected canonical Instance objects, got {type(instance).__name__}")
+                if instance.id in seen:
+                    raise InputError("instance id appears twice; verdicts and request ids need unique instance ids",
+                                     record=instance.id, field="id")
+                seen.add(instance.id)
+                decided = table if table is not None else (
+                    _rules_of(instance, rule_criteria_now) if rule_criteria_now else {})
+                planned = _plan_instance(plan, settings, instance, decided)
+                state.n_instances += 1
+                if not hand_over(planned):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the event loop, raised there
+            failure.append(exc)
+        finally:
+            try:
+                hand_over(_DONE)
+            except RuntimeError:  # the loop is gone (interrupted)
+                pass
+
+    models = [c.config.model for c in clients]
+    items: list[PlannedRequest] = []
+    results: dict[str, list[ChatResult | None]] = {m: [] for m in models}
+    votes: dict[str, list[list[dict[str, Any]] | None]] = {m: [] for m in models}
+    bar = _progress_bar(1, 0, models[0] if len(models) == 1 else panel_name(models), enabled=progress)
+    if bar is not None:
+        bar.total = 0
+
+    def show() -> None:
+        if bar is not None:
+            bar.total = state.n_planned
+            bar.set_postfix_str(f"{state.n_instances} instances planned", refresh=False)
+            bar.update(state.n_answered - bar.n)  # redrawn at most every mininterval
+        if on_progress is not None:
+            on_progress(state)
+
+    def answered(model: str):
+        def on_result(index: int, result: ChatResult) -> None:
+            item = items[index]
+            results[model][index] = result
+            rows = _rows_for_result(plan, item, result, model)
+            for row in rows:
+                row["sample_index"] = item.sample_index
+            votes[model][index] = rows
+            state.n_answered += 1
+            show()
+        return on_result
+
+    feeds: list[asyncio.Queue] = [asyncio.Queue() for _ in clients]
+
+    async def chunks(feed: asyncio.Queue):
+        while True:
+            chunk = await feed.get()
+            feed.task_done()
+            if chunk is _DONE:
+                return
+            yield chunk
+
+    async def dispatch() -> None:
+        """Take planned requests from the planner, number them, and give them to every model."""
+        while True:
+            batch = await planned_queue.get()
+            if batch is _DONE:
+                break
+            more = [batch]
+            while not planned_queue.empty():  # take what is ready at once (one cache lookup for all)
+                extra = planned_queue.get_nowait()
+                if extra is _DONE:
+                    planned_queue.put_nowait(_DONE)
+                    break
+                more.append(extra)
+            chunk = [p for group in more for p in group]
+            if chunk:
+                items.extend(chunk)
+                for model in models:
+                    results[model].extend([None] * len(chunk))
+                    votes[model].extend([None] * len(chunk))
+                state.n_planned += len(chunk) * len(models)
+                requests = [p.request for p in chunk]
+                for feed in feeds:
+                    feed.put_nowait(requests)
+            show()
+            # backpressure: every model takes its share (when it has a free slot) before more is read
+            for feed in feeds:
+                await feed.join()
+        for feed in feeds:
+            feed.put_nowait(_DONE)
+
+    sent_once = False
+
+    def first_send() -> None:
+        nonlocal sent_once
+        if not sent_once:
+            sent_once = True
+            if before_first_send is not None:
+                before_first_send()
+
+    thread = threading.Thread(target=planner, name="toolqual-judge-planner", daemon=True)
+    thread.start()
+    tasks = [asyncio.ensure_future(dispatch())] + [
+        asyncio.ensure_future(c.astream(chunks(feed), answered(c.config.model), before_first_send=first_send))
+        for c, feed in zip(clients, feeds)]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    finally:
+        stop.set()
+        if bar is not None:
+            bar.close()
+        await asyncio.to_thread(thread.join)
+    if failure:
+        raise failure[0]
+    plan.planned = items
+    plan.contexts = {}  # the answers are parsed: what the verdicts need is in the votes
+    by_model = {m: [r for r in results[m] if r is not None] for m in models}
+    all_votes = [row for m in models for rows in votes[m] if rows for row in rows]
+    return plan, by_model, all_votes
