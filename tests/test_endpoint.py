@@ -82,8 +82,8 @@ def test_report_and_ice_view_agree_with_the_resolver(tmp_path):
 
 
 def test_judge_command_runs_the_engine(openai_double, tmp_path, monkeypatch, capsys):
-    """`toolqual judge` hands its plan to judge.engine.judge (and judge_from_batch) instead of re-implementing
-    the request/verdict loop; the verdicts it writes are the engine's."""
+    """`toolqual judge` runs the engine (judge.engine.judge_stream for live and replay runs, judge_from_batch
+    for imports) instead of re-implementing the request/verdict loop; the verdicts it writes are the engine's."""
     from toolqual_utils.cli import main
     from toolqual_utils.io import read_table
     from toolqual_utils.judge import engine
@@ -95,17 +95,18 @@ def test_judge_command_runs_the_engine(openai_double, tmp_path, monkeypatch, cap
         "id": "e/t/1", "source": "e", "instruction": "Weather in Oslo. Then a hotel there.", "tools": [],
         "calls": None}) + "\n", encoding="utf-8")
     calls = []
-    real_judge = engine.judge
+    real_judge = engine.judge_stream
 
     def spy(*args, **kwargs):
-        calls.append(kwargs.get("plan"))
-        return real_judge(*args, **kwargs)
+        run = real_judge(*args, **kwargs)
+        calls.append(run.plan)
+        return run
 
-    monkeypatch.setattr(engine, "judge", spy)
+    monkeypatch.setattr(engine, "judge_stream", spy)
     out = tmp_path / "v.csv"
     assert main(["judge", str(data), "--model", "double-not-a-model", "--base-url", openai_double.base_url,
                  "--cache", "none", "--out", str(out), "--quiet"]) == 0
-    assert len(calls) == 1 and calls[0] is not None  # planned once, by the command, and handed over
+    assert len(calls) == 1 and calls[0].instance_ids == ["e/t/1"]  # one engine run, which planned the instance
     verdicts = read_table(out)
     assert set(verdicts["criterion"]) == {"specificity", "coherence", "solvability", "parameter_alignment",
                                          "sufficiency", "minimality"}

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Final, Literal
 
 import pandas as pd
@@ -333,6 +334,12 @@ def _empty_plan(settings: _Settings) -> JudgePlan:
                      heuristic_rows={}, lenient=settings.response_format == "none", samples=settings.samples)
 
 
+@lru_cache(maxsize=256)
+def _response_schema(prompt_id: str, criteria: tuple[str, ...]) -> dict[str, Any]:
+    """:func:`response_schema`, made once per (prompt, criteria asked) and shared by the requests (read-only)."""
+    return response_schema(prompt_id, list(criteria))
+
+
 def _plan_instance(plan: JudgePlan, settings: _Settings, instance: Instance,
                    decided: Mapping[tuple[str, str], dict[str, Any]]) -> list[PlannedRequest]:
     """Add one instance to ``plan`` (its context, the verdicts settled without a model, the offline coherence
@@ -366,7 +373,7 @@ def _plan_instance(plan: JudgePlan, settings: _Settings, instance: Instance,
     for criterion, asked in groups:
         pid = settings.combined_id if (mode == "combined" or version >= 2) else PER_CRITERION_PROMPT_IDS[criterion]
         messages = render_messages(context, list(asked), mode, pid)
-        schema = response_schema(pid, list(asked))
+        schema = _response_schema(pid, asked)
         base_id = custom_id_for(instance.id, criterion)
         for sample in range(settings.samples):
             request = ChatRequest(
@@ -825,7 +832,7 @@ def judge_stream(
 ) -> JudgeRun:
     """:func:`judge` as a pipeline: instances flow load -> rules -> prompt -> request -> verdict.
 
-    A planner thread takes instances from ``instances`` (any iterable: a file being read), runs the rules
+    A planner takes instances from ``instances`` (any iterable: a file being read), runs the rules
     on each (``rules="checks"``: the registered checks, in-process; or a rules verdict table; or None),
     settles what needs no model and builds the requests, and hands them over through a bounded queue
     (``queue_size`` requests per model, default ``QUEUE_PER_SLOT`` x concurrency): the first request
@@ -857,16 +864,20 @@ def judge_stream(
         raise InputError("a panel of judges builds one client per model: pass config, not client", field="judges")
     clients = [client] if client is not None else [LLMClient(replace(config, model=m)) for m in models]
     try:
+        # the outcome comes back through ``outcome``, not as the coroutine's value: asyncio.run's interrupt
+        # handler holds the main task, and repr of a finished task would render the whole plan
+        outcome: dict[str, Any] = {}
         coroutine = lambda: _stream(instances, settings, table, rule_criteria_now, clients, progress,  # noqa: E731
-                                    queue_size, before_first_send, on_progress)
+                                    queue_size, before_first_send, on_progress, outcome)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            plan, results, votes = asyncio.run(coroutine())
+            asyncio.run(coroutine())
         else:
             from ..llm import _run_in_worker_thread
 
-            plan, results, votes = _run_in_worker_thread(coroutine)
+            _run_in_worker_thread(coroutine)
+        plan, results, votes = outcome["plan"], outcome["results"], outcome["votes"]
         run = _run(plan, clients, results, agreement, votes)
         run.plan = plan
         return run
@@ -879,39 +890,25 @@ def judge_stream(
 async def _stream(instances: Iterable[Instance], settings: _Settings,
                   table: dict[tuple[str, str], dict[str, Any]] | None, rule_criteria_now: Sequence[str],
                   clients: Sequence[LLMClient], progress: bool, queue_size: int | None, before_first_send: Any,
-                  on_progress: Any) -> tuple[JudgePlan, dict[str, list[ChatResult]], list[dict[str, Any]]]:
+                  on_progress: Any, outcome: dict[str, Any]) -> None:
+    """Run the pipeline; ``outcome`` receives ``plan``, ``results`` (by model, in plan order) and ``votes``."""
     import asyncio
-    import concurrent.futures
-    import threading
 
     from ..llm import _progress_bar
 
-    loop = asyncio.get_running_loop()
     plan = _empty_plan(settings)
     state = StreamProgress()
     size = queue_size or QUEUE_PER_SLOT * max(int(c.config.concurrency) for c in clients)
     planned_queue: asyncio.Queue = asyncio.Queue(maxsize=max(1, size))
-    stop = threading.Event()
     failure: list[BaseException] = []
 
-    def hand_over(item: Any) -> bool:
-        """Put ``item`` on the queue from the planner thread, waiting while it is full; False once stopped."""
-        future = asyncio.run_coroutine_threadsafe(planned_queue.put(item), loop)
-        while True:
-            try:
-                future.result(0.1)
-                return True
-            except concurrent.futures.TimeoutError:
-                if stop.is_set():
-                    future.cancel()
-                    return False
-
-    def planner() -> None:
+    async def planner() -> None:
+        """Load, check and plan instance by instance on this event loop, between network events (a thread
+        would fight the loop for the GIL): each instance is a short step, then the loop serves the sockets;
+        ``put`` waits while the queue is full, which is what keeps planning at most ``size`` ahead."""
         seen: set[str] = set()
         try:
             for instance in instances:
-                if stop.is_set():
-                    return
                 if not isinstance(instance, Instance):
                     raise InputError(f"expected canonical Instance objects, got {type(instance).__name__}")
                 if instance.id in seen:
@@ -922,15 +919,11 @@ async def _stream(instances: Iterable[Instance], settings: _Settings,
                     _rules_of(instance, rule_criteria_now) if rule_criteria_now else {})
                 planned = _plan_instance(plan, settings, instance, decided)
                 state.n_instances += 1
-                if not hand_over(planned):
-                    return
-        except BaseException as exc:  # noqa: BLE001 - handed to the event loop, raised there
+                await planned_queue.put(planned)
+                await asyncio.sleep(0)  # let answers and sends that are ready go first
+        except Exception as exc:  # noqa: BLE001 - raised once the requests in flight are answered
             failure.append(exc)
-        finally:
-            try:
-                hand_over(_DONE)
-            except RuntimeError:  # the loop is gone (interrupted)
-                pass
+        await planned_queue.put(_DONE)
 
     models = [c.config.model for c in clients]
     items: list[PlannedRequest] = []
@@ -1009,28 +1002,23 @@ async def _stream(instances: Iterable[Instance], settings: _Settings,
             if before_first_send is not None:
                 before_first_send()
 
-    thread = threading.Thread(target=planner, name="toolqual-judge-planner", daemon=True)
-    thread.start()
-    tasks = [asyncio.ensure_future(dispatch())] + [
+    tasks = [asyncio.ensure_future(planner()), asyncio.ensure_future(dispatch())] + [
         asyncio.ensure_future(c.astream(chunks(feed), answered(c.config.model), before_first_send=first_send))
         for c, feed in zip(clients, feeds)]
     try:
         await asyncio.gather(*tasks)
     except BaseException:
-        stop.set()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
     finally:
-        stop.set()
         if bar is not None:
             bar.close()
-        await asyncio.to_thread(thread.join)
     if failure:
         raise failure[0]
     plan.planned = items
     plan.contexts = {}  # the answers are parsed: what the verdicts need is in the votes
     by_model = {m: [r for r in results[m] if r is not None] for m in models}
-    all_votes = [row for m in models for rows in votes[m] if rows for row in rows]
-    return plan, by_model, all_votes
+    outcome["votes"] = [row for m in models for rows in votes[m] if rows for row in rows]
+    outcome["plan"], outcome["results"] = plan, by_model

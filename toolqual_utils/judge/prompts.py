@@ -61,15 +61,21 @@ def fence(text: str, label: str) -> str:
 
 
 def _slots(template: Template, where: str) -> set[str]:
+    return set(_slot_names(template.template, where))
+
+
+@lru_cache(maxsize=512)
+def _slot_names(text: str, where: str) -> frozenset[str]:
+    """The slots of a template text (cached: every instance renders the same few templates)."""
     names: set[str] = set()
-    for match in template.pattern.finditer(template.template):
+    for match in Template.pattern.finditer(text):
         if match.group("invalid") is not None:
-            line = template.template[: match.start()].count("\n") + 1
+            line = text[: match.start()].count("\n") + 1
             raise PromptError(f"{where}: malformed placeholder at line {line} (write $$ for a literal $)")
         name = match.group("named") or match.group("braced")
         if name:
             names.add(name)
-    return names
+    return frozenset(names)
 
 
 def _check_slots(expected: set[str] | frozenset[str], values: Mapping[str, str], where: str) -> None:
