@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("bench_load.py", "bench_load_xlam.py", "bench_checks.py", "bench_llm_throughput.py", "bench_ice_adaptive.py")
+SCRIPTS = ("bench_load.py", "bench_load_xlam.py", "bench_checks.py", "bench_llm_throughput.py", "bench_judge_e2e.py",
+           "bench_ice_adaptive.py")
 MISSED = 2
 
 
