@@ -178,3 +178,17 @@ def test_an_interrupt_stops_planning_and_sending(openai_double, tmp_path):
     assert threading.active_count() < 20  # no planner or sender left behind
     replay = judge_stream(instances[:60], replace(config, mode="replay"), progress=False)
     assert (replay.verdicts["status"] == "ok").sum() > 0
+
+
+def test_streaming_from_inside_a_running_event_loop(openai_double, tmp_path):
+    """In a notebook the kernel's loop is running: judge_stream then runs on a worker thread's loop."""
+    import asyncio
+
+    instances = _bundled(12)
+    openai_double.script = ScriptedJudge(policy=_policy)
+
+    async def in_a_kernel():
+        return judge_stream(instances, _config(openai_double, tmp_path), progress=False)
+
+    run = asyncio.run(in_a_kernel())
+    assert len(run.plan.instance_ids) == 12 and openai_double.hits == len(run.plan.planned) > 0

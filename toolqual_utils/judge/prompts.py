@@ -210,6 +210,7 @@ def parse_prompt_text(text: str, prompt_id: str) -> PromptTemplate:
     return template
 
 
+@lru_cache(maxsize=1)
 def prompts_dir() -> Path:
     """The folder holding the packaged prompt files."""
     return Path(str(resources.files("toolqual_utils") / "prompts"))
