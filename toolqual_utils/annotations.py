@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .io import csv_escape, csv_unescape
+from .io import csv_escape, csv_unescape, fsync_directory
 from .schema import ANNOTATION_COLUMNS, CRITERIA
 from .stats import agreement_summary
 from .tables import CRITERION_LABELS, TABLE_CRITERIA, derive_coarse
@@ -265,7 +265,7 @@ def append_annotations(path: str | os.PathLike[str], rows: Iterable[Mapping[str,
             os.fsync(fd)
     finally:
         os.close(fd)
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
     return len(clean_rows)
 
 
@@ -285,19 +285,6 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # not supported on this platform
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def append_annotation(path: str | os.PathLike[str], row: Mapping[str, Any]) -> dict[str, Any]:

@@ -472,7 +472,8 @@ def read_instances(path: str | os.PathLike[str], *, strict: bool = False) -> lis
 
 
 # --------------------------------------------------------------------------------------- atomic writing
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Flush a folder's entries to disk (after a rename or a new file in it), where the platform allows."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:  # not supported on this platform
@@ -513,7 +514,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
 @contextmanager

@@ -1709,25 +1709,9 @@ class LLMClient:
                     bar.update(1 + len(duplicates.get(index, ())))
 
             async def run_one(index: int) -> None:
-                request = requests[index]
                 async with semaphore:
-                    if self.stopped is not None:
-                        finish(index, self._not_sent(request), sent=False)
-                        return
-                    task = asyncio.current_task()
-                    sending.add(task)
-                    try:
-                        result = await self._send(sdk, request, api_key)
-                    except asyncio.CancelledError:
-                        if self.stopped is None:
-                            raise
-                        if hasattr(task, "uncancel"):
-                            task.uncancel()
-                        finish(index, self._not_sent(request), sent=False)
-                        return
-                    finally:
-                        sending.discard(task)
-                finish(index, result, sent=True)
+                    result, sent = await self._send_unless_stopped(sdk, requests[index], api_key, sending)
+                finish(index, result, sent=sent)
 
             try:
                 outcomes = await asyncio.gather(*(run_one(i) for i in unique), return_exceptions=True)
@@ -1747,6 +1731,26 @@ class LLMClient:
     def _not_sent(self, request: AnyRequest) -> ChatResult:
         return _error_result(request.custom_id, STATUS_NOT_SENT,
                              f"not sent: {self.stopped or 'the run stopped'}"[:_ERROR_TEXT_LIMIT])
+
+    async def _send_unless_stopped(self, sdk, request: AnyRequest, api_key: str,
+                                   sending: set[asyncio.Task]) -> tuple[ChatResult, bool]:
+        """(result, sent) of one request: not sent when the run is stopped (endpoint unreachable, or
+        interrupted) before it leaves or while it is in flight (the stop cancels the tasks in ``sending``);
+        any other cancellation propagates."""
+        if self.stopped is not None:
+            return self._not_sent(request), False
+        task = asyncio.current_task()
+        sending.add(task)
+        try:
+            return await self._send(sdk, request, api_key), True
+        except asyncio.CancelledError:
+            if self.stopped is None:
+                raise
+            if hasattr(task, "uncancel"):
+                task.uncancel()
+            return self._not_sent(request), False
+        finally:
+            sending.discard(task)
 
     async def _send(self, sdk, request: AnyRequest, api_key: str) -> ChatResult:
         import openai
@@ -1855,23 +1859,8 @@ class LLMClient:
 
         async def run_one(index: int, request: AnyRequest, key: str, request_key: str) -> None:
             try:
-                if self.stopped is not None:
-                    finish(index, request, key, request_key, self._not_sent(request), sent=False)
-                    return
-                task = asyncio.current_task()
-                sending.add(task)
-                try:
-                    result = await self._send(sdk, request, api_key)
-                except asyncio.CancelledError:
-                    if self.stopped is None:
-                        raise
-                    if hasattr(task, "uncancel"):
-                        task.uncancel()
-                    finish(index, request, key, request_key, self._not_sent(request), sent=False)
-                    return
-                finally:
-                    sending.discard(task)
-                finish(index, request, key, request_key, result, sent=True)
+                result, sent = await self._send_unless_stopped(sdk, request, api_key, sending)
+                finish(index, request, key, request_key, result, sent=sent)
             finally:
                 slots.release()
 
