@@ -14,6 +14,10 @@ through :class:`LLMClient`:
   are the SDK's own (``max_retries`` on the client): it retries connection errors, timeouts, 408, 409,
   429 and 5xx with exponential backoff (0.5 s doubling, capped at 8 s, with jitter), and it honours a
   ``Retry-After``/``retry-after-ms`` header of up to 120 s (seconds, as in HTTP) instead of the backoff.
+* **HTTP layer.** The SDK's ``DefaultAioHttpClient`` (aiohttp) when installed, else its default httpx
+  client (``LLMConfig.http_transport``, env ``TOOLQUAL_HTTP_TRANSPORT``): the same SDK client either way;
+  aiohttp spends about half the CPU per request. Its failures are reported as httpx reports them (a
+  refused connection or a server that hangs up is a connection failure, not a timeout).
 * **Deadline per attempt.** ``timeout_s`` bounds each attempt as a whole (connect, send, headers and the
   complete body): a server that drips its answer or never ends it is cut off after ``timeout_s`` and the
   attempt counts as a timeout (retried like one). A body over ``MAX_RESPONSE_BYTES`` is refused.
@@ -95,6 +99,8 @@ __all__ = [
     "endpoint_from_env",
     "resolve_base_url",
     "TOKEN_LIMIT_PARAMS",
+    "HTTP_TRANSPORTS",
+    "resolve_http_transport",
     "CacheError",
     "CacheReport",
     "check_cache",
@@ -112,6 +118,11 @@ log = logging.getLogger("toolqual.llm")
 Mode = Literal["live", "replay"]
 TokenLimitParam = Literal["max_tokens", "max_completion_tokens"]
 TOKEN_LIMIT_PARAMS: tuple[str, ...] = ("max_tokens", "max_completion_tokens")
+#: HTTP layers under the SDK: ``aiohttp`` (the SDK's ``DefaultAioHttpClient``; about half the CPU per
+#: request of the default one), ``httpx`` (the SDK's default), ``auto`` (aiohttp when installed)
+HTTP_TRANSPORTS: tuple[str, ...] = ("auto", "aiohttp", "httpx")
+#: the environment variable that picks the HTTP layer when ``LLMConfig.http_transport`` is None
+HTTP_TRANSPORT_ENV: Final = "TOOLQUAL_HTTP_TRANSPORT"
 
 # the statuses a result can have (defined once, in toolqual_utils.verdicts)
 STATUS_OK = Status.OK
@@ -182,6 +193,9 @@ class LLMConfig:
             module docstring); 0 = never stop, every request then fails on its own.
         cache_endpoint: the name answers are cached under; ``None`` = the base URL. Give several URLs
             that serve the same model (replicas) one name so they share answers.
+        http_transport: the HTTP layer under the SDK (see :func:`resolve_http_transport`): ``"aiohttp"``,
+            ``"httpx"`` or ``"auto"`` (aiohttp when installed, else httpx); ``None`` = env
+            ``TOOLQUAL_HTTP_TRANSPORT``, else ``"auto"``. Not part of the cache key: both send the same bytes.
     """
 
     model: str
@@ -198,6 +212,7 @@ class LLMConfig:
     max_prompt_tokens: int | None = None
     max_connection_failures: int = 3
     cache_endpoint: str | None = None
+    http_transport: str | None = None
 
     def __post_init__(self) -> None:
         if not self.model or not isinstance(self.model, str):
@@ -218,6 +233,9 @@ class LLMConfig:
         if int(self.max_connection_failures) < 0:
             raise ConfigError("LLMConfig.max_connection_failures must be 0 (never stop) or more, "
                               f"not {self.max_connection_failures!r}.")
+        if self.http_transport is not None and self.http_transport not in HTTP_TRANSPORTS:
+            raise ConfigError(f"LLMConfig.http_transport must be one of {', '.join(HTTP_TRANSPORTS)}, "
+                              f"not {self.http_transport!r}.")
 
 
 #: How a request with a response schema asks for structured output (see ``ChatRequest.response_format``).
@@ -1449,21 +1467,89 @@ def _attempt_deadline():
     return getattr(asyncio, "timeout", None)
 
 
-def _guarded_http_client_class():
-    """An ``httpx.AsyncClient`` subclass (the SDK's default one) that bounds every attempt as a whole and
-    reports connection failures; built lazily so importing llm.py does not import openai."""
-    cached = globals().get("_GUARDED_CLIENT_CLASS")
-    if cached is not None:
-        return cached
+def resolve_http_transport(requested: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The HTTP layer a client uses: ``"aiohttp"`` or ``"httpx"``.
+
+    ``requested`` (``LLMConfig.http_transport``) wins; None reads env ``TOOLQUAL_HTTP_TRANSPORT``; ``auto``
+    (the default) is aiohttp when the SDK offers ``DefaultAioHttpClient`` and aiohttp is installed, else
+    httpx. Both go through the same SDK client (retries, errors, auth); aiohttp spends about half the CPU
+    per request, which is what limits a judge run at high concurrency.
+
+    Raises:
+        ConfigError: an unknown name, or ``aiohttp`` asked for but not installed.
+    """
+    environ = os.environ if environ is None else environ
+    choice = (requested or environ.get(HTTP_TRANSPORT_ENV) or "auto").strip().lower()
+    if choice not in HTTP_TRANSPORTS:
+        raise ConfigError(f"{HTTP_TRANSPORT_ENV} must be one of {', '.join(HTTP_TRANSPORTS)}, not {choice!r}.")
+    if choice == "httpx":
+        return "httpx"
+    available = _aiohttp_available()
+    if choice == "aiohttp" and not available:
+        raise ConfigError("the aiohttp HTTP layer was asked for, but aiohttp (or an openai SDK with "
+                          "DefaultAioHttpClient) is not installed: `pip install aiohttp 'openai>=1.90'`, or use "
+                          "http_transport='httpx' (--http-transport httpx).")
+    return "aiohttp" if available else "httpx"
+
+
+def _aiohttp_available() -> bool:
+    cached = globals().get("_AIOHTTP_AVAILABLE")
+    if cached is None:
+        try:
+            import aiohttp  # noqa: F401
+            import openai
+
+            base = getattr(openai, "DefaultAioHttpClient", None)
+            # the SDK puts a stand-in that raises on use there when its aiohttp extra cannot be imported
+            cached = base is not None and "Missing" not in base.__name__
+        except ImportError:
+            cached = False
+        globals()["_AIOHTTP_AVAILABLE"] = cached
+    return cached
+
+
+def _aiohttp_error_map(httpx):
+    """(aiohttp exception, httpx exception) pairs, most specific first: what the SDK's aiohttp layer
+    reports as a connect *timeout* (any ``ClientConnectionError``) said as httpx says it, so that a
+    refused connection or a server that hangs up counts as a connection failure, as with httpx."""
+    import aiohttp
+
+    return (
+        (aiohttp.ServerTimeoutError, None),  # a real timeout: keep the SDK's mapping
+        (aiohttp.ClientConnectorError, httpx.ConnectError),  # refused, unknown host
+        (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),  # hung up before answering
+        (aiohttp.ClientOSError, httpx.ReadError),  # reset while reading
+        (aiohttp.ClientConnectionError, httpx.RemoteProtocolError),
+    )
+
+
+def _guarded_http_client_class(transport: str = "httpx"):
+    """An ``httpx.AsyncClient`` subclass (the SDK's ``DefaultAsyncHttpxClient``, or its
+    ``DefaultAioHttpClient`` for ``transport="aiohttp"``) that bounds every attempt as a whole and reports
+    connection failures; built lazily so importing llm.py does not import openai."""
+    classes = globals().setdefault("_GUARDED_CLIENT_CLASSES", {})
+    if transport in classes:
+        return classes[transport]
     import openai
 
     httpx = _httpx_module()
     timeout_context = _attempt_deadline()
+    base = openai.DefaultAioHttpClient if transport == "aiohttp" else openai.DefaultAsyncHttpxClient
+    error_map = _aiohttp_error_map(httpx) if transport == "aiohttp" else ()
+
+    def as_httpx_error(exc: BaseException, request) -> BaseException | None:
+        """The httpx error an aiohttp failure stands for (see :func:`_aiohttp_error_map`), or None."""
+        cause = exc.__cause__
+        for aiohttp_error, httpx_error in error_map:
+            if isinstance(cause, aiohttp_error):
+                return None if httpx_error is None else httpx_error(str(exc) or type(cause).__name__,
+                                                                    request=request)
+        return None
 
     class _ResponseTooLarge(openai.OpenAIError):
         """Raised from the HTTP layer; the SDK passes OpenAIErrors through without retrying."""
 
-    class GuardedAsyncClient(openai.DefaultAsyncHttpxClient):
+    class GuardedAsyncClient(base):
         def __init__(self, *, deadline_s: float, health: _EndpointHealth, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self._deadline_s = deadline_s
@@ -1494,18 +1580,23 @@ def _guarded_http_client_class():
                         response = await self._read(request, stream, kwargs)
                 else:  # Python 3.10
                     response = await asyncio.wait_for(self._read(request, stream, kwargs), self._deadline_s)
+            except httpx.TransportError as exc:
+                mapped = as_httpx_error(exc, request) if error_map else None
+                if mapped is None:
+                    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError,
+                                        httpx.ReadError, httpx.WriteError)):
+                        self._health.attempt_failed(exc)
+                    raise
+                self._health.attempt_failed(mapped)
+                raise mapped from exc.__cause__
             except (TimeoutError, asyncio.TimeoutError):
                 raise httpx.ReadTimeout(
                     f"no complete answer within {self._deadline_s:g} s (the deadline of one attempt)", request=request
                 ) from None
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError,
-                    httpx.WriteError) as exc:
-                self._health.attempt_failed(exc)
-                raise
             self._health.answered()
             return response
 
-    globals()["_GUARDED_CLIENT_CLASS"] = GuardedAsyncClient
+    classes[transport] = GuardedAsyncClient
     globals()["_RESPONSE_TOO_LARGE"] = _ResponseTooLarge
     return GuardedAsyncClient
 
@@ -1538,6 +1629,8 @@ class LLMClient:
         self.endpoint = config.cache_endpoint.strip() if config.cache_endpoint else cache_endpoint(self.base_url)
         #: the token-limit field live requests use now (starts as the config's; may switch, see _send)
         self.token_limit_param: TokenLimitParam = config.token_limit_param
+        #: the HTTP layer under the SDK ("aiohttp" or "httpx"), set when the first request needs the SDK
+        self.http_transport: str | None = None
         self.cache_write_error: str | None = None
         self._health = _EndpointHealth(self.base_url or DEFAULT_BASE_URL, int(config.max_connection_failures))
         self._malformed_reported = 0
@@ -1575,7 +1668,8 @@ class LLMClient:
                 max_connections=max(1000, self.config.concurrency),
                 max_keepalive_connections=self.config.concurrency,
             )
-        kwargs["http_client"] = _guarded_http_client_class()(**http_options)
+        self.http_transport = resolve_http_transport(self.config.http_transport)
+        kwargs["http_client"] = _guarded_http_client_class(self.http_transport)(**http_options)
         return openai.AsyncOpenAI(**kwargs)
 
     def _prepare(self, requests: Sequence[AnyRequest]) -> list[AnyRequest]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ConfigError, EndpointError, InputError
-from ..llm import DEFAULT_BASE_URL, TOKEN_LIMIT_PARAMS, CostPlan, Endpoint, LLMClient, LLMConfig, endpoint_from_env
+from ..llm import DEFAULT_BASE_URL, HTTP_TRANSPORTS, TOKEN_LIMIT_PARAMS, CostPlan, Endpoint, LLMClient, LLMConfig, endpoint_from_env
 
 DEFAULT_CACHE = ".toolqual_cache/llm.sqlite"
 
@@ -45,6 +45,10 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser, *, max_tokens: int |
                         help="prompt-token ceiling (estimated as characters / 4): longer requests are not sent and "
                              "are recorded as unscored:too_long (default: the model's context window minus "
                              "--max-tokens; 128,000 for unknown models)")
+    parser.add_argument("--http-transport", choices=HTTP_TRANSPORTS, default=None,
+                        help="HTTP layer under the openai SDK: aiohttp (its DefaultAioHttpClient, about half the CPU "
+                             "per request), httpx (its default) or auto = aiohttp when installed (default: env "
+                             "TOOLQUAL_HTTP_TRANSPORT, else auto)")
     parser.add_argument("--cache", default=DEFAULT_CACHE, metavar="FILE",
                         help=f"sqlite answer cache (default {DEFAULT_CACHE}); 'none' disables it")
     parser.add_argument("--cache-endpoint", metavar="NAME",
@@ -96,6 +100,7 @@ def llm_config(args: argparse.Namespace, *, role: str | None = None, replay: boo
         max_prompt_tokens=args.max_prompt_tokens,
         max_connection_failures=args.max_connection_failures,
         cache_endpoint=args.cache_endpoint,
+        http_transport=args.http_transport,
     )
 
 
