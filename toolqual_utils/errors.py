@@ -24,6 +24,7 @@ class InputError(ToolqualError):
         record: str | int | None = None,
         field: str | None = None,
     ) -> None:
+        self.message = message
         self.file = file
         self.record = record
         self.field = field
@@ -36,6 +37,14 @@ class InputError(ToolqualError):
             where.append(f"field '{field}'")
         prefix = (", ".join(where) + ": ") if where else ""
         super().__init__(prefix + message)
+
+    def __reduce__(self):
+        # keyword-only fields: rebuilt as given (an error raised in a worker process arrives whole)
+        return _input_error, (self.message, self.file, self.record, self.field)
+
+
+def _input_error(message: str, file: str | None, record: str | int | None, field: str | None) -> InputError:
+    return InputError(message, file=file, record=record, field=field)
 
 
 class ConfigError(ToolqualError):

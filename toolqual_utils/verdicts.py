@@ -186,7 +186,7 @@ def verdict_frame(rows: Iterable[VerdictRow | Mapping[str, Any]]) -> pd.DataFram
     """
     import pandas as pd
 
-    records = [_ROW_FIELDS(row) if isinstance(row, VerdictRow) else tuple(row.get(name) for name in VERDICT_COLUMNS)
+    records = [_ROW_FIELDS(row) if isinstance(row, VerdictRow) else [row.get(name) for name in VERDICT_COLUMNS]
                for row in rows]
     columns: dict[str, list[Any]] = {name: list(values) for name, values in
                                      zip(VERDICT_COLUMNS, zip(*records) if records else [()] * len(VERDICT_COLUMNS))}

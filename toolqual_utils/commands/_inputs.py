@@ -1,6 +1,7 @@
 """Shared input handling of the sub-commands: canonical files in, table paths out."""
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -11,6 +12,14 @@ from ..schema import Instance
 
 #: How many skipped lines are reported one by one on stderr before only the count is kept.
 MAX_SKIPS_SHOWN = 3
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the platform says, else the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def check_table_path(path: str | None, option: str) -> None:
@@ -29,13 +38,17 @@ class CanonicalInputs:
     ``toolqual load``), raised when that file has been read.
     """
 
-    def __init__(self, paths: Sequence[str], *, strict: bool = False) -> None:
+    def __init__(self, paths: Sequence[str], *, strict: bool = False, limit: int | None = None) -> None:
         self.paths = list(paths)
         self.strict = strict
+        self.limit = limit
         self.n_rejected = 0
         self.n_instances = 0
 
     def __iter__(self) -> Iterator[Instance]:
+        """The instances (the first ``limit`` when set; the files are then read only that far)."""
+        if self.limit is not None and self.limit <= 0:
+            return
         seen: dict[str, str] = {}
         for path in self.paths:
             n_in_file = 0
@@ -54,6 +67,8 @@ class CanonicalInputs:
                 n_in_file += 1
                 self.n_instances += 1
                 yield item
+                if self.limit is not None and self.n_instances >= self.limit:
+                    return
             if n_in_file == 0:
                 raise InputError("contains no valid canonical instance (is it a raw source file? convert it with "
                                  "`toolqual load` first)", file=str(path))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import heapq
-import os
 import sys
 import textwrap
 from collections import deque
@@ -32,7 +31,7 @@ from ..io import CANONICAL_NOT_UTF8, TABLE_FORMATS, Reject, TableWriter, canonic
     check_readable_file, encode_table, iter_lines
 from ..schema import CRITERIA, ToolCache
 from ..verdicts import VERDICT_COLUMNS, VerdictRow, verdict_frame
-from ._inputs import MAX_SKIPS_SHOWN, check_table_path
+from ._inputs import MAX_SKIPS_SHOWN, check_table_path, usable_cpus
 
 HELP = "rule and heuristic verdicts for the six criteria, offline (no model calls)"
 DESCRIPTION = """\
@@ -69,11 +68,7 @@ def _checks_listing() -> str:
 
 def default_jobs() -> int:
     """Worker processes used by default: the CPUs this process may use, at most 4."""
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        available = os.cpu_count() or 1
-    return max(1, min(4, available))
+    return max(1, min(4, usable_cpus()))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

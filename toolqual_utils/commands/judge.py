@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from itertools import islice
 from dataclasses import replace
 
 import pandas as pd
@@ -15,7 +14,7 @@ from ..schema import CRITERIA, Instance
 from ..verdicts import OFFLINE_JUDGES, RULES_JUDGE, Status, read_verdicts
 from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, endpoint, llm_config, print_plan, \
     require_key, stopped_error
-from ._inputs import CanonicalInputs, check_table_path, read_canonical_inputs
+from ._inputs import CanonicalInputs, check_table_path, read_canonical_inputs, usable_cpus
 
 HELP = "model-judge verdicts for the six criteria (rules first; live with cache, replay, or Batch files)"
 DESCRIPTION = """\
@@ -86,6 +85,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         + ", ".join(TABLE_FORMATS))
     parser.add_argument("--calls-out", metavar="FILE", help="also write the calls-per-instance table")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--planner", choices=["auto", "inline", "process"], default="auto",
+                        help="where a live or replay run reads, checks and builds prompts: in a process of its own "
+                             "while this one sends (process), or between sends (inline); auto = process when 2 or "
+                             "more CPUs are available (same verdicts either way)")
 
 
 def _criteria(values: list[str] | None) -> list[str]:
@@ -215,13 +218,13 @@ def _run_streaming(args: argparse.Namespace, criteria: list[str], mode: str, opt
     else:
         load_check_modules()
         rules, rules_source = "checks", "deterministic checks (in-process)"
-    inputs = CanonicalInputs(args.data)
-    instances = islice(inputs, args.limit) if args.limit is not None else inputs
+    instances = CanonicalInputs(args.data, limit=args.limit)
+    planner = args.planner if args.planner != "auto" else "process" if usable_cpus() >= 2 else "inline"
     client = LLMClient(llm_config(args, role="judge"))
     try:
         before_first_send = None if args.replay else (lambda: require_key(client))
         engine = dict(criteria=criteria, mode=mode, rules=rules, recheck=args.recheck, agreement=args.agreement,
-                      progress=not args.quiet, before_first_send=before_first_send, **options)
+                      progress=not args.quiet, before_first_send=before_first_send, planner=planner, **options)
         if len(judges) > 1:
             result = judge_stream(instances, client.config, judges=judges, **engine)
         else:

@@ -38,7 +38,7 @@ a model verdict that comes back unscored falls back to the rules verdict it was 
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Final, Literal
@@ -121,6 +121,16 @@ class JudgePlan:
     @property
     def requests(self) -> list[ChatRequest]:
         return [p.request for p in self.planned]
+
+    def absorb(self, part: JudgePlan) -> list[PlannedRequest]:
+        """Add one instance's plan (a part from :func:`plan_parts`) to this plan; returns its requests."""
+        self.instance_ids.extend(part.instance_ids)
+        self.planned.extend(part.planned)
+        self.fixed.extend(part.fixed)
+        self.rule_rows.update(part.rule_rows)
+        self.contexts.update(part.contexts)
+        self.heuristic_rows.update(part.heuristic_rows)
+        return part.planned
 
     @property
     def prompt_ids(self) -> list[str]:
@@ -796,7 +806,7 @@ class StreamProgress:
 def _rules_of(instance: Instance, criteria: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
     """The decided rules rows of one instance, computed now (as :func:`_decided_rule_rows` reads them
     from ``run_checks``)."""
-    from ..checks import instance_findings, rule_criteria, rule_rows
+    from ..checks import instance_findings, rule_rows
 
     decided: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rule_rows(instance, instance_findings(instance), criteria):
@@ -805,6 +815,31 @@ def _rules_of(instance: Instance, criteria: Sequence[str]) -> dict[tuple[str, st
         decided.setdefault((instance.id, row.criterion), {**row.as_record(), "label": int(row.label),
                                                            "evidence": decode_evidence(row.evidence)})
     return decided
+
+
+def plan_parts(instances: Iterable[Instance], settings: _Settings,
+               table: Mapping[tuple[str, str], dict[str, Any]] | None,
+               rule_criteria_now: Sequence[str]) -> Iterator[JudgePlan]:
+    """One plan per instance, in input order (what the streaming judge's planner makes, in this process
+    or in a planning process): the instance checked (an Instance, an id not seen before), its rules run
+    (``rule_criteria_now``) or looked up (``table``), its context built and its requests made."""
+    seen: set[str] = set()
+    for instance in instances:
+        if not isinstance(instance, Instance):
+            raise InputError(f"expected canonical Instance objects, got {type(instance).__name__}")
+        if instance.id in seen:
+            raise InputError("instance id appears twice; verdicts and request ids need unique instance ids",
+                             record=instance.id, field="id")
+        seen.add(instance.id)
+        decided = table if table is not None else (
+            _rules_of(instance, rule_criteria_now) if rule_criteria_now else {})
+        part = _empty_plan(settings)
+        _plan_instance(part, settings, instance, decided)
+        yield part
+
+
+#: where a streaming run plans: on its event loop, or in a process of its own (see judge.planning)
+PLANNERS: Final = ("inline", "process")
 
 
 def judge_stream(
@@ -829,6 +864,7 @@ def judge_stream(
     response_format: str = "json_schema",
     samples: int = 1,
     temperature: float | None = None,
+    planner: Literal["inline", "process"] = "inline",
 ) -> JudgeRun:
     """:func:`judge` as a pipeline: instances flow load -> rules -> prompt -> request -> verdict.
 
@@ -840,6 +876,10 @@ def judge_stream(
     reading runs at most that far ahead of the network. Answers are parsed into votes as they arrive.
     The result is the same :class:`JudgeRun` :func:`judge` gives for the same instances (same verdicts,
     votes, calls per instance, ledger), with ``plan`` set (its contexts dropped).
+
+    ``planner="process"`` plans in a worker process (:mod:`toolqual_utils.judge.planning`) while this
+    process sends: the same result, with planning and sending on two cores instead of taking turns on one
+    event loop (where that cannot be done, it plans in process). ``"inline"`` (default) plans here.
 
     ``before_first_send()`` is called once before the first request goes to a server (e.g. to refuse a
     run without a key); ``on_progress(StreamProgress)`` whenever an instance is planned or an answer
@@ -862,13 +902,20 @@ def judge_stream(
     models = list(dict.fromkeys(judges)) if judges else [config.model]
     if client is not None and (len(models) > 1 or models[0] != client.config.model):
         raise InputError("a panel of judges builds one client per model: pass config, not client", field="judges")
+    if planner not in PLANNERS:
+        raise InputError(f"planner must be one of {', '.join(PLANNERS)}, not {planner!r}", field="planner")
     clients = [client] if client is not None else [LLMClient(replace(config, model=m)) for m in models]
+    process = None
     try:
+        if planner == "process":
+            from .planning import start_planner
+
+            process = start_planner(instances, settings, table, rule_criteria_now)
         # the outcome comes back through ``outcome``, not as the coroutine's value: asyncio.run's interrupt
         # handler holds the main task, and repr of a finished task would render the whole plan
         outcome: dict[str, Any] = {}
         coroutine = lambda: _stream(instances, settings, table, rule_criteria_now, clients, progress,  # noqa: E731
-                                    queue_size, before_first_send, on_progress, outcome)
+                                    queue_size, before_first_send, on_progress, outcome, process)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -882,6 +929,8 @@ def judge_stream(
         run.plan = plan
         return run
     finally:
+        if process is not None:
+            process.close()
         if client is None:
             for own in clients:
                 own.close()
@@ -890,8 +939,10 @@ def judge_stream(
 async def _stream(instances: Iterable[Instance], settings: _Settings,
                   table: dict[tuple[str, str], dict[str, Any]] | None, rule_criteria_now: Sequence[str],
                   clients: Sequence[LLMClient], progress: bool, queue_size: int | None, before_first_send: Any,
-                  on_progress: Any, outcome: dict[str, Any]) -> None:
-    """Run the pipeline; ``outcome`` receives ``plan``, ``results`` (by model, in plan order) and ``votes``."""
+                  on_progress: Any, outcome: dict[str, Any], process: Any = None) -> None:
+    """Run the pipeline; ``outcome`` receives ``plan``, ``results`` (by model, in plan order) and ``votes``.
+    ``process``: a :class:`~toolqual_utils.judge.planning.PlannerProcess` planning the instances, or None
+    to plan them here."""
     import asyncio
 
     from ..llm import _progress_bar
@@ -903,24 +954,19 @@ async def _stream(instances: Iterable[Instance], settings: _Settings,
     failure: list[BaseException] = []
 
     async def planner() -> None:
-        """Load, check and plan instance by instance on this event loop, between network events (a thread
-        would fight the loop for the GIL): each instance is a short step, then the loop serves the sockets;
-        ``put`` waits while the queue is full, which is what keeps planning at most ``size`` ahead."""
-        seen: set[str] = set()
+        """Plans instance by instance: here, between network events (a thread would fight the loop for the
+        GIL: each instance is a short step, then the loop serves the sockets), or received from the planning
+        process. ``put`` waits while the queue is full, which keeps planning at most ``size`` ahead."""
         try:
-            for instance in instances:
-                if not isinstance(instance, Instance):
-                    raise InputError(f"expected canonical Instance objects, got {type(instance).__name__}")
-                if instance.id in seen:
-                    raise InputError("instance id appears twice; verdicts and request ids need unique instance ids",
-                                     record=instance.id, field="id")
-                seen.add(instance.id)
-                decided = table if table is not None else (
-                    _rules_of(instance, rule_criteria_now) if rule_criteria_now else {})
-                planned = _plan_instance(plan, settings, instance, decided)
-                state.n_instances += 1
-                await planned_queue.put(planned)
-                await asyncio.sleep(0)  # let answers and sends that are ready go first
+            if process is not None:
+                async for part in process.parts():
+                    state.n_instances += 1
+                    await planned_queue.put(plan.absorb(part))
+            else:
+                for part in plan_parts(instances, settings, table, rule_criteria_now):
+                    state.n_instances += 1
+                    await planned_queue.put(plan.absorb(part))
+                    await asyncio.sleep(0)  # let answers and sends that are ready go first
         except Exception as exc:  # noqa: BLE001 - raised once the requests in flight are answered
             failure.append(exc)
         await planned_queue.put(_DONE)
