@@ -15,12 +15,18 @@ Measured side by side in one run, alternating ABBA over ``--rounds``:
   arrive, ledger, progress bar), parsing the answers into verdicts, writing the table. Wall time of the
   whole process, interpreter start included.
 * **bare loop**: ``AsyncOpenAI`` + ``asyncio.gather`` + ``asyncio.Semaphore(64)`` sending the same
-  request bodies (taken from ``toolqual judge --export-batch``, made before the timed runs; identical
-  bodies sent once), nothing else. Wall time of the sends only.
+  request bodies with ``client.chat.completions.create`` (taken from ``toolqual judge --export-batch``,
+  made before the timed runs; identical bodies sent once), nothing else: the SDK as a user writes the
+  loop, on its default HTTP layer (httpx). Wall time of the sends only. This is the baseline of the
+  target.
+* **bare loop, aiohttp** (shown, not the target's baseline): the same loop with
+  ``http_client=DefaultAioHttpClient()``, the SDK's aiohttp layer that toolqual itself uses when aiohttp
+  is installed; it shows how much of toolqual's speed is that layer and how much is the rest.
 
-Prints both times, the ratio bare / toolqual (throughput of the whole command relative to the bare
-client; target >= 0.9), how long after its start toolqual sent its first request (the double records
-arrival times), and the CPU time of each side.
+Prints the times, the ratio bare / toolqual (throughput of the whole command relative to the bare
+client; target >= 0.9) and the same ratio against the aiohttp loop, how long after its start toolqual
+sent its first request (the double records arrival times), and the CPU time of each side (toolqual's
+includes its planning process).
 
     .venv/bin/python benchmarks/bench_judge_e2e.py [--n 4000] [--concurrency 64] [--latency 0.1] [--rounds 1]
 """
@@ -128,10 +134,12 @@ def run_toolqual(mix: Path, base_url: str, tmp: Path, concurrency: int, run: int
     return elapsed, _children_cpu() - cpu_before, done.stdout
 
 
-async def run_bare(base_url: str, bodies: list[dict], concurrency: int) -> tuple[float, float]:
-    from openai import AsyncOpenAI  # the baseline; toolqual itself imports openai only in llm.py
+async def run_bare(base_url: str, bodies: list[dict], concurrency: int, aiohttp: bool = False) -> tuple[float, float]:
+    from openai import AsyncOpenAI, DefaultAioHttpClient  # the baseline; toolqual imports openai only in llm.py
 
-    client = AsyncOpenAI(api_key=os.environ["OPENAI_API_KEY"], base_url=base_url, max_retries=5, timeout=60)
+    extra = {"http_client": DefaultAioHttpClient()} if aiohttp else {}
+    client = AsyncOpenAI(api_key=os.environ["OPENAI_API_KEY"], base_url=base_url, max_retries=5, timeout=60,
+                         **extra)
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(body: dict) -> str | None:
@@ -195,15 +203,17 @@ def main() -> int:
             print(f"theoretical bound: {len(requests) * args.latency / args.concurrency:.1f} s "
                   f"(requests x latency / concurrency)")
 
-            times: dict[str, list[float]] = {"bare": [], "toolqual": []}
+            times: dict[str, list[float]] = {"bare": [], "bare-aio": [], "toolqual": []}
             firsts: list[float] = []
             order: list[str] = []
             for round_index in range(args.rounds):
-                order += ["bare", "toolqual"] if round_index % 2 == 0 else ["toolqual", "bare"]
+                one_round = ["bare", "bare-aio", "toolqual"]
+                order += one_round if round_index % 2 == 0 else one_round[::-1]
             for run, which in enumerate(order):
                 ask("RESET")
-                if which == "bare":
-                    elapsed, cpu = asyncio.run(run_bare(base_url, requests, args.concurrency))
+                if which.startswith("bare"):
+                    elapsed, cpu = asyncio.run(run_bare(base_url, requests, args.concurrency,
+                                                        aiohttp=which == "bare-aio"))
                     detail = f"{len(requests):,} requests"
                 else:
                     started = time.time()
@@ -217,12 +227,17 @@ def main() -> int:
                 print(f"  run {run + 1}: {which:<8} {elapsed:6.2f} s wall  {cpu:6.2f} s CPU  {detail}", flush=True)
 
         bare, toolqual = statistics.mean(times["bare"]), statistics.mean(times["toolqual"])
+        bare_aio = statistics.mean(times["bare-aio"])
         ratio = bare / toolqual
-        print(f"bare AsyncOpenAI loop (sends only)   : {bare:6.2f} s (mean of {len(times['bare'])})")
+        print(f"bare AsyncOpenAI loop (sends only)   : {bare:6.2f} s (mean of {len(times['bare'])}; the SDK's default "
+              f"httpx layer)")
+        print(f"bare loop on the aiohttp layer       : {bare_aio:6.2f} s (mean of {len(times['bare-aio'])}; shown, not "
+              f"the target's baseline)")
         print(f"toolqual judge end to end            : {toolqual:6.2f} s (mean of {len(times['toolqual'])}); first "
               f"request {statistics.mean(firsts):.2f} s after the command started")
         print(f"ratio bare / toolqual (throughput)   : {ratio:.3f} (target >= {RATIO_TARGET:g}: "
               f"{'met' if ratio >= RATIO_TARGET else 'MISSED'})")
+        print(f"ratio bare aiohttp / toolqual        : {bare_aio / toolqual:.3f} (same HTTP layer on both sides)")
     finally:
         server.stdin.close()
         try:

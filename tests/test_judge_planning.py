@@ -21,6 +21,7 @@ from toolqual_utils.judge.engine import judge_stream
 from toolqual_utils.judge.planning import start_planner
 from toolqual_utils.judge.scripted import ScriptedJudge
 from toolqual_utils.llm import LLMConfig
+from toolqual_utils.testing import Reply
 
 
 def _config(double, tmp_path, name: str, **overrides) -> LLMConfig:
@@ -165,3 +166,49 @@ def test_the_worker_reads_only_a_bounded_distance_ahead_of_the_network(openai_do
     assert source.taken.value == 300 and len(run.plan.instance_ids) == 300
     # in flight + queued + the pipe and the loop's read buffer (about 16 plans of this size): never the input
     assert taken_at_30 and taken_at_30[0] <= 30 + 2 + 2 * 3 + 2 + 40 < 300
+
+
+# ------------------------------------------------------------------ wire forms made ahead
+def _astream(client, requests, prepared):
+    import asyncio
+
+    results = {}
+
+    async def chunks():
+        yield list(requests)
+
+    async def go():
+        await client.astream(chunks(), lambda i, r: results.__setitem__(i, r), prepared=prepared)
+
+    asyncio.run(go())
+    return [results[i] for i in range(len(requests))]
+
+
+def test_a_fitting_wire_form_is_sent_as_made_and_one_that_does_not_fit_is_ignored(openai_double, tmp_path):
+    from toolqual_utils.llm import ChatRequest, LLMClient, wire_form
+
+    openai_double.script = Reply(content="ok")
+    client = LLMClient(_config(openai_double, tmp_path, "w", cache_path=None))
+    requests = [ChatRequest(f"r{i}", ({"role": "user", "content": f"question {i}"},), "p.v1") for i in range(3)]
+    marked = replace(requests[0], messages=({"role": "user", "content": "made ahead"},))
+    prepared = {
+        "r0": replace(wire_form(marked, "double-judge"), request_key=wire_form(requests[0], "double-judge").request_key),
+        "r1": wire_form(replace(requests[1], messages=({"role": "user", "content": "other model"},)), "another"),
+        "r2": wire_form(replace(requests[2], messages=({"role": "user", "content": "other temperature"},),
+                                temperature=0.7), "double-judge"),
+    }
+    results = _astream(client, requests, prepared)
+    assert [r.status for r in results] == ["ok"] * 3 and prepared == {}  # taken out as used
+    sent = sorted(b["messages"][0]["content"] for b in openai_double.bodies)
+    assert sent == ["made ahead", "question 1", "question 2"]  # r0's bytes as made; r1, r2 built by the client
+    assert {h.get("content-type") for h in openai_double.request_headers} == {"application/json"}
+
+
+def test_the_planning_process_sends_the_bytes_the_client_would_have_built(openai_double, tmp_path):
+    instances = _bundled(15)
+    openai_double.script = ScriptedJudge(policy=_policy)
+    judge_stream(instances, _config(openai_double, tmp_path, "x"), progress=False, planner="inline")
+    inline = sorted(json.dumps(b, sort_keys=True) for b in openai_double.bodies)
+    openai_double.reset()
+    judge_stream(instances, _config(openai_double, tmp_path, "y"), progress=False, planner="process")
+    assert sorted(json.dumps(b, sort_keys=True) for b in openai_double.bodies) == inline and inline

@@ -91,6 +91,8 @@ __all__ = [
     "LLMClient",
     "ResponseCache",
     "request_body",
+    "WireForm",
+    "wire_form",
     "cache_key",
     "completion_body",
     "is_local_url",
@@ -598,10 +600,12 @@ def _prompt_ceiling(config: LLMConfig, request: AnyRequest) -> int:
     return max(1, model_context_tokens(config.model) - int(request.max_tokens or 0))
 
 
-def _too_long(config: LLMConfig, request: AnyRequest) -> ChatResult | None:
-    """``unscored:too_long`` for a request over the prompt ceiling, else None."""
+def _too_long(config: LLMConfig, request: AnyRequest, wire: WireForm | None = None) -> ChatResult | None:
+    """``unscored:too_long`` for a request over the prompt ceiling, else None (``wire``: its
+    :class:`WireForm`, whose estimate is used when given)."""
     ceiling = _prompt_ceiling(config, request)
-    estimate = estimate_prompt_tokens(request)
+    estimate = (int(round(wire.prompt_chars / CHARS_PER_TOKEN)) if wire is not None
+                else estimate_prompt_tokens(request))
     if estimate <= ceiling:
         return None
     where = ("--max-prompt-tokens" if config.max_prompt_tokens is not None
@@ -612,6 +616,40 @@ def _too_long(config: LLMConfig, request: AnyRequest) -> ChatResult | None:
         f"prompt of about {estimate:,} tokens (characters / {CHARS_PER_TOKEN:g}) is over the ceiling of "
         f"{ceiling:,} ({where}); not sent",
     )
+
+
+@dataclass(frozen=True)
+class WireForm:
+    """What the client works out from a chat request before sending it, worked out ahead of time (a
+    planning process does it while the event loop sends; see :meth:`LLMClient.astream`).
+
+    Valid for one model, temperature and token-limit field: the client uses it only when they are the
+    ones it sends with, and works the request out itself otherwise.
+
+    Attributes:
+        request_key: :func:`cache_key` of the request for ``model``.
+        content: the body (:func:`request_body`) as compact UTF-8 JSON, the bytes sent.
+        prompt_chars: the characters the prompt ceiling is estimated from (see :func:`estimate_prompt_tokens`).
+    """
+
+    model: str
+    temperature: float | None
+    token_limit_param: str
+    request_key: str
+    content: bytes
+    prompt_chars: int
+
+    def fits(self, model: str, request: AnyRequest) -> bool:
+        """True when this wire form is the one ``request`` has when ``model`` sends it."""
+        return self.model == model and isinstance(request, ChatRequest) and self.temperature == request.temperature
+
+
+def wire_form(request: ChatRequest, model: str, token_limit_param: TokenLimitParam = "max_tokens") -> WireForm:
+    """The :class:`WireForm` of ``request`` sent to ``model`` with ``token_limit_param``."""
+    body = request_body(model, request, token_limit_param)
+    content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)  # as the SDK writes it
+    return WireForm(model, request.temperature, token_limit_param, cache_key(model, request), content.encode("utf-8"),
+                    _prompt_chars(body))
 
 
 def _validate_requests(requests: Sequence[AnyRequest]) -> list[AnyRequest]:
@@ -1679,10 +1717,15 @@ class LLMClient:
             requests = [r if r.temperature is None else replace(r, temperature=None) for r in requests]
         return requests
 
-    def _keys(self, requests: Sequence[AnyRequest]) -> tuple[list[str], list[str]]:
-        """(request keys, stored keys): :func:`cache_key` of each request and its key in this endpoint."""
+    def _keys(self, requests: Sequence[AnyRequest],
+              wires: Sequence[WireForm | None] | None = None) -> tuple[list[str], list[str]]:
+        """(request keys, stored keys): :func:`cache_key` of each request (from its wire form when it has
+        one) and its key in this endpoint."""
         model, endpoint = self.config.model, self.endpoint
-        request_keys = [cache_key(model, r) for r in requests]
+        if wires is None:
+            request_keys = [cache_key(model, r) for r in requests]
+        else:
+            request_keys = [w.request_key if w is not None else cache_key(model, r) for r, w in zip(requests, wires)]
         return request_keys, [scoped_cache_key(k, endpoint) for k in request_keys]
 
     def _stored(self, keys: Sequence[str]) -> dict[str, dict]:
@@ -1826,8 +1869,8 @@ class LLMClient:
         return _error_result(request.custom_id, STATUS_NOT_SENT,
                              f"not sent: {self.stopped or 'the run stopped'}"[:_ERROR_TEXT_LIMIT])
 
-    async def _send_unless_stopped(self, sdk, request: AnyRequest, api_key: str,
-                                   sending: set[asyncio.Task]) -> tuple[ChatResult, bool]:
+    async def _send_unless_stopped(self, sdk, request: AnyRequest, api_key: str, sending: set[asyncio.Task],
+                                   wire: WireForm | None = None) -> tuple[ChatResult, bool]:
         """(result, sent) of one request: not sent when the run is stopped (endpoint unreachable, or
         interrupted) before it leaves or while it is in flight (the stop cancels the tasks in ``sending``);
         any other cancellation propagates."""
@@ -1836,7 +1879,7 @@ class LLMClient:
         task = asyncio.current_task()
         sending.add(task)
         try:
-            return await self._send(sdk, request, api_key), True
+            return await self._send(sdk, request, api_key, wire), True
         except asyncio.CancelledError:
             if self.stopped is None:
                 raise
@@ -1846,19 +1889,23 @@ class LLMClient:
         finally:
             sending.discard(task)
 
-    async def _send(self, sdk, request: AnyRequest, api_key: str) -> ChatResult:
+    async def _send(self, sdk, request: AnyRequest, api_key: str, wire: WireForm | None = None) -> ChatResult:
         import openai
 
         path = "/completions" if isinstance(request, CompletionRequest) else "/chat/completions"
         for attempt in (1, 2):
             sent_param = self.token_limit_param
-            body = request_body(self.config.model, request, sent_param)
             try:
                 # The SDK's documented raw route (``client.post(path, cast_to=<httpx Response>, body=...)``):
                 # same retries, Retry-After, timeouts and error classes as ``chat.completions.create``, but
                 # the exact JSON body goes out as built (no per-request TypedDict transform) and the answer
                 # is read as plain JSON (no pydantic model) — that overhead matters at hundreds of req/s.
-                response = await sdk.post(path, body=body, cast_to=_http_response_class())
+                # A wire form made ahead goes out as its bytes (``content=``, where the SDK takes it).
+                if wire is not None and wire.token_limit_param == sent_param and _sdk_takes_content(sdk):
+                    response = await sdk.post(path, content=wire.content, cast_to=_http_response_class())
+                else:
+                    response = await sdk.post(path, body=request_body(self.config.model, request, sent_param),
+                                              cast_to=_http_response_class())
                 data = json.loads(response.content)
                 break
             except Exception as exc:  # noqa: BLE001 - every failure becomes an unscored result
@@ -1902,6 +1949,7 @@ class LLMClient:
         *,
         before_first_send: Callable[[], None] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
+        prepared: dict[str, WireForm] | None = None,
     ) -> int:
         """Answer requests as they arrive, for pipelines that build requests while earlier ones are in flight.
 
@@ -1915,7 +1963,9 @@ class LLMClient:
 
         ``before_first_send`` is called once, before the first request that must go to the server (e.g. to
         refuse a run without a key with the caller's message); ``on_progress(n_answered, n_received)`` after
-        each answer. Returns the number of requests received.
+        each answer. ``prepared``: wire forms made ahead (:func:`wire_form`) by custom_id; each is taken out
+        of the mapping when its request arrives and used when it fits (:meth:`WireForm.fits`). Returns the
+        number of requests received.
         """
         model = self.config.model
         concurrency = max(1, int(self.config.concurrency))
@@ -1951,9 +2001,10 @@ class LLMClient:
                 self.ledger.record(model, copy, sent=False)
                 deliver(other_index, copy)
 
-        async def run_one(index: int, request: AnyRequest, key: str, request_key: str) -> None:
+        async def run_one(index: int, request: AnyRequest, key: str, request_key: str,
+                          wire: WireForm | None) -> None:
             try:
-                result, sent = await self._send_unless_stopped(sdk, request, api_key, sending)
+                result, sent = await self._send_unless_stopped(sdk, request, api_key, sending, wire)
                 finish(index, request, key, request_key, result, sent=sent)
             finally:
                 slots.release()
@@ -1973,9 +2024,14 @@ class LLMClient:
                         raise InputError("two requests share a custom_id; results are matched by it",
                                          record=request.custom_id, field="custom_id")
                     custom_ids.add(request.custom_id)
-                request_keys, keys = self._keys(chunk)
+                wires: list[WireForm | None] | None = None
+                if prepared:
+                    wires = [prepared.pop(r.custom_id, None) for r in chunk]
+                    wires = [w if w is not None and w.fits(model, r) else None for r, w in zip(chunk, wires)]
+                request_keys, keys = self._keys(chunk, wires)
                 stored = self._stored([k for k in keys if k not in answered and k not in in_flight])
                 for offset, (request, request_key, key) in enumerate(zip(chunk, request_keys, keys)):
+                    wire = wires[offset] if wires is not None else None
                     index = first + offset
                     record = stored.get(key)
                     if key in answered:  # an identical request was answered in this run
@@ -1987,7 +2043,7 @@ class LLMClient:
                         continue
                     elif record is not None:
                         result = _result_from_cache(request.custom_id, record)
-                    elif (too_long := _too_long(self.config, request)) is not None:
+                    elif (too_long := _too_long(self.config, request, wire)) is not None:
                         result = too_long
                     elif self.config.mode == "replay":
                         result = _error_result(request.custom_id, STATUS_NOT_CACHED,
@@ -2003,7 +2059,7 @@ class LLMClient:
                             sdk = self._make_sdk_client(api_key)
                         in_flight[key] = []
                         await slots.acquire()  # backpressure: at most `concurrency` in flight
-                        task = asyncio.ensure_future(run_one(index, request, key, request_key))
+                        task = asyncio.ensure_future(run_one(index, request, key, request_key, wire))
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
                         continue
@@ -2328,6 +2384,17 @@ def _httpx_module():
 
 def _http_response_class():
     return _httpx_module().Response
+
+
+def _sdk_takes_content(sdk) -> bool:
+    """True when the SDK's ``post`` takes a raw ``content=`` body (openai >= 2)."""
+    cached = globals().get("_SDK_TAKES_CONTENT")
+    if cached is None:
+        import inspect
+
+        cached = "content" in inspect.signature(type(sdk).post).parameters
+        globals()["_SDK_TAKES_CONTENT"] = cached
+    return cached
 
 
 def _progress_bar(total: int, initial: int, model: str, *, enabled: bool):

@@ -117,6 +117,8 @@ class JudgePlan:
     heuristic_rows: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     lenient: bool = False  # parse replies leniently (JSON found in free text): --response-format none
     samples: int = 1
+    #: wire forms of the requests by custom_id, made by a planning process for the client (not kept here)
+    wires: dict[str, Any] = field(default_factory=dict)
 
     @property
     def requests(self) -> list[ChatRequest]:
@@ -819,10 +821,15 @@ def _rules_of(instance: Instance, criteria: Sequence[str]) -> dict[tuple[str, st
 
 def plan_parts(instances: Iterable[Instance], settings: _Settings,
                table: Mapping[tuple[str, str], dict[str, Any]] | None,
-               rule_criteria_now: Sequence[str]) -> Iterator[JudgePlan]:
+               rule_criteria_now: Sequence[str], wire_for: tuple[str, str, bool] | None = None) -> Iterator[JudgePlan]:
     """One plan per instance, in input order (what the streaming judge's planner makes, in this process
     or in a planning process): the instance checked (an Instance, an id not seen before), its rules run
-    (``rule_criteria_now``) or looked up (``table``), its context built and its requests made."""
+    (``rule_criteria_now``) or looked up (``table``), its context built and its requests made.
+
+    ``wire_for`` = (model, token-limit field, temperature sent): also work out each request's
+    :class:`~toolqual_utils.llm.WireForm` (``part.wires``), so that a client in another process need not."""
+    from ..llm import wire_form
+
     seen: set[str] = set()
     for instance in instances:
         if not isinstance(instance, Instance):
@@ -835,6 +842,14 @@ def plan_parts(instances: Iterable[Instance], settings: _Settings,
             _rules_of(instance, rule_criteria_now) if rule_criteria_now else {})
         part = _empty_plan(settings)
         _plan_instance(part, settings, instance, decided)
+        if wire_for is not None:
+            model, token_limit_param, send_temperature = wire_for
+            for planned in part.planned:
+                request = planned.request if send_temperature else replace(planned.request, temperature=None)
+                try:
+                    part.wires[request.custom_id] = wire_form(request, model, token_limit_param)
+                except ValueError:  # not JSON (NaN): the client works it out, and says why it cannot send it
+                    pass
         yield part
 
 
@@ -910,7 +925,9 @@ def judge_stream(
         if planner == "process":
             from .planning import start_planner
 
-            process = start_planner(instances, settings, table, rule_criteria_now)
+            only = clients[0] if len(clients) == 1 else None
+            wire_for = (only.config.model, only.token_limit_param, only.config.send_temperature) if only else None
+            process = start_planner(instances, settings, table, rule_criteria_now, wire_for)
         # the outcome comes back through ``outcome``, not as the coroutine's value: asyncio.run's interrupt
         # handler holds the main task, and repr of a finished task would render the whole plan
         outcome: dict[str, Any] = {}
@@ -961,6 +978,7 @@ async def _stream(instances: Iterable[Instance], settings: _Settings,
             if process is not None:
                 async for part in process.parts():
                     state.n_instances += 1
+                    prepared.update(part.wires)
                     await planned_queue.put(plan.absorb(part))
             else:
                 for part in plan_parts(instances, settings, table, rule_criteria_now):
@@ -972,6 +990,7 @@ async def _stream(instances: Iterable[Instance], settings: _Settings,
         await planned_queue.put(_DONE)
 
     models = [c.config.model for c in clients]
+    prepared: dict[str, Any] = {}  # wire forms from the planning process, taken out by the client as it sends
     items: list[PlannedRequest] = []
     results: dict[str, list[ChatResult | None]] = {m: [] for m in models}
     votes: dict[str, list[list[dict[str, Any]] | None]] = {m: [] for m in models}
@@ -1049,7 +1068,8 @@ async def _stream(instances: Iterable[Instance], settings: _Settings,
                 before_first_send()
 
     tasks = [asyncio.ensure_future(planner()), asyncio.ensure_future(dispatch())] + [
-        asyncio.ensure_future(c.astream(chunks(feed), answered(c.config.model), before_first_send=first_send))
+        asyncio.ensure_future(c.astream(chunks(feed), answered(c.config.model), before_first_send=first_send,
+                                        prepared=prepared if len(clients) == 1 else None))
         for c, feed in zip(clients, feeds)]
     try:
         await asyncio.gather(*tasks)

@@ -5,6 +5,9 @@ work, and so is sending requests through the SDK. On one event loop they take tu
 a second process they run side by side on two cores, and the loop that talks to the model only receives
 finished plans (:class:`~toolqual_utils.judge.engine.JudgePlan` parts, one per instance) through a pipe.
 
+- **Less for the sender to do.** The worker also works out each request's
+  :class:`~toolqual_utils.llm.WireForm` (cache key, body bytes, prompt estimate) for the client's model,
+  so the sending process spends its CPU on the network.
 - **Same result.** The worker runs the same :func:`~toolqual_utils.judge.engine.plan_parts` as the
   in-process planner; the parts arrive in input order and are absorbed in that order, so verdicts,
   requests and ids are identical (``tests/test_judge_planning.py``).
@@ -48,7 +51,7 @@ def _send(fd: int, kind: str, payload: Any) -> None:
 
 
 def _work(conn, instances: Iterable[Any], settings: Any, table: Mapping | None, rule_criteria: Sequence[str],
-          load_modules: bool) -> None:
+          wire_for: tuple | None, load_modules: bool) -> None:
     """The worker: plan every instance and send the parts, then ("done", None) or ("error", exception)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends this process
     fd = conn.fileno()
@@ -59,7 +62,7 @@ def _work(conn, instances: Iterable[Any], settings: Any, table: Mapping | None, 
             load_check_modules()
         from .engine import plan_parts
 
-        for part in plan_parts(instances, settings, table, rule_criteria):
+        for part in plan_parts(instances, settings, table, rule_criteria, wire_for):
             _send(fd, "part", part)
         _send(fd, "done", None)
     except BrokenPipeError:  # the parent stopped reading: the run is over
@@ -125,23 +128,25 @@ class PlannerProcess:
         self._conn.close()
 
 
-def start_planner(instances: Iterable[Any], settings: Any, table: Mapping | None,
-                  rule_criteria: Sequence[str]) -> PlannerProcess | None:
+def start_planner(instances: Iterable[Any], settings: Any, table: Mapping | None, rule_criteria: Sequence[str],
+                  wire_for: tuple | None = None) -> PlannerProcess | None:
     """Start planning ``instances`` in a worker process; None when it cannot be done here (planning then
-    stays in this process, see the module docstring)."""
+    stays in this process, see the module docstring). ``wire_for`` = (model, token-limit field, temperature
+    sent): the worker also makes each request's wire form (cache key, body bytes, prompt estimate)."""
     if sys.platform == "win32":  # the proactor loop cannot watch a pipe
         return None
     method = "fork" if _fork_is_safe() else "spawn"
     if method == "spawn":
         try:
-            pickle.dumps((instances, settings, table, tuple(rule_criteria)))
+            pickle.dumps((instances, settings, table, tuple(rule_criteria), wire_for))
         except Exception:  # noqa: BLE001 - a generator, a lambda, ...: plan in process
             log.info("the input cannot be sent to a spawned planning process; planning in process")
             return None
     context = multiprocessing.get_context(method)
     receive, send = context.Pipe(duplex=False)
     process = context.Process(target=_work, name="toolqual-planner", daemon=True,
-                              args=(send, instances, settings, table, tuple(rule_criteria), method == "spawn"))
+                              args=(send, instances, settings, table, tuple(rule_criteria), wire_for,
+                                    method == "spawn"))
     process.start()
     send.close()  # the worker holds the sending end: its exit closes the pipe
     return PlannerProcess(process, receive)
