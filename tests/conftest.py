@@ -46,6 +46,17 @@ class CliResult:
         self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
 
 
+def closed_port_url() -> str:
+    """A base URL on 127.0.0.1 where nothing listens (a port just freed): connections are refused."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return f"http://127.0.0.1:{port}/v1"
+
+
 def run_cli(args, cwd) -> CliResult:
     """Run ``toolqual ARGS`` in this process (the console script's own ``main``: same parser, same
     one-paragraph errors) from ``cwd``, capturing its output; much faster than a subprocess."""

@@ -9,14 +9,9 @@ the run early, keeps what it has and exits 3 naming the URL.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import shutil
-import socket
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -36,7 +31,7 @@ from toolqual_utils.llm import (
 )
 from toolqual_utils.schema import CRITERIA
 from toolqual_utils.testing import FAULTS, Reply, fault_reply
-from conftest import REFERENCE_INSTANCES, ROOT
+from conftest import REFERENCE_INSTANCES, closed_port_url
 
 TOOLS = [
     {"name": "get_weather", "description": "Weather for a city",
@@ -80,12 +75,6 @@ def _model_rows(path: Path, model: str):
     return verdicts[verdicts["judge"] == model]
 
 
-def _free_port_url() -> str:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return f"http://127.0.0.1:{port}/v1"
 
 
 # ----------------------------------------------------------------------------------------- every fault
@@ -210,7 +199,7 @@ def test_a_body_larger_than_the_cap_is_refused_without_retrying(openai_double, t
 def test_unreachable_endpoint_stops_keeps_what_it_has_and_exits_3(tmp_path, capsys, monkeypatch):
     """Nothing listening: the run stops after a few connection failures instead of failing every request."""
     monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-a-secret")
-    url = _free_port_url()
+    url = closed_port_url()
     data = _judge_data(tmp_path / "data.jsonl", n=8)
     out = tmp_path / "v.csv"
     code, _, err = _toolqual(capsys, "judge", str(data), "--model", "m", "--base-url", url, "--cache",
@@ -264,7 +253,7 @@ def test_an_endpoint_that_goes_away_midway_stops_and_resumes_without_paying_twic
 def test_max_connection_failures_0_never_stops(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-a-secret")
     data = _judge_data(tmp_path / "data.jsonl", n=2)
-    code, _, _ = _toolqual(capsys, "judge", str(data), "--model", "m", "--base-url", _free_port_url(), "--cache",
+    code, _, _ = _toolqual(capsys, "judge", str(data), "--model", "m", "--base-url", closed_port_url(), "--cache",
                            "none", "--max-connection-failures", "0", "--max-retries", "0", "--out",
                            str(tmp_path / "v.csv"), "--quiet")
     assert code == 0
@@ -532,7 +521,7 @@ def test_devices_and_folders_are_refused_not_read(tmp_path, capsys, command):
 @pytest.mark.parametrize("command", ["ice", "evaluate"])
 def test_ice_and_evaluate_also_stop_at_an_unreachable_endpoint(tmp_path, capsys, monkeypatch, command):
     monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-a-secret")
-    url = _free_port_url()
+    url = closed_port_url()
     data = _judge_data(tmp_path / "data.jsonl", n=3)
     out = tmp_path / "out.csv"
     extra = ["--run", "r"] if command == "evaluate" else []

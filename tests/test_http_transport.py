@@ -6,7 +6,6 @@ runs under both layers, over real HTTP against the test double.
 """
 from __future__ import annotations
 
-import socket
 
 import pytest
 
@@ -15,6 +14,8 @@ from toolqual_utils.errors import ConfigError
 from toolqual_utils.llm import ChatRequest, LLMClient, LLMConfig, resolve_http_transport
 from toolqual_utils.testing import Reply, fault_reply
 
+from conftest import closed_port_url
+
 TRANSPORTS = ["httpx", "aiohttp"]
 
 
@@ -22,12 +23,6 @@ def _request(n: int = 1) -> list[ChatRequest]:
     return [ChatRequest(f"r{i}", ({"role": "user", "content": f"question {i}"},), "p.v1") for i in range(n)]
 
 
-def _closed_port_url() -> str:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return f"http://127.0.0.1:{port}/v1"
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -57,7 +52,7 @@ def test_an_answer_arrives_and_the_layer_is_the_one_asked_for(openai_double, tra
 
 
 def test_a_refused_connection_is_a_connection_error_not_a_timeout(transport):
-    client = _client(_closed_port_url(), transport)
+    client = _client(closed_port_url(), transport)
     [result] = client.complete(_request(), progress=False)
     assert result.status == "unscored:api_error"
     assert "connection error" in result.error and "timed out" not in result.error

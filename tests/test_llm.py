@@ -5,7 +5,6 @@ import asyncio
 import json
 import logging
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from toolqual_utils.llm import (
     request_body,
 )
 from toolqual_utils.testing import OpenAIDouble, Reply
-from conftest import ROOT
+from conftest import ROOT, closed_port_url
 
 
 
@@ -48,12 +47,6 @@ def make_client(double: OpenAIDouble, tmp_path: Path, **overrides) -> LLMClient:
     return LLMClient(LLMConfig(**settings))
 
 
-def closed_port_url() -> str:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return f"http://127.0.0.1:{port}/v1"
 
 
 # ---------------------------------------------------------------------------------------------- happy path
