@@ -135,3 +135,14 @@ def test_license_is_an_spdx_string_so_installs_print_no_deprecation_warning():
     setuptools_req = [r for r in project["build-system"]["requires"] if r.startswith("setuptools")]
     assert setuptools_req == ["setuptools>=77"]  # the first release that reads SPDX license strings
     assert (ROOT / "LICENSE").read_text(encoding="utf-8").lstrip().startswith("Apache License")
+
+
+def test_starting_the_cli_imports_no_heavy_library_it_does_not_need():
+    """`toolqual <command>` builds its parser before any work: scipy and statsmodels (most of a second
+    together) are imported by the code that computes intervals, openai and aiohttp by the first request."""
+    code = ("import sys; import toolqual_utils.cli as cli; cli.build_parser(); "
+            "print(sorted(m for m in ('scipy', 'statsmodels', 'openai', 'aiohttp', 'plotly', 'seaborn', 'papermill') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -23,9 +23,33 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _scipy_stats
-from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
-from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+
+# scipy and statsmodels are imported where they are used: together they take most of a second to import,
+# which every command would otherwise pay at start (the judge and check commands compute no interval).
+
+
+def proportion_confint(*args: Any, **kwargs: Any):
+    from statsmodels.stats.proportion import proportion_confint as confint
+
+    return confint(*args, **kwargs)
+
+
+def confint_proportions_2indep(*args: Any, **kwargs: Any):
+    from statsmodels.stats.proportion import confint_proportions_2indep as confint
+
+    return confint(*args, **kwargs)
+
+
+def _sm_mcnemar(*args: Any, **kwargs: Any):
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    return mcnemar(*args, **kwargs)
+
+
+def _normal_sf(z: float) -> float:
+    from scipy import stats
+
+    return float(stats.norm.sf(z))
 
 IntervalMethod = Literal["wald", "wilson", "clopper_pearson"]
 INTERVAL_METHODS: Final = ("wald", "wilson", "clopper_pearson")
@@ -394,6 +418,6 @@ def two_proportion_test(
     pooled = (successes_a + successes_b) / (n_a + n_b)
     se = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
     z = (p_a - p_b) / se if se > 0 else 0.0
-    pvalue = float(2 * _scipy_stats.norm.sf(abs(z))) if se > 0 else 1.0
+    pvalue = 2 * _normal_sf(abs(z)) if se > 0 else 1.0
     return {**nan_record, "diff": p_a - p_b, "ci_low": float(low), "ci_high": float(high),
             "statistic": float(z), "pvalue": pvalue}
