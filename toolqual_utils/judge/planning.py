@@ -16,8 +16,8 @@ finished plans (:class:`~toolqual_utils.judge.engine.JudgePlan` parts, one per i
 - **Errors** raised while planning (bad input, duplicate ids) travel back whole and are raised after the
   requests in flight are answered, as in-process. A worker that dies says so. Ctrl-C is the parent's to
   handle: the worker ignores SIGINT and is ended when the run ends, however it ends.
-- **Start.** ``fork`` where the platform has it and this is the only thread (the CLI): nothing is copied
-  or pickled, the worker starts at once. Elsewhere (a notebook's worker thread) ``spawn``: the input must
+- **Start.** ``fork`` on Linux when this is the only thread (the CLI): nothing is copied or pickled, the
+  worker starts at once. Elsewhere (a notebook's worker thread) ``spawn``: the input must
   then be picklable (a list of instances, a :class:`~toolqual_utils.commands._inputs.CanonicalInputs`);
   when it is not (a generator), or on a platform whose event loop cannot watch a pipe, planning stays in
   process (:func:`start_planner` returns None).
@@ -79,7 +79,8 @@ def _work(conn, instances: Iterable[Any], settings: Any, table: Mapping | None, 
 
 
 def _fork_is_safe() -> bool:
-    return ("fork" in multiprocessing.get_all_start_methods()
+    """Fork only on Linux (macOS system libraries are not fork-safe) and only from a single thread."""
+    return (sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
             and threading.current_thread() is threading.main_thread() and threading.active_count() == 1)
 
 
