@@ -44,17 +44,17 @@ from typing import Any, Final
 
 import pandas as pd
 
-from .checks import Finding, find_issues, instance_findings, rule_rows
+from .checks import RULES_PROMPT_ID, Finding, find_issues, instance_findings, rule_decisions
 from .checks.scan import instruction_text
 from .checks.text import CAMEL, REQUEST_RE, norm, stem
 from .checks.tool_schema import table_of
 from .checks.values import ungrounded
 from .schema import CRITERIA, INSTRUCTION_CRITERIA, PSEUDO_CALLS, Instance, ToolSpec, shared_tool_facts
-from .verdicts import HEURISTICS_JUDGE, Status, VerdictRow, verdict_frame
+from .verdicts import HEURISTICS_JUDGE, RULES_JUDGE, Decision, Status, VerdictRow, verdict_frame
 
 __all__ = [
-    "HEURISTIC_CRITERIA", "HEURISTICS_JUDGE", "HEURISTICS_PROMPT_ID", "coherence_row", "heuristic_rows", "offline_rows",
-    "offline_verdicts", "run_heuristics",
+    "HEURISTIC_CRITERIA", "HEURISTICS_JUDGE", "HEURISTICS_PROMPT_ID", "coherence_row", "heuristic_decisions",
+    "heuristic_rows", "offline_rows", "offline_verdicts", "run_heuristics",
 ]
 
 HEURISTICS_PROMPT_ID: Final = "heuristics.v2"
@@ -116,26 +116,26 @@ def _asks_user(inst: Instance) -> bool:
     return "getDetails" in names
 
 
-def _specificity(inst: Instance, findings: Sequence[Finding]) -> tuple[int | None, str, str, list[dict]]:
+def _specificity(inst: Instance, findings: Sequence[Finding]) -> Decision:
     vague = [m.group(0) for m in _VAGUE_PHRASE.finditer(inst.instruction)]
     evidence: list[dict[str, Any]] = [{"heuristic": "vague_reference", "phrase": p} for p in vague]
     if _asks_user(inst):
-        return 0, Status.OK, "the gold sequence asks the user for a missing detail (getDetails)", [
-            {"heuristic": "asks_user_for_details"}, *evidence]
+        return Decision(0, Status.OK, "the gold sequence asks the user for a missing detail (getDetails)", [
+            {"heuristic": "asks_user_for_details"}, *evidence])
     if inst.calls is None:
-        return None, Status.UNSCORED_NEEDS_MODEL, "no gold calls to compare the instruction with", evidence
+        return Decision(None, Status.UNSCORED_NEEDS_MODEL, "no gold calls to compare the instruction with", evidence)
     unsupported = [f for f in findings if f.severity == "error"
                    and f.check in ("placeholder_value", "ungrounded_value")]
     if vague and unsupported:
         shown = "; ".join(f.message for f in unsupported[:3])
-        return 0, Status.OK, (f"the instruction only gestures at a value ({', '.join(vague[:3])}) and the calls fill "
-                         f"it with a placeholder or an invented value: {shown}"), [
-            {"heuristic": "vague_reference_used"}, *evidence, *[f.evidence() for f in unsupported[:5]]]
+        return Decision(0, Status.OK, (f"the instruction only gestures at a value ({', '.join(vague[:3])}) and the "
+                                       f"calls fill it with a placeholder or an invented value: {shown}"), [
+            {"heuristic": "vague_reference_used"}, *evidence, *[f.evidence() for f in unsupported[:5]]])
     if vague:
-        return None, Status.UNSCORED_NEEDS_MODEL, f"vague reference(s): {', '.join(vague[:3])}", evidence
+        return Decision(None, Status.UNSCORED_NEEDS_MODEL, f"vague reference(s): {', '.join(vague[:3])}", evidence)
     api_calls = _api_calls(inst)
     if not api_calls:
-        return None, Status.UNSCORED_NEEDS_MODEL, "no calls show which values were needed", evidence
+        return Decision(None, Status.UNSCORED_NEEDS_MODEL, "no calls show which values were needed", evidence)
     tools = {t.name: t for t in inst.tools}
     # specificity reads the whole dialogue: earlier user turns count, and so do earlier turns' tool results
     text = instruction_text(inst)  # normalised once for the checks and the heuristics of this instance
@@ -144,23 +144,25 @@ def _specificity(inst: Instance, findings: Sequence[Finding]) -> tuple[int | Non
             continue
         tool = tools.get(call.name)
         if tool is None or call.arguments is None:
-            return None, Status.UNSCORED_NEEDS_MODEL, f"call {index} cannot be read against a schema", evidence
+            return Decision(None, Status.UNSCORED_NEEDS_MODEL, f"call {index} cannot be read against a schema",
+                            evidence)
         infos, required, _ = table_of(tool)
         for param in sorted(required):  # sorted: a frozenset iterates in hash order
             if param not in call.arguments:
-                return None, Status.UNSCORED_NEEDS_MODEL, f"call {index} lacks required {param!r}", evidence
+                return Decision(None, Status.UNSCORED_NEEDS_MODEL, f"call {index} lacks required {param!r}",
+                                evidence)
             info = infos[param]
             if info.is_credential:
                 continue
             for value in _flat(call.arguments[param]):
                 if ungrounded(value, info, text) is not None:
-                    return None, Status.UNSCORED_NEEDS_MODEL, (
+                    return Decision(None, Status.UNSCORED_NEEDS_MODEL, (
                         f"call {index} ({call.name}): required {param!r}={value!r} is not plainly in the "
-                        "instruction"), evidence
+                        "instruction"), evidence)
         if call.observation:
             text.earlier.append(call.observation)
-    return 1, Status.OK, "every required value of every call is found in the instruction or an earlier output", [
-        {"heuristic": "required_values_present"}]
+    return Decision(1, Status.OK, "every required value of every call is found in the instruction or an earlier "
+                    "output", [{"heuristic": "required_values_present"}])
 
 
 def _flat(value: Any) -> list[Any]:
@@ -180,17 +182,18 @@ def _service(inst: Instance, tool_name: str) -> str | None:
     return api if isinstance(api, str) and api else None
 
 
-def _coherence(inst: Instance) -> tuple[int | None, str, str, list[dict]]:
+def _coherence(inst: Instance) -> Decision:
     requests = _request_sentences(inst.instruction)
     api_calls = _api_calls(inst)
     if len(requests) <= 1:
-        return 1, Status.OK, "a single request is coherent", [{"heuristic": "single_request",
-                                                          "n_request_sentences": len(requests)}]
+        return Decision(1, Status.OK, "a single request is coherent", [
+            {"heuristic": "single_request", "n_request_sentences": len(requests)}])
     if inst.calls is not None and len(api_calls) <= 1:
-        return 1, Status.OK, "one API call serves the instruction: a single request", [
-            {"heuristic": "single_request", "n_api_calls": len(api_calls)}]
+        return Decision(1, Status.OK, "one API call serves the instruction: a single request", [
+            {"heuristic": "single_request", "n_api_calls": len(api_calls)}])
     if not api_calls:
-        return None, Status.UNSCORED_NEEDS_MODEL, f"{len(requests)} request sentences; no calls to relate them", []
+        return Decision(None, Status.UNSCORED_NEEDS_MODEL, f"{len(requests)} request sentences; no calls to relate "
+                        "them", [])
     tools = {t.name: t for t in inst.tools}
     names = list(dict.fromkeys(c.name for _, c in api_calls))
     words = {name: _tool_topic_words(name, tools.get(name)) for name in names}
@@ -229,39 +232,38 @@ def _coherence(inst: Instance) -> tuple[int | None, str, str, list[dict]]:
         groups.setdefault(root(name), []).append(name)
     if len(groups) >= 2:
         listing = " | ".join(", ".join(g) for g in groups.values())
-        return 0, Status.OK, (f"{len(requests)} request sentences served by unrelated tool groups that share no topic "
-                         f"word and pass no value: {listing}"), [
-            {"heuristic": "disconnected_requests", "groups": list(groups.values())}]
-    return None, Status.UNSCORED_NEEDS_MODEL, "several related requests: the order and common goal need a model", []
+        return Decision(0, Status.OK, (f"{len(requests)} request sentences served by unrelated tool groups that share "
+                                       f"no topic word and pass no value: {listing}"), [
+            {"heuristic": "disconnected_requests", "groups": list(groups.values())}])
+    return Decision(None, Status.UNSCORED_NEEDS_MODEL, "several related requests: the order and common goal need a "
+                    "model", [])
 
 
-def _solvability(inst: Instance, findings: Sequence[Finding]) -> tuple[int | None, str, str, list[dict]]:
+def _solvability(inst: Instance, findings: Sequence[Finding]) -> Decision:
     by_design = [f for f in findings if f.check == "irrelevance_by_design"]
     if by_design:
-        return 0, Status.OK, by_design[0].message, [by_design[0].evidence()]
-    return None, Status.UNSCORED_NEEDS_MODEL, "no offline signal decides solvability", []
+        return Decision(0, Status.OK, by_design[0].message, [by_design[0].evidence()])
+    return Decision(None, Status.UNSCORED_NEEDS_MODEL, "no offline signal decides solvability", [])
+
+
+def heuristic_decisions(inst: Instance, findings: Sequence[Finding]) -> dict[str, Decision]:
+    """The heuristics' :class:`~toolqual_utils.verdicts.Decision` per criterion of ``HEURISTIC_CRITERIA``
+    for one instance (given its rule findings)."""
+    return {"specificity": _specificity(inst, findings), "coherence": _coherence(inst),
+            "solvability": _solvability(inst, findings)}
 
 
 def heuristic_rows(inst: Instance, findings: Sequence[Finding]) -> list[VerdictRow]:
     """One heuristic verdict per criterion of ``HEURISTIC_CRITERIA`` for one instance (given its rule findings)."""
-    results = {
-        "specificity": _specificity(inst, findings),
-        "coherence": _coherence(inst),
-        "solvability": _solvability(inst, findings),
-    }
-    rows = []
-    for criterion in HEURISTIC_CRITERIA:
-        label, status, rationale, evidence = results[criterion]
-        rows.append(VerdictRow(inst.id, criterion, label, status, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID, rationale,
-                               evidence))
-    return rows
+    decisions = heuristic_decisions(inst, findings)
+    return [decisions[criterion].row(inst.id, criterion, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID)
+            for criterion in HEURISTIC_CRITERIA]
 
 
 def coherence_row(inst: Instance) -> VerdictRow:
     """The heuristic coherence verdict of one instance (what :func:`heuristic_rows` gives for coherence;
     it needs no rule findings)."""
-    label, status, rationale, evidence = _coherence(inst)
-    return VerdictRow(inst.id, "coherence", label, status, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID, rationale, evidence)
+    return _coherence(inst).row(inst.id, "coherence", HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID)
 
 
 def run_heuristics(instances: Iterable[Instance], findings: Sequence[Finding] | None = None) -> pd.DataFrame:
@@ -290,16 +292,23 @@ def offline_rows(inst: Instance, findings: Sequence[Finding] | None = None) -> l
     """
     if findings is None:
         findings = instance_findings(inst)
-    merged = {row.criterion: row for row in rule_rows(inst, findings)}
-    for row in heuristic_rows(inst, findings):
-        current = merged.get(row.criterion)
-        if current is None:
-            merged[row.criterion] = row
-        elif current.status != Status.OK and row.status == Status.OK:
-            merged[row.criterion] = row.with_evidence(current.evidence)
-        elif current.status != Status.OK:
-            merged[row.criterion] = current.with_evidence(row.evidence)
-    return [merged[criterion] for criterion in CRITERIA if criterion in merged]
+    rules = rule_decisions(inst, findings)
+    heuristics = heuristic_decisions(inst, findings)
+    rows = []
+    for criterion in CRITERIA:
+        rule, heuristic = rules.get(criterion), heuristics.get(criterion)
+        if heuristic is None or (rule is not None and rule.status == Status.OK):
+            if rule is not None:
+                rows.append(rule.row(inst.id, criterion, RULES_JUDGE, RULES_PROMPT_ID))
+        elif rule is None:
+            rows.append(heuristic.row(inst.id, criterion, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID))
+        elif heuristic.status == Status.OK:
+            rows.append(heuristic.row(inst.id, criterion, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID,
+                                      [*heuristic.evidence, *rule.evidence]))
+        else:
+            rows.append(rule.row(inst.id, criterion, RULES_JUDGE, RULES_PROMPT_ID,
+                                 [*rule.evidence, *heuristic.evidence]))
+    return rows
 
 
 def offline_verdicts(instances: Iterable[Instance]) -> pd.DataFrame:

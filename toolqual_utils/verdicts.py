@@ -10,7 +10,8 @@ unscored verdict has no confidence (NaN) and 0 votes. Tables written before thes
 back with those defaults. This module is the one place that says
 
 - which statuses exist (:class:`Status`: ``ok``, or ``unscored:<reason>``);
-- what a row holds (:class:`VerdictRow`) and how rows become a table (:func:`verdict_frame`);
+- what a row holds (:class:`VerdictRow`; a :class:`Decision` is its label, status, rationale and evidence
+  before they are tied to an instance and a judge) and how rows become a table (:func:`verdict_frame`);
 - what **scored** means (:func:`is_scored`, :func:`scored_mask`): the label is 0 or 1 *and* the status
   is ``ok``. A row without a status (a plain label table, e.g. annotations, or a blank cell) counts as
   ``ok``; any ``unscored:<reason>`` row is unscored whatever label it carries. Unscored verdicts are
@@ -27,10 +28,9 @@ from __future__ import annotations
 import json
 import math
 import os
-from operator import attrgetter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from .errors import InputError
 
@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "Status", "VerdictRow", "VERDICT_COLUMNS", "REQUIRED_COLUMNS", "RULES_JUDGE", "ENGINE_JUDGE", "HEURISTICS_JUDGE",
-    "OFFLINE_JUDGES",
+    "Status", "Decision", "VerdictRow", "VERDICT_COLUMNS", "REQUIRED_COLUMNS", "RULES_JUDGE", "ENGINE_JUDGE",
+    "HEURISTICS_JUDGE", "OFFLINE_JUDGES",
     "verdict_frame", "empty_verdicts", "is_scored", "scored_mask", "clean_labels", "decode_evidence",
     "read_verdicts", "validate_verdicts", "merge_verdicts", "VerdictTableError",
 ]
@@ -129,6 +129,22 @@ class Status:
         return Status.LEGACY.get(status, status) if isinstance(status, str) else status
 
 
+class Decision(NamedTuple):
+    """What a rule or heuristic says about one criterion of one instance: a :class:`VerdictRow` without the
+    instance, criterion and judge (``label`` 1, 0 or None with an ``unscored:<reason>`` status)."""
+
+    label: int | None
+    status: str
+    rationale: str
+    evidence: list[dict[str, Any]]
+
+    def row(self, instance_id: str, criterion: str, judge: str, prompt_id: str,
+            evidence: list[dict[str, Any]] | None = None) -> VerdictRow:
+        """The :class:`VerdictRow` of this decision (with ``evidence`` instead of its own, when given)."""
+        return VerdictRow(instance_id, criterion, self.label, self.status, judge, prompt_id, self.rationale,
+                          self.evidence if evidence is None else evidence)
+
+
 @dataclass(frozen=True, slots=True)
 class VerdictRow:
     """One verdict: ``label`` 1 (holds), 0 (error) or None (unscored, see ``status``).
@@ -149,7 +165,12 @@ class VerdictRow:
 
     @property
     def scored(self) -> bool:
-        return is_scored(self.status, self.label)
+        label = self.label
+        if label is None:  # the common cases first: no label, or an int label with a text status
+            return False
+        if type(label) is int and type(self.status) is str:
+            return (label == 0 or label == 1) and (self.status == Status.OK or self.status == "")
+        return is_scored(self.status, label)
 
     @property
     def confidence(self) -> float:
@@ -173,10 +194,15 @@ class VerdictRow:
 
     def as_record(self) -> dict[str, Any]:
         """The row as a dict in ``VERDICT_COLUMNS`` order."""
-        return {name: getattr(self, name) for name in VERDICT_COLUMNS}
+        return dict(zip(VERDICT_COLUMNS, self.values()))
 
-
-_ROW_FIELDS = attrgetter(*VERDICT_COLUMNS)
+    def values(self) -> tuple[Any, ...]:
+        """The row's values in ``VERDICT_COLUMNS`` order (what a table row holds)."""
+        scored = self.scored
+        share = self.vote_share if self.vote_share is not None else 1.0 if scored else math.nan
+        count = self.vote_count if self.vote_count is not None else 1 if scored else 0
+        return (self.instance_id, self.criterion, self.label, self.status, self.judge, self.prompt_id,
+                self.rationale, self.evidence, share, count)
 
 
 def verdict_frame(rows: Iterable[VerdictRow | Mapping[str, Any]]) -> pd.DataFrame:
@@ -186,7 +212,7 @@ def verdict_frame(rows: Iterable[VerdictRow | Mapping[str, Any]]) -> pd.DataFram
     """
     import pandas as pd
 
-    records = [_ROW_FIELDS(row) if isinstance(row, VerdictRow) else [row.get(name) for name in VERDICT_COLUMNS]
+    records = [row.values() if isinstance(row, VerdictRow) else [row.get(name) for name in VERDICT_COLUMNS]
                for row in rows]
     columns: dict[str, list[Any]] = {name: list(values) for name, values in
                                      zip(VERDICT_COLUMNS, zip(*records) if records else [()] * len(VERDICT_COLUMNS))}

@@ -38,7 +38,7 @@ from .registry import (
 )
 from .run import (
     FINDING_COLUMNS, RULES_PROMPT_ID, check_findings, check_flags, find_issues, finding_records, findings_frame,
-    instance_findings, rule_rows, run_checks,
+    instance_findings, rule_decisions, rule_rows, run_checks,
 )
 from .scan import ArgumentScan, CallScan, InstanceScan
 
@@ -46,7 +46,7 @@ __all__ = [
     "CHECKS", "CHECK_MODULES_ENV", "FINDING_COLUMNS", "RULE_CRITERIA", "RULES_JUDGE", "RULES_PROMPT_ID", "SEVERITIES", "ArgumentScan",
     "CallScan", "Check", "Finding", "Hit", "InstanceScan", "Severity", "check_findings", "check_flags",
     "find_issues", "finding_records", "findings_frame", "get_check", "instance_findings", "load_check_modules",
-    "register", "registered_checks", "rule_criteria", "rule_rows", "run_checks", "unregister",
+    "register", "registered_checks", "rule_criteria", "rule_decisions", "rule_rows", "run_checks", "unregister",
 ]
 
 #: Criteria the built-in checks give a rule verdict for (one row per instance x criterion);

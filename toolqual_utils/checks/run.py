@@ -2,8 +2,9 @@
 
 - :func:`instance_findings` runs every registered check on one instance (instance checks first, then
   the call checks call by call, each call seeing the outputs of the calls before it);
-- :func:`rule_rows` turns one instance's findings into one :class:`~toolqual_utils.verdicts.VerdictRow`
-  per criterion of :func:`~toolqual_utils.checks.registry.rule_criteria`;
+- :func:`rule_decisions` / :func:`rule_rows` turn one instance's findings into one
+  :class:`~toolqual_utils.verdicts.Decision` / :class:`~toolqual_utils.verdicts.VerdictRow` per criterion
+  of :func:`~toolqual_utils.checks.registry.rule_criteria`;
 - :func:`find_issues`, :func:`check_findings`, :func:`check_flags` and :func:`run_checks` do it for many
   instances and return lists or tables.
 
@@ -18,14 +19,14 @@ from typing import Any, Final
 import pandas as pd
 
 from ..schema import PSEUDO_CALLS, SEQUENCE_CRITERIA, Call, Instance
-from ..verdicts import RULES_JUDGE, Status, VerdictRow, verdict_frame
+from ..verdicts import RULES_JUDGE, Decision, Status, VerdictRow, verdict_frame
 from .registry import CHECKS, Check, Finding, Hit, registered_checks, rule_criteria
 from .scan import CallScan, InstanceScan
 from .values import ERROR_OBSERVATION, call_key, jsonable
 
 __all__ = [
-    "RULES_PROMPT_ID", "FINDING_COLUMNS", "instance_findings", "rule_rows", "find_issues", "check_findings",
-    "check_flags", "run_checks", "finding_records",
+    "RULES_PROMPT_ID", "FINDING_COLUMNS", "instance_findings", "rule_decisions", "rule_rows", "find_issues",
+    "check_findings", "check_flags", "run_checks", "finding_records",
 ]
 
 RULES_PROMPT_ID: Final = "rules.v1"
@@ -196,9 +197,10 @@ def _no_finding_verdict(instance: Instance, criterion: str, n_api_calls: int) ->
     return None, Status.UNSCORED_NEEDS_MODEL, "no rule fired; the rules cannot confirm this criterion on their own"
 
 
-def rule_rows(instance: Instance, findings: Sequence[Finding],
-              criteria: Sequence[str] | None = None) -> list[VerdictRow]:
-    """One rules verdict per criterion (default :func:`rule_criteria`) from one instance's findings.
+def rule_decisions(instance: Instance, findings: Sequence[Finding],
+                   criteria: Sequence[str] | None = None) -> dict[str, Decision]:
+    """The rules' :class:`~toolqual_utils.verdicts.Decision` per criterion (default :func:`rule_criteria`,
+    in that order) from one instance's findings.
 
     A finding of severity ``error`` decides the criterion (label 0, status ok); suspects leave it
     ``unscored:needs_model`` with the findings as evidence; with no finding, only the reliable passes
@@ -209,24 +211,32 @@ def rule_rows(instance: Instance, findings: Sequence[Finding],
     by_criterion: dict[str, list[Finding]] = {}
     for finding in findings:
         by_criterion.setdefault(finding.criterion, []).append(finding)
-    rows = []
+    decisions = {}
     for criterion in rule_criteria() if criteria is None else criteria:
-        relevant = by_criterion.get(criterion, [])
-        errors = [f for f in relevant if f.severity == "error"]
+        relevant = by_criterion.get(criterion, ())
         if instance.calls is None and criterion in SEQUENCE_CRITERIA:
             label, status, rationale = None, Status.UNSCORED_NOT_APPLICABLE, "no gold calls are known"
-        elif errors:
-            label, status = 0, Status.OK
-            rationale = "; ".join(f.message for f in errors[:5]) + (
-                f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
-        elif relevant:
-            label, status = None, Status.UNSCORED_NEEDS_MODEL
-            rationale = "suspect, for the model to decide: " + "; ".join(f.message for f in relevant[:5])
-        else:
+        elif not relevant:
             label, status, rationale = _no_finding_verdict(instance, criterion, n_api_calls)
-        rows.append(VerdictRow(instance.id, criterion, label, status, RULES_JUDGE, RULES_PROMPT_ID, rationale,
-                               [f.evidence() for f in relevant]))
-    return rows
+        else:
+            errors = [f for f in relevant if f.severity == "error"]
+            if errors:
+                label, status = 0, Status.OK
+                rationale = "; ".join(f.message for f in errors[:5]) + (
+                    f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
+            else:
+                label, status = None, Status.UNSCORED_NEEDS_MODEL
+                rationale = "suspect, for the model to decide: " + "; ".join(f.message for f in relevant[:5])
+        decisions[criterion] = Decision(label, status, rationale, [f.evidence() for f in relevant])
+    return decisions
+
+
+def rule_rows(instance: Instance, findings: Sequence[Finding],
+              criteria: Sequence[str] | None = None) -> list[VerdictRow]:
+    """One rules verdict per criterion (default :func:`rule_criteria`) from one instance's findings: the
+    :func:`rule_decisions` as :class:`~toolqual_utils.verdicts.VerdictRow` rows (judge ``rules``)."""
+    return [decision.row(instance.id, criterion, RULES_JUDGE, RULES_PROMPT_ID)
+            for criterion, decision in rule_decisions(instance, findings, criteria).items()]
 
 
 def run_checks(instances: Iterable[Instance]) -> pd.DataFrame:

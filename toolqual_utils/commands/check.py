@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +49,6 @@ BATCH_LINES = 1000
 PARALLEL_MIN_BYTES = 16 * 2**20
 #: instances listed under "most suspect findings" in the summary
 N_SUSPECTS_SHOWN = 5
-_ROW_FIELDS = attrgetter(*VERDICT_COLUMNS)
 #: tools validated once per process and shared by the instances that offer them (see ToolCache)
 _TOOLS = ToolCache()
 
@@ -197,7 +195,7 @@ def check_batch(path: str, lines: Sequence[tuple[int, str | Reject]], first_orde
             found.extend(findings)
     verdicts = None
     if rows:
-        verdicts = encode_rows(map(_ROW_FIELDS, rows), verdicts_format, VERDICT_COLUMNS) \
+        verdicts = encode_rows(map(VerdictRow.values, rows), verdicts_format, VERDICT_COLUMNS) \
             if verdicts_format == ".csv" else encode_table(verdict_frame(rows), verdicts_format)
     findings_payload = None
     if findings_format is not None and found:
