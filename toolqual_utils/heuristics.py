@@ -46,7 +46,7 @@ import pandas as pd
 
 from .checks import RULES_PROMPT_ID, Finding, find_issues, instance_findings, rule_decisions
 from .checks.scan import instruction_text
-from .checks.text import CAMEL, REQUEST_RE, norm, stem
+from .checks.text import CAMEL, ignorecase_test, makes_request, norm, stem
 from .checks.tool_schema import table_of
 from .checks.values import ungrounded
 from .schema import CRITERIA, INSTRUCTION_CRITERIA, PSEUDO_CALLS, Instance, ToolSpec, shared_tool_facts
@@ -65,6 +65,8 @@ _VAGUE_PHRASE = re.compile(
     r"well[- ]known|favou?rite)\s+([a-z]+)",
     re.IGNORECASE,
 )
+#: ``_VAGUE_PHRASE.search(text) is not None``, faster (most instructions have none)
+_has_vague_phrase = ignorecase_test(_VAGUE_PHRASE)
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 _POLITE_ONLY = re.compile(r"^\s*(thank(s| you)[^.?!]*|i appreciate[^.?!]*|any help[^.?!]*)[.!]?\s*$", re.IGNORECASE)
 #: Words too generic to tie two tools to one topic.
@@ -101,7 +103,7 @@ def _tool_topic_words(name: str, tool: ToolSpec | None) -> frozenset[str]:
 
 def _request_sentences(instruction: str) -> list[str]:
     sentences = [s.strip() for s in _SENTENCE_SPLIT.split(instruction.strip().strip('"')) if s.strip()]
-    return [s for s in sentences if REQUEST_RE.search(s) and not _POLITE_ONLY.match(s)]
+    return [s for s in sentences if makes_request(s) and not _POLITE_ONLY.match(s)]
 
 
 def _api_calls(inst: Instance) -> list[tuple[int, Any]]:
@@ -117,7 +119,8 @@ def _asks_user(inst: Instance) -> bool:
 
 
 def _specificity(inst: Instance, findings: Sequence[Finding]) -> Decision:
-    vague = [m.group(0) for m in _VAGUE_PHRASE.finditer(inst.instruction)]
+    vague = ([m.group(0) for m in _VAGUE_PHRASE.finditer(inst.instruction)] if _has_vague_phrase(inst.instruction)
+             else [])
     evidence: list[dict[str, Any]] = [{"heuristic": "vague_reference", "phrase": p} for p in vague]
     if _asks_user(inst):
         return Decision(0, Status.OK, "the gold sequence asks the user for a missing detail (getDetails)", [
@@ -182,22 +185,15 @@ def _service(inst: Instance, tool_name: str) -> str | None:
     return api if isinstance(api, str) and api else None
 
 
-def _coherence(inst: Instance) -> Decision:
-    requests = _request_sentences(inst.instruction)
-    api_calls = _api_calls(inst)
-    if len(requests) <= 1:
-        return Decision(1, Status.OK, "a single request is coherent", [
-            {"heuristic": "single_request", "n_request_sentences": len(requests)}])
-    if inst.calls is not None and len(api_calls) <= 1:
-        return Decision(1, Status.OK, "one API call serves the instruction: a single request", [
-            {"heuristic": "single_request", "n_api_calls": len(api_calls)}])
-    if not api_calls:
-        return Decision(None, Status.UNSCORED_NEEDS_MODEL, f"{len(requests)} request sentences; no calls to relate "
-                        "them", [])
-    tools = {t.name: t for t in inst.tools}
+def _tool_groups(inst: Instance, api_calls: list[tuple[int, Any]]) -> list[list[str]]:
+    """The called tools (names in call order) in groups of related ones: linked by a shared topic word, one
+    service, a shared argument value, or a value flowing from one call's output into a later call."""
     names = list(dict.fromkeys(c.name for _, c in api_calls))
+    if len(names) < 2:
+        return [names]
+    tools = {t.name: t for t in inst.tools}
     words = {name: _tool_topic_words(name, tools.get(name)) for name in names}
-    # Union-find over called tools: linked by a shared topic word or by a value flowing between calls.
+    # Union-find over called tools
     parent = {n: n for n in names}
 
     def root(n: str) -> str:
@@ -209,8 +205,8 @@ def _coherence(inst: Instance) -> Decision:
     service = {name: _service(inst, name) for name in names}
     values = {name: set() for name in names}
     for _, call in api_calls:
-        values[call.name] |= {norm(v) for v in _flat(call.arguments or {})
-                              if isinstance(v, str) and len(norm(v)) >= 3}
+        values[call.name] |= {normed for v in _flat(call.arguments or {}) if isinstance(v, str)
+                              for normed in (norm(v),) if len(normed) >= 3}
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             # Linked: a shared topic word, one service (its tools serve one domain; the requests may
@@ -230,11 +226,27 @@ def _coherence(inst: Instance) -> Decision:
     groups: dict[str, list[str]] = {}
     for name in names:
         groups.setdefault(root(name), []).append(name)
+    return list(groups.values())
+
+
+def _coherence(inst: Instance) -> Decision:
+    requests = _request_sentences(inst.instruction)
+    api_calls = _api_calls(inst)
+    if len(requests) <= 1:
+        return Decision(1, Status.OK, "a single request is coherent", [
+            {"heuristic": "single_request", "n_request_sentences": len(requests)}])
+    if inst.calls is not None and len(api_calls) <= 1:
+        return Decision(1, Status.OK, "one API call serves the instruction: a single request", [
+            {"heuristic": "single_request", "n_api_calls": len(api_calls)}])
+    if not api_calls:
+        return Decision(None, Status.UNSCORED_NEEDS_MODEL, f"{len(requests)} request sentences; no calls to relate "
+                        "them", [])
+    groups = _tool_groups(inst, api_calls)
     if len(groups) >= 2:
-        listing = " | ".join(", ".join(g) for g in groups.values())
+        listing = " | ".join(", ".join(g) for g in groups)
         return Decision(0, Status.OK, (f"{len(requests)} request sentences served by unrelated tool groups that share "
                                        f"no topic word and pass no value: {listing}"), [
-            {"heuristic": "disconnected_requests", "groups": list(groups.values())}])
+            {"heuristic": "disconnected_requests", "groups": groups}])
     return Decision(None, Status.UNSCORED_NEEDS_MODEL, "several related requests: the order and common goal need a "
                     "model", [])
 

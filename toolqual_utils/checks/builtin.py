@@ -12,7 +12,7 @@ from __future__ import annotations
 from .registry import Hit, register
 from .scan import CallScan, InstanceScan
 from ..schema import ToolSpec, shared_tool_facts
-from .text import CAMEL, REQUEST_RE, STOPWORDS, compact, name_words, norm, numbers_in, request_clauses, stem, \
+from .text import CAMEL, STOPWORDS, compact, makes_request, name_words, norm, numbers_in, request_clauses, stem, \
     value_candidates
 from .tool_schema import enum_problem, table_of, type_problem
 from .values import REFERENCE_RE, is_empty, placeholder_problem, scalars, short, ungrounded, unstated
@@ -278,7 +278,7 @@ def unserved_request(scan: InstanceScan) -> list[Hit] | None:
         return None
     candidates = []  # (clause index, clause, [(tool, matched name words)]): cheap tests first
     for index, clause in enumerate(clauses):
-        if not uncalled or not REQUEST_RE.search(clause):
+        if not uncalled or not makes_request(clause):
             continue
         clause_words = {stem(w) for w in norm(clause).split()}
         matches = [(tool, sorted(own & clause_words)) for tool, own in uncalled if own & clause_words]
