@@ -46,7 +46,7 @@ import pandas as pd
 
 from .checks import RULES_PROMPT_ID, Finding, find_issues, instance_findings, rule_decisions
 from .checks.scan import instruction_text
-from .checks.text import CAMEL, ignorecase_test, makes_request, norm, stem
+from .checks.text import CAMEL, makes_request, norm, stem
 from .checks.tool_schema import table_of
 from .checks.values import ungrounded
 from .schema import CRITERIA, INSTRUCTION_CRITERIA, PSEUDO_CALLS, Instance, ToolSpec, shared_tool_facts
@@ -60,13 +60,10 @@ __all__ = [
 HEURISTICS_PROMPT_ID: Final = "heuristics.v2"
 HEURISTIC_CRITERIA: Final = INSTRUCTION_CRITERIA
 
-_VAGUE_PHRASE = re.compile(
-    r"\b(?:a|an|the|some|this|that|one)\s+(?:specific|certain|particular|given|famous|popular|random|"
-    r"well[- ]known|favou?rite)\s+([a-z]+)",
-    re.IGNORECASE,
-)
-#: ``_VAGUE_PHRASE.search(text) is not None``, faster (most instructions have none)
-_has_vague_phrase = ignorecase_test(_VAGUE_PHRASE)
+_VAGUE_ADJECTIVES = r"specific|certain|particular|given|famous|popular|random|well[- ]known|favou?rite"
+_VAGUE_PHRASE = re.compile(rf"\b(?:a|an|the|some|this|that|one)\s+(?:{_VAGUE_ADJECTIVES})\s+([a-z]+)", re.IGNORECASE)
+#: one of the adjectives, in lower-cased ASCII text (where a vague phrase cannot be without one)
+_VAGUE_ADJECTIVE = re.compile(_VAGUE_ADJECTIVES)
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 _POLITE_ONLY = re.compile(r"^\s*(thank(s| you)[^.?!]*|i appreciate[^.?!]*|any help[^.?!]*)[.!]?\s*$", re.IGNORECASE)
 #: Words too generic to tie two tools to one topic.
@@ -118,9 +115,16 @@ def _asks_user(inst: Instance) -> bool:
     return "getDetails" in names
 
 
+def _vague_phrases(instruction: str) -> list[str]:
+    """The phrases that only gesture at a value ("a specific actor"), as written. Most instructions have none:
+    ASCII text (where ignoring case is lower-casing) without one of the adjectives is not searched."""
+    if instruction.isascii() and _VAGUE_ADJECTIVE.search(instruction.lower()) is None:
+        return []
+    return [m.group(0) for m in _VAGUE_PHRASE.finditer(instruction)]
+
+
 def _specificity(inst: Instance, findings: Sequence[Finding]) -> Decision:
-    vague = ([m.group(0) for m in _VAGUE_PHRASE.finditer(inst.instruction)] if _has_vague_phrase(inst.instruction)
-             else [])
+    vague = _vague_phrases(inst.instruction)
     evidence: list[dict[str, Any]] = [{"heuristic": "vague_reference", "phrase": p} for p in vague]
     if _asks_user(inst):
         return Decision(0, Status.OK, "the gold sequence asks the user for a missing detail (getDetails)", [
