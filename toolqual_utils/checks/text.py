@@ -29,6 +29,7 @@ __all__ = [
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _WORD = re.compile(r"[0-9A-Za-z]+")
+_DIGIT = re.compile(r"\d")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
 _NUMBER_RE = re.compile(r"(?<![\w.])[-+]?\$?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(%|k\b)?", re.IGNORECASE)
 #: number words and the value they stand for ("a" and "an" count as one)
@@ -176,6 +177,8 @@ def param_words(param: str) -> str:
 def numbers_in(text: str) -> set[float]:
     """The numbers written with digits in ``text`` (``1,000``; ``15%`` also as 0.15; ``10k`` also as 10000)."""
     numbers: set[float] = set()
+    if _DIGIT.search(text) is None:  # the common case of no number at all, found fast
+        return numbers
     for match in _NUMBER_RE.finditer(text):
         whole = float(match.group(1).replace(",", "") + (match.group(2) or ""))
         numbers.add(whole)
@@ -190,6 +193,8 @@ def numbers_in(text: str) -> set[float]:
 def dates_in(text: str) -> set[Date]:
     """Every (year or None, month, day) a date in ``text`` can be read as (both day/month orders)."""
     dates: set[Date] = set()
+    if _DIGIT.search(text) is None:  # every date pattern has a digit
+        return dates
     for pattern, order in _DATE_PATTERNS:
         for match in pattern.finditer(text):
             parts = dict(zip(order, match.groups()))
@@ -370,9 +375,7 @@ class InstructionText:
         forms = self._forms
         if forms.numbers is None:
             numbers = numbers_in(forms.raw)
-            for token in self.norm.split():
-                if token in NUMBER_WORDS:
-                    numbers.add(float(NUMBER_WORDS[token]))
+            numbers.update(float(NUMBER_WORDS[token]) for token in NUMBER_WORDS.keys() & self.norm.split())
             forms.numbers = numbers
         return forms.numbers
 
@@ -396,7 +399,7 @@ class InstructionText:
         """The instruction's words as written (letters and digits, case kept)."""
         forms = self._forms
         if forms.words is None:
-            forms.words = frozenset(_WORD.findall(forms.raw.translate(_QUOTES)))
+            forms.words = frozenset(_WORD.findall(forms.raw))  # (curly quotes are no word characters either)
         return forms.words
 
     def in_earlier(self, value_norm: str, value_compact: str) -> bool:
