@@ -155,11 +155,14 @@ class Instance(_Record):
 
     @model_validator(mode="after")
     def _unique_tool_names(self) -> Instance:
+        names = [tool.name for tool in self.tools]
+        if len(set(names)) == len(names):  # the common case, checked at C speed
+            return self
         seen: set[str] = set()
-        for tool in self.tools:
-            if tool.name in seen:
-                raise ValueError(f"tool name {tool.name!r} appears twice in 'tools'")
-            seen.add(tool.name)
+        for name in names:
+            if name in seen:
+                raise ValueError(f"tool name {name!r} appears twice in 'tools'")
+            seen.add(name)
         return self
 
     def tool(self, name: str) -> ToolSpec | None:

@@ -129,7 +129,7 @@ class CallScan:
     """
 
     __slots__ = ("scan", "index", "call", "name", "tool", "arguments", "raw_templates", "unparseable", "table",
-                 "repeat_of", "retries_failure", "_arguments", "_claimed")
+                 "repeat_of", "retries_failure", "_arguments", "_claimed", "_open")
 
     def __init__(self, scan: InstanceScan, index: int, call: Call) -> None:
         self.scan = scan
@@ -152,6 +152,7 @@ class CallScan:
         self.retries_failure = False
         self._arguments: list[ArgumentScan] | None = None
         self._claimed: set[str] = set()
+        self._open: tuple[ArgumentScan, ...] | None = None  # open_arguments(), until the next claim
 
     @property
     def text(self) -> InstructionText:
@@ -168,14 +169,17 @@ class CallScan:
                                    for name, value in self.arguments.items()]
         return self._arguments
 
-    def open_arguments(self) -> list[ArgumentScan]:
+    def open_arguments(self) -> tuple[ArgumentScan, ...]:
         """The arguments the value checks still examine: not exempt, not reported by an exclusive check."""
-        claimed = self._claimed
-        return [a for a in self.argument_scans() if not a.exempt and a.name not in claimed]
+        if self._open is None:
+            claimed = self._claimed
+            self._open = tuple(a for a in self.argument_scans() if not a.exempt and a.name not in claimed)
+        return self._open
 
     def claim(self, argument: str) -> None:
         """Mark an argument as reported (the runner does this for exclusive checks)."""
         self._claimed.add(argument)
+        self._open = None
 
     def key(self) -> str:
         """What makes two calls identical (name + arguments, or the raw text when unparsed)."""

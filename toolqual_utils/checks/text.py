@@ -391,7 +391,7 @@ class InstructionText:
         """The instruction's words, stemmed."""
         forms = self._forms
         if forms.tokens is None:
-            forms.tokens = {stem(t) for t in self.norm.split()}
+            forms.tokens = set(map(stem, self.norm.split()))
         return forms.tokens
 
     @property
