@@ -62,9 +62,14 @@ HEURISTIC_CRITERIA: Final = INSTRUCTION_CRITERIA
 
 _VAGUE_ADJECTIVES = r"specific|certain|particular|given|famous|popular|random|well[- ]known|favou?rite"
 _VAGUE_PHRASE = re.compile(rf"\b(?:a|an|the|some|this|that|one)\s+(?:{_VAGUE_ADJECTIVES})\s+([a-z]+)", re.IGNORECASE)
-#: one of the adjectives, in lower-cased ASCII text (where a vague phrase cannot be without one)
+#: in lower-cased ASCII text (where ignoring case is lower-casing): one of the adjectives (a fast test), and
+#: a vague phrase
 _VAGUE_ADJECTIVE = re.compile(_VAGUE_ADJECTIVES)
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+_VAGUE_LOWER = re.compile(_VAGUE_PHRASE.pattern)
+#: where a sentence ends: white space after ".", "!" or "?", or line breaks. Written as
+#: ``(?<=[.!?])\s+|\n+`` would be, but starting with the white space character itself, which lets the regex
+#: engine skip to the next white space instead of trying every position (twice as fast)
+_SENTENCE_SPLIT = re.compile(r"\s(?:(?<=[.!?]\s)\s*|(?<=\n)\n*)")
 _POLITE_ONLY = re.compile(r"^\s*(thank(s| you)[^.?!]*|i appreciate[^.?!]*|any help[^.?!]*)[.!]?\s*$", re.IGNORECASE)
 #: Words too generic to tie two tools to one topic.
 _GENERIC = frozenset(
@@ -116,10 +121,12 @@ def _asks_user(inst: Instance) -> bool:
 
 
 def _vague_phrases(instruction: str) -> list[str]:
-    """The phrases that only gesture at a value ("a specific actor"), as written. Most instructions have none:
-    ASCII text (where ignoring case is lower-casing) without one of the adjectives is not searched."""
-    if instruction.isascii() and _VAGUE_ADJECTIVE.search(instruction.lower()) is None:
-        return []
+    """The phrases that only gesture at a value ("a specific actor"), as written. Most instructions have none,
+    which ASCII text shows fast in lower case."""
+    if instruction.isascii():
+        lowered = instruction.lower()
+        if _VAGUE_ADJECTIVE.search(lowered) is None or _VAGUE_LOWER.search(lowered) is None:
+            return []
     return [m.group(0) for m in _VAGUE_PHRASE.finditer(instruction)]
 
 
