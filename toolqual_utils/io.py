@@ -642,6 +642,8 @@ def _csv_cell(value: Any) -> Any:
     kind = type(value)
     if kind is str:  # the common case first: most text needs no escape
         return value if value[:1] not in _MAYBE_ESCAPED else csv_escape(value)
+    if kind is int or kind is float:  # numbers are written as they are (csv_escape leaves them)
+        return value
     if value is None:
         return ""
     if isinstance(value, (dict, list)):
