@@ -1,0 +1,163 @@
+"""The fast paths of the checks and heuristics give exactly the answers of the plain definitions they stand
+for (``toolqual check`` must write the same bytes, only sooner): text normalisation, case-insensitive
+searches done in lower case, the sentence split, vague phrases, rules and heuristics merged per instance,
+and a call's open arguments after a claim."""
+from __future__ import annotations
+
+import random
+import re
+from operator import attrgetter
+
+import pytest
+
+from toolqual_utils import heuristics
+from toolqual_utils.checks import instance_findings, rule_rows
+from toolqual_utils.checks import text as text_module
+from toolqual_utils.checks.scan import CallScan, InstanceScan
+from toolqual_utils.checks.text import REQUEST_RE, compact, dates_in, ignorecase_test, makes_request, norm, numbers_in
+from toolqual_utils.heuristics import heuristic_rows, offline_rows
+from toolqual_utils.io import read_instances
+from toolqual_utils.schema import CRITERIA, Instance
+from toolqual_utils.verdicts import VERDICT_COLUMNS, Status, VerdictRow
+from conftest import DATA
+
+#: characters that exercise the edges: ASCII punctuation and white space, letters whose case folds beyond
+#: lower-casing (long s, Kelvin sign, dotted capital I), curly quotes, a no-break space, accents, digits
+EDGY = list("aAsSkKiIzZ09 .,!?;:'\"-_$%#@/\n\t\r\x0b\x0c") + ["\u017f", "\u212a", "\u0130", "\u2019", "\u201c",
+                                                               "\u00a0", "\u00e9", "\u2028"]
+WORDS = ["find", "FIND", "get", "please", "Can You", "analyse", "a specific", "the Given", "well-known", "April",
+         "15th", "2023-04-15", "10K", "1,000", "-$3.5", "15%", "thanks.", "\u017fearch", "\u212aeep"]
+
+
+def _samples(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        parts = [rng.choice(EDGY) if rng.random() < 0.6 else rng.choice(WORDS) for _ in range(rng.randint(0, 12))]
+        out.append("".join(parts))
+    return out
+
+
+SAMPLES = _samples(4000, 7) + ["", " ", "\u00a0", "Order #4521!", "“New York”", "ab\u2019cd", "İstanbul"]
+
+
+def test_norm_and_compact_equal_their_regex_definition():
+    non_alnum = re.compile(r"[^0-9a-z]+")
+    quotes = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
+    for sample in SAMPLES:
+        assert norm(sample) == " " + non_alnum.sub(" ", sample.translate(quotes).lower()).strip() + " ", sample
+        assert compact(sample) == non_alnum.sub("", sample.lower()), sample
+
+
+def test_ignorecase_test_answers_as_the_case_insensitive_search():
+    for pattern in (REQUEST_RE, heuristics._VAGUE_PHRASE, re.compile(r"\bks\w", re.IGNORECASE)):
+        found = ignorecase_test(pattern)
+        for sample in SAMPLES:
+            assert found(sample) == (pattern.search(sample) is not None), (pattern.pattern, sample)
+    # letters whose case folds beyond lower-casing are still found (through the pattern itself)
+    assert makes_request("\u017fearch it") and REQUEST_RE.search("\u017fearch it")
+
+
+@pytest.mark.parametrize("pattern", [re.compile("find"), re.compile("Find", re.IGNORECASE)])
+def test_ignorecase_test_refuses_patterns_it_cannot_serve(pattern):
+    with pytest.raises(ValueError, match="case-insensitive pattern written in lower case"):
+        ignorecase_test(pattern)
+
+
+def _numbers_reference(text: str) -> set[float]:
+    numbers: set[float] = set()
+    for match in text_module._NUMBER_RE.finditer(text):
+        whole = float(match.group(1).replace(",", "") + (match.group(2) or ""))
+        numbers.add(whole)
+        suffix = (match.group(3) or "").lower()
+        if suffix == "%":
+            numbers.add(whole / 100)
+        elif suffix == "k":
+            numbers.add(whole * 1000)
+    return numbers
+
+
+def _dates_reference(text: str) -> set[tuple]:
+    dates: set[tuple] = set()
+    for pattern, order in text_module._DATE_PATTERNS:
+        for match in pattern.finditer(text):
+            parts = dict(zip(order, match.groups()))
+            try:
+                month = text_module._MONTHS[parts["M"].lower()] if "M" in parts else int(parts["m"])
+                day, year = int(parts["d"]), int(parts["y"]) if parts.get("y") else None
+            except (KeyError, TypeError, ValueError):
+                continue
+            year = year + 2000 if year is not None and year < 100 else year
+            for m, d in ((month, day), (day, month)):
+                if 1 <= m <= 12 and 1 <= d <= 31:
+                    dates.update({(year, m, d), (None, m, d)})
+    return dates
+
+
+def test_numbers_and_dates_equal_a_plain_search_with_the_case_insensitive_patterns():
+    examples = ["Book it for APRIL 15th, 2023 or 15 april", "about 10K or 10k users, -$1,000.50 and 15%", "x5 .5 a5"]
+    for sample in SAMPLES + examples:
+        assert numbers_in(sample) == _numbers_reference(sample), sample
+        assert dates_in(sample) == _dates_reference(sample), sample
+    assert {10_000.0, 1000.5, 0.15} <= numbers_in(examples[1]) and (2023, 4, 15) in dates_in(examples[0])
+
+
+def test_sentence_split_equals_its_documented_pattern():
+    documented = re.compile(r"(?<=[.!?])\s+|\n+")
+    for sample in SAMPLES:
+        assert heuristics._SENTENCE_SPLIT.split(sample) == documented.split(sample), sample
+
+
+def test_vague_phrases_are_the_matches_of_the_pattern_as_written():
+    for sample in SAMPLES + ["Find A Specific actor and the WELL-KNOWN author", "one \u017fpecific thing"]:
+        assert heuristics._vague_phrases(sample) == [m.group(0) for m in heuristics._VAGUE_PHRASE.finditer(sample)]
+    assert heuristics._vague_phrases("Find A Specific actor") == ["A Specific actor"]
+
+
+def _merged_reference(inst: Instance) -> list[VerdictRow]:
+    """Rules and heuristics merged as offline_rows documents it, from the rows of each."""
+    findings = instance_findings(inst)
+    merged = {row.criterion: row for row in rule_rows(inst, findings)}
+    for row in heuristic_rows(inst, findings):
+        current = merged.get(row.criterion)
+        if current is None:
+            merged[row.criterion] = row
+        elif current.status != Status.OK and row.status == Status.OK:
+            merged[row.criterion] = row.with_evidence(current.evidence)
+        elif current.status != Status.OK:
+            merged[row.criterion] = current.with_evidence(row.evidence)
+    return [merged[c] for c in CRITERIA if c in merged]
+
+
+def test_offline_rows_merge_rules_and_heuristics_as_documented():
+    instances = [inst for name in ("bfcl.jsonl", "toolalpaca_eval.jsonl", "toolbench_answers.jsonl")
+                 for inst in read_instances(DATA / name)]
+    judges = set()
+    for inst in instances:
+        rows = offline_rows(inst)
+        assert rows == _merged_reference(inst), inst.id
+        judges.update(row.judge for row in rows)
+    assert judges == {"rules", "heuristic"}
+
+
+def test_verdict_row_values_are_its_columns():
+    scored = VerdictRow("i", "coherence", 1, Status.OK, "heuristic", "h.v2", "why", [{"x": 1}])
+    unscored = VerdictRow("i", "coherence", None, Status.UNSCORED_NEEDS_MODEL, "rules", "r.v1")
+    voted = VerdictRow("i", "coherence", 0, "", "panel", "p", vote_share=0.75, vote_count=4)
+    for row in (scored, unscored, voted):
+        expected = attrgetter(*VERDICT_COLUMNS)(row)
+        assert row.values()[:8] == expected[:8] and row.values()[9] == expected[9]
+        assert str(row.values()[8]) == str(expected[8])  # NaN for unscored
+    assert scored.values()[8:] == (1.0, 1) and voted.values()[8:] == (0.75, 4) and unscored.values()[9] == 0
+
+
+def test_open_arguments_drop_a_claimed_argument():
+    inst = Instance.model_validate({
+        "id": "t/1", "source": "t", "instruction": "Convert 10 USD to EUR",
+        "tools": [{"name": "convert", "parameters": {"type": "object", "properties": {
+            "amount": {"type": "number"}, "from": {"type": "string"}, "to": {"type": "string"}}}}],
+        "calls": [{"name": "convert", "arguments": {"amount": 10, "from": "USD", "to": "EUR"}}]})
+    call = CallScan(InstanceScan(inst), 0, inst.calls[0])
+    assert [a.name for a in call.open_arguments()] == ["amount", "from", "to"]
+    call.claim("from")
+    assert [a.name for a in call.open_arguments()] == ["amount", "to"]
