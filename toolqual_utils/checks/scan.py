@@ -8,7 +8,6 @@ Pure module: standard library only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cached_property
 from typing import Any
 
 from ..dialogue import earlier_outputs, user_text
@@ -63,6 +62,8 @@ class InstanceScan:
         # tool results like earlier outputs (for single-turn data: the instruction, and nothing).
         self.text = instruction_text(instance)
         self.api_calls = [(i, c) for i, c in enumerate(instance.calls or []) if c.name not in PSEUDO_CALLS]
+        self._n_words: int | None = None  # worked out on first use (functools.cached_property takes a lock)
+        self._tools: dict[str, ToolSpec] | None = None
 
     @property
     def irrelevance(self) -> bool:
@@ -73,15 +74,19 @@ class InstanceScan:
     def has_gold_calls(self) -> bool:
         return self.instance.calls is not None
 
-    @cached_property
+    @property
     def n_words(self) -> int:
         """Words of the instruction (split on white space)."""
-        return len(self.instance.instruction.split())
+        if self._n_words is None:
+            self._n_words = len(self.instance.instruction.split())
+        return self._n_words
 
-    @cached_property
+    @property
     def tools(self) -> dict[str, ToolSpec]:
         """The offered tools by name."""
-        return {t.name: t for t in self.instance.tools}
+        if self._tools is None:
+            self._tools = {t.name: t for t in self.instance.tools}
+        return self._tools
 
 
 class ArgumentScan:
