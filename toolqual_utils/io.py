@@ -384,7 +384,7 @@ _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _TOOLS_KEY = re.compile(r'"tools"[ \t\n\r]*:[ \t\n\r]*\[')
 
 
-def _canonical_through_cache(line: str, tools: ToolCache) -> Instance | None:
+def _canonical_through_cache(line: str, tools: ToolCache, max_chars: int) -> Instance | None:
     """The instance of a canonical line read with the tools taken from ``tools``, or None when this way
     does not apply (any problem, or a line near a limit): the caller then reads the line as usual, which
     gives the same instance, or the reject with its usual reason.
@@ -392,7 +392,7 @@ def _canonical_through_cache(line: str, tools: ToolCache) -> Instance | None:
     The record's top-level ``tools`` array is read tool by tool through the cache; the rest of the line,
     with ``[]`` in its place, is read by the strict parser as usual.
     """
-    if _may_be_over_limits(line, max_value_chars()):
+    if _may_be_over_limits(line, max_chars):
         return None
     try:
         found = _TOOLS_KEY.search(line)
@@ -418,18 +418,19 @@ def _canonical_through_cache(line: str, tools: ToolCache) -> Instance | None:
 
 
 def canonical_from_line(path: str | os.PathLike[str], line_no: int, line: str | Reject,
-                        tools: ToolCache | None = None) -> Instance | Reject:
+                        tools: ToolCache | None = None, *, max_chars: int | None = None) -> Instance | Reject:
     """One line of a canonical JSONL file (as :func:`iter_lines` yields it): the validated :class:`Instance`,
     or a :class:`Reject` naming file, line, field and reason.
 
     With ``tools`` (a :class:`~toolqual_utils.schema.ToolCache`), a tool whose JSON text was read before is
     not parsed or validated again: the instance shares the cached :class:`~toolqual_utils.schema.ToolSpec`
-    (the same instance otherwise; rejects are unchanged).
+    (the same instance otherwise; rejects are unchanged). ``max_chars`` is :func:`max_value_chars` (read
+    from the environment when not given; a reader of many lines passes it once read).
     """
     if isinstance(line, Reject):
         return line
     if tools is not None:
-        instance = _canonical_through_cache(line, tools)
+        instance = _canonical_through_cache(line, tools, max_value_chars() if max_chars is None else max_chars)
         if instance is not None:
             return instance
     record = parse_jsonl_line(path, line_no, line)

@@ -28,7 +28,7 @@ from ..checks import (
 from ..errors import ConfigError, InputError
 from ..heuristics import offline_rows
 from ..io import CANONICAL_NOT_UTF8, TABLE_FORMATS, Reject, TableWriter, canonical_from_line, encode_rows, \
-    check_readable_file, encode_table, iter_lines
+    check_readable_file, encode_table, iter_lines, max_value_chars
 from ..schema import CRITERIA, ToolCache
 from ..verdicts import VERDICT_COLUMNS, VerdictRow, verdict_frame
 from ._inputs import MAX_SKIPS_SHOWN, check_table_path, usable_cpus
@@ -184,8 +184,9 @@ def check_batch(path: str, lines: Sequence[tuple[int, str | Reject]], first_orde
     rejects: list[Reject] = []
     rows: list[VerdictRow] = []
     found: list[Finding] = []
+    max_chars = max_value_chars()
     for position, (line_no, line) in enumerate(lines):
-        item = canonical_from_line(path, line_no, line, _TOOLS)
+        item = canonical_from_line(path, line_no, line, _TOOLS, max_chars=max_chars)
         if isinstance(item, Reject):
             rejects.append(item)
             continue
