@@ -23,8 +23,9 @@ from rapidfuzz import fuzz
 
 __all__ = [
     "CODES", "COMMON_WORDS", "NUMBER_WORDS", "REQUEST_RE", "STOPWORDS", "RELATIVE_TIME", "DATE_HINT", "CAMEL",
-    "InstructionText", "ignorecase_test", "makes_request", "norm", "compact", "stem", "numbers_in", "dates_in", "parse_date", "param_words",
-    "token_supported", "initials_supported", "request_clauses", "name_words", "value_candidates",
+    "InstructionText", "ignorecase_test", "makes_request", "norm", "compact", "stem", "numbers_in", "dates_in",
+    "parse_date", "param_words", "token_supported", "initials_supported", "request_clauses", "name_words",
+    "value_candidates",
 ]
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
@@ -119,6 +120,7 @@ def ignorecase_test(pattern: re.Pattern[str]) -> Callable[[str], bool]:
 
 #: ``REQUEST_RE.search(text) is not None``, faster (see :func:`ignorecase_test`)
 makes_request: Final = ignorecase_test(REQUEST_RE)
+
 #: where one request of an instruction ends and the next begins: a sentence end, a semicolon, a line
 #: break, or a coordinating word ("and", "then", "also", "plus", "as well as"), with or without a comma
 _CLAUSE_BREAK = re.compile(
