@@ -111,7 +111,9 @@ def links(page: Path) -> list[str]:
 @lru_cache(maxsize=1)
 def known_instances() -> dict[str, dict]:
     """Every instance the repository ships: bundled data, annotation splits, bundled judge runs."""
-    files = [*sorted(DATA.glob("*.jsonl")), *sorted(ANNOTATIONS.glob("*_instances.jsonl")),
+    # the *.rejects.jsonl files `make data` leaves beside the data are rejected lines, not instances
+    files = [*sorted(p for p in DATA.glob("*.jsonl") if not p.name.endswith(".rejects.jsonl")),
+             *sorted(ANNOTATIONS.glob("*_instances.jsonl")),
              *sorted((DATA / "judge_runs").glob("*/instances.jsonl"))]
     records: dict[str, dict] = {}
     for path in files:
