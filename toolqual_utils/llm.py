@@ -1553,7 +1553,7 @@ def _aiohttp_error_map(httpx):
     import aiohttp
 
     return (
-        (aiohttp.ServerTimeoutError, None),  # a real timeout: keep the SDK's mapping
+        (aiohttp.ServerTimeoutError, httpx.ReadTimeout),  # a real timeout (the SDK says "connect timeout")
         (aiohttp.ClientConnectorError, httpx.ConnectError),  # refused, unknown host
         (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),  # hung up before answering
         (aiohttp.ClientOSError, httpx.ReadError),  # reset while reading
@@ -1580,8 +1580,7 @@ def _guarded_http_client_class(transport: str = "httpx"):
         cause = exc.__cause__
         for aiohttp_error, httpx_error in error_map:
             if isinstance(cause, aiohttp_error):
-                return None if httpx_error is None else httpx_error(str(exc) or type(cause).__name__,
-                                                                    request=request)
+                return httpx_error(str(exc) or type(cause).__name__, request=request)
         return None
 
     class _ResponseTooLarge(openai.OpenAIError):
@@ -1625,7 +1624,8 @@ def _guarded_http_client_class(transport: str = "httpx"):
                                         httpx.ReadError, httpx.WriteError)):
                         self._health.attempt_failed(exc)
                     raise
-                self._health.attempt_failed(mapped)
+                if not isinstance(mapped, httpx.TimeoutException):  # a timeout is no connection failure
+                    self._health.attempt_failed(mapped)
                 raise mapped from exc.__cause__
             except (TimeoutError, asyncio.TimeoutError):
                 raise httpx.ReadTimeout(

@@ -46,7 +46,7 @@ from typing import Any, Final, Literal
 import pandas as pd
 
 from ..errors import InputError
-from ..llm import RESPONSE_FORMATS, ChatRequest, ChatResult, LLMClient, LLMConfig
+from ..llm import RESPONSE_FORMATS, ChatRequest, ChatResult, LLMClient, LLMConfig, wire_form
 from ..schema import CRITERIA, VERDICT_COLUMNS, Instance
 from .context import InstanceContext, build_context
 from .decide import ENGINE_PROMPT_ID, Decision, decide, pre_decide
@@ -201,6 +201,13 @@ def _check_inputs(instances: Sequence[Instance], criteria: Iterable[str], mode: 
         raise InputError(
             f"unknown or no criteria {unknown or list(criteria)}; choose from {', '.join(CRITERIA)}", field="criteria"
         )
+    for _ in _unique_instances(instances):
+        pass
+    return tuple(c for c in CRITERIA if c in criteria)  # canonical order
+
+
+def _unique_instances(instances: Iterable[Instance]) -> Iterator[Instance]:
+    """The instances, as they come; raises at the first that is not an Instance or repeats an id."""
     seen: set[str] = set()
     for instance in instances:
         if not isinstance(instance, Instance):
@@ -211,7 +218,7 @@ def _check_inputs(instances: Sequence[Instance], criteria: Iterable[str], mode: 
                 record=instance.id, field="id",
             )
         seen.add(instance.id)
-    return tuple(c for c in CRITERIA if c in criteria)  # canonical order
+        yield instance
 
 
 def _decided_rule_rows(rule_verdicts: pd.DataFrame | None) -> dict[tuple[str, str], dict[str, Any]]:
@@ -828,16 +835,7 @@ def plan_parts(instances: Iterable[Instance], settings: _Settings,
 
     ``wire_for`` = (model, token-limit field, temperature sent): also work out each request's
     :class:`~toolqual_utils.llm.WireForm` (``part.wires``), so that a client in another process need not."""
-    from ..llm import wire_form
-
-    seen: set[str] = set()
-    for instance in instances:
-        if not isinstance(instance, Instance):
-            raise InputError(f"expected canonical Instance objects, got {type(instance).__name__}")
-        if instance.id in seen:
-            raise InputError("instance id appears twice; verdicts and request ids need unique instance ids",
-                             record=instance.id, field="id")
-        seen.add(instance.id)
+    for instance in _unique_instances(instances):
         decided = table if table is not None else (
             _rules_of(instance, rule_criteria_now) if rule_criteria_now else {})
         part = _empty_plan(settings)

@@ -137,17 +137,17 @@ def start_planner(instances: Iterable[Any], settings: Any, table: Mapping | None
     if sys.platform == "win32":  # the proactor loop cannot watch a pipe
         return None
     method = "fork" if _fork_is_safe() else "spawn"
-    if method == "spawn":
-        try:
-            pickle.dumps((instances, settings, table, tuple(rule_criteria), wire_for))
-        except Exception:  # noqa: BLE001 - a generator, a lambda, ...: plan in process
-            log.info("the input cannot be sent to a spawned planning process; planning in process")
-            return None
     context = multiprocessing.get_context(method)
     receive, send = context.Pipe(duplex=False)
     process = context.Process(target=_work, name="toolqual-planner", daemon=True,
                               args=(send, instances, settings, table, tuple(rule_criteria), wire_for,
                                     method == "spawn"))
-    process.start()
-    send.close()  # the worker holds the sending end: its exit closes the pipe
+    try:
+        process.start()  # spawn pickles the arguments here, before the worker runs
+    except Exception:  # noqa: BLE001 - input that cannot be sent (a generator, a lambda, ...): plan in process
+        log.info("the input cannot be sent to a spawned planning process; planning in process")
+        receive.close()
+        return None
+    finally:
+        send.close()  # the worker holds the sending end: its exit closes the pipe
     return PlannerProcess(process, receive)
