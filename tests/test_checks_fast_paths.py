@@ -124,6 +124,29 @@ def test_verdict_row_values_are_its_columns():
     assert scored.values()[8:] == (1.0, 1) and voted.values()[8:] == (0.75, 4) and unscored.values()[9] == 0
 
 
+
+def test_decision_values_are_the_values_of_its_row():
+    """``check`` writes ``Decision.values`` tuples instead of rows: the same cells, and the same table."""
+    import math
+
+    from toolqual_utils.heuristics import offline_decisions
+    from toolqual_utils.verdicts import Decision, verdict_frame
+
+    decisions = [
+        Decision(1, Status.OK, "why", [{"x": 1}]), Decision(0, Status.OK, "", []),
+        Decision(None, Status.UNSCORED_NEEDS_MODEL, "model", []), Decision(1, Status.UNSCORED_NOT_APPLICABLE, "", []),
+        Decision(2, Status.OK, "odd", []),
+    ]
+    for decision in decisions:
+        from_row = decision.row("i", "coherence", "rules", "r.v1").values()
+        direct = decision.values("i", "coherence", "rules", "r.v1")
+        assert direct[:8] == from_row[:8] and direct[9] == from_row[9], decision
+        assert direct[8] == from_row[8] or (math.isnan(direct[8]) and math.isnan(from_row[8]))
+    instances = read_instances(DATA / "toolalpaca_eval.jsonl")[:40]
+    rows = [row for inst in instances for row in offline_rows(inst)]
+    values = [d.values(inst.id, c, j, p) for inst in instances for c, j, p, d in offline_decisions(inst)]
+    assert verdict_frame(values).equals(verdict_frame(rows))
+
 def test_open_arguments_drop_a_claimed_argument():
     inst = Instance.model_validate({
         "id": "t/1", "source": "t", "instruction": "Convert 10 USD to EUR",
@@ -134,3 +157,27 @@ def test_open_arguments_drop_a_claimed_argument():
     assert [a.name for a in call.open_arguments()] == ["amount", "from", "to"]
     call.claim("from")
     assert [a.name for a in call.open_arguments()] == ["amount", "to"]
+
+
+def test_csv_rows_built_with_string_methods_equal_the_csv_module():
+    """``encode_rows`` builds most CSV lines itself; they must be the bytes ``csv.writer`` writes for the
+    same cells (minimal quoting, formulas escaped, lists/dicts as JSON, None empty), whatever the text holds.
+    Rows it does not cover (a carriage return, another type, one cell) go to the writer."""
+    import csv
+    import io
+
+    import numpy as np
+
+    from toolqual_utils.io import _csv_cell, _csv_line, encode_rows
+
+    rng = random.Random(11)
+    texts = SAMPLES[:600] + ['say "hi"', "a,b", "line\nbreak", "cr\rhere", "=1+1", "'=x", "-", "@", "", "\t"]
+    others = [None, 0, 1, -7, 2.5, float("nan"), True, [], {}, [{"check": "x", "value": 'a "b", c'}], {"k": 1},
+              np.int64(3), ("t", 1)]
+    rows = [[rng.choice(texts) if rng.random() < 0.6 else rng.choice(others) for _ in range(rng.randint(1, 6))]
+            for _ in range(3000)]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([_csv_cell(value) for value in row] for row in rows)
+    assert encode_rows(rows, ".csv", ["c"] * 6) == buffer.getvalue()
+    built = [row for row in rows if _csv_line(row) is not None]
+    assert len(built) > len(rows) / 3  # the string-built way serves most rows, not only the writer

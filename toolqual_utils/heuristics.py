@@ -54,7 +54,7 @@ from .verdicts import HEURISTICS_JUDGE, RULES_JUDGE, Decision, Status, VerdictRo
 
 __all__ = [
     "HEURISTIC_CRITERIA", "HEURISTICS_JUDGE", "HEURISTICS_PROMPT_ID", "coherence_row", "heuristic_decisions",
-    "heuristic_rows", "offline_rows", "offline_verdicts", "run_heuristics",
+    "heuristic_rows", "offline_decisions", "offline_rows", "offline_verdicts", "run_heuristics",
 ]
 
 HEURISTICS_PROMPT_ID: Final = "heuristics.v2"
@@ -306,32 +306,42 @@ def run_heuristics(instances: Iterable[Instance], findings: Sequence[Finding] | 
     return verdict_frame(row for inst in instances for row in heuristic_rows(inst, by_instance.get(inst.id, [])))
 
 
-def offline_rows(inst: Instance, findings: Sequence[Finding] | None = None) -> list[VerdictRow]:
-    """Rules and heuristics merged for one instance: one row per criterion, in ``CRITERIA`` order.
+def offline_decisions(inst: Instance,
+                      findings: Sequence[Finding] | None = None) -> list[tuple[str, str, str, Decision]]:
+    """Rules and heuristics merged for one instance: (criterion, judge, prompt_id, decision) per criterion,
+    in ``CRITERIA`` order (what :func:`offline_rows` makes rows of).
 
-    For each criterion the decided row wins (status ``ok``), rules before heuristics; when neither
-    decides, the rules' unscored row is kept (its evidence carries the suspect findings) with the
-    heuristic evidence appended; a criterion only the heuristics address keeps the heuristic row.
+    For each criterion the decided verdict wins (status ``ok``), rules before heuristics; when neither
+    decides, the rules' unscored verdict is kept (its evidence carries the suspect findings) with the
+    heuristic evidence appended; a criterion only the heuristics address keeps the heuristic verdict.
     """
     if findings is None:
         findings = instance_findings(inst)
     rules = rule_decisions(inst, findings)
     heuristics = heuristic_decisions(inst, findings)
-    rows = []
+    merged = []
     for criterion in CRITERIA:
         rule, heuristic = rules.get(criterion), heuristics.get(criterion)
         if heuristic is None or (rule is not None and rule.status == Status.OK):
             if rule is not None:
-                rows.append(rule.row(inst.id, criterion, RULES_JUDGE, RULES_PROMPT_ID))
+                merged.append((criterion, RULES_JUDGE, RULES_PROMPT_ID, rule))
         elif rule is None:
-            rows.append(heuristic.row(inst.id, criterion, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID))
+            merged.append((criterion, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID, heuristic))
         elif heuristic.status == Status.OK:
-            rows.append(heuristic.row(inst.id, criterion, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID,
-                                      [*heuristic.evidence, *rule.evidence]))
+            merged.append((criterion, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID,
+                           heuristic._replace(evidence=[*heuristic.evidence, *rule.evidence])))
         else:
-            rows.append(rule.row(inst.id, criterion, RULES_JUDGE, RULES_PROMPT_ID,
-                                 [*rule.evidence, *heuristic.evidence]))
-    return rows
+            merged.append((criterion, RULES_JUDGE, RULES_PROMPT_ID,
+                           rule._replace(evidence=[*rule.evidence, *heuristic.evidence])))
+    return merged
+
+
+def offline_rows(inst: Instance, findings: Sequence[Finding] | None = None) -> list[VerdictRow]:
+    """Rules and heuristics merged for one instance (:func:`offline_decisions`): one row per criterion, in
+    ``CRITERIA`` order."""
+    iid = inst.id
+    return [decision.row(iid, criterion, judge, prompt_id)
+            for criterion, judge, prompt_id, decision in offline_decisions(inst, findings)]
 
 
 def offline_verdicts(instances: Iterable[Instance]) -> pd.DataFrame:

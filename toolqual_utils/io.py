@@ -652,16 +652,58 @@ def _csv_cell(value: Any) -> Any:
     return csv_escape(value)
 
 
+def _csv_line(row: Sequence[Any]) -> str | None:
+    """``row`` as one line of :func:`encode_rows`' CSV, built with string methods: the text ``csv.writer``
+    (minimal quoting, ``\\n`` line ends) writes for the cells :func:`_csv_cell` gives. None for a row this
+    way does not cover (a carriage return anywhere, a value of another type, a single cell): the writer
+    then writes it."""
+    if len(row) < 2:
+        return None
+    cells = []
+    for value in row:
+        kind = type(value)
+        if kind is str:
+            if value[:1] in _MAYBE_ESCAPED:
+                value = csv_escape(value)
+        elif kind is int or kind is float:
+            cells.append(repr(value))
+            continue
+        elif value is None:
+            cells.append("")
+            continue
+        elif kind is list or kind is dict:
+            value = _JSON_CELL(value) if value else "[]" if kind is list else "{}"
+        else:
+            return None
+        if '"' in value or "," in value or "\n" in value:
+            value = '"' + value.replace('"', '""') + '"'
+        elif "\r" in value:  # quoted or not depending on the Python version: the writer decides
+            return None
+        cells.append(value)
+    line = ",".join(cells)
+    return None if "\r" in line else line + "\n"
+
+
 def encode_rows(rows: Iterable[Sequence[Any]], fmt: str, columns: Sequence[str]) -> Any:
     """Like :func:`encode_table` for rows given as tuples in ``columns`` order (None = missing). CSV is
     written straight from the tuples: the same text pandas writes for the same values (lists and dicts as
     JSON, formula-like text escaped); the other formats go through a DataFrame."""
     if fmt != ".csv":
         return encode_table(pd.DataFrame(list(rows), columns=list(columns)), fmt)
-    buffer = io_module.StringIO()
-    cell = _csv_cell
-    csv.writer(buffer, lineterminator="\n").writerows([cell(value) for value in row] for row in rows)
-    return buffer.getvalue()
+    lines: list[str] = []
+    buffer = writer = None
+    for row in rows:
+        line = _csv_line(row)
+        if line is None:  # rare: the csv module writes this row
+            if writer is None:
+                buffer = io_module.StringIO()
+                writer = csv.writer(buffer, lineterminator="\n")
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerow([_csv_cell(value) for value in row])
+            line = buffer.getvalue()
+        lines.append(line)
+    return "".join(lines)
 
 
 class TableWriter:

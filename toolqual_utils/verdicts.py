@@ -144,6 +144,13 @@ class Decision(NamedTuple):
         return VerdictRow(instance_id, criterion, self.label, self.status, judge, prompt_id, self.rationale,
                           self.evidence if evidence is None else evidence)
 
+    def values(self, instance_id: str, criterion: str, judge: str, prompt_id: str) -> tuple[Any, ...]:
+        """What ``self.row(...).values()`` gives (the table row in ``VERDICT_COLUMNS`` order), without
+        building the row: the path of a reader that writes many verdicts and keeps none."""
+        scored = _row_scored(self.label, self.status)
+        return (instance_id, criterion, self.label, self.status, judge, prompt_id, self.rationale, self.evidence,
+                1.0 if scored else math.nan, 1 if scored else 0)
+
 
 @dataclass(frozen=True, slots=True)
 class VerdictRow:
@@ -165,12 +172,7 @@ class VerdictRow:
 
     @property
     def scored(self) -> bool:
-        label = self.label
-        if label is None:  # the common cases first: no label, or an int label with a text status
-            return False
-        if type(label) is int and type(self.status) is str:
-            return (label == 0 or label == 1) and (self.status == Status.OK or self.status == "")
-        return is_scored(self.status, label)
+        return _row_scored(self.label, self.status)
 
     @property
     def confidence(self) -> float:
@@ -205,15 +207,16 @@ class VerdictRow:
                 self.rationale, self.evidence, share, count)
 
 
-def verdict_frame(rows: Iterable[VerdictRow | Mapping[str, Any]]) -> pd.DataFrame:
-    """A verdict table from rows (``VerdictRow`` or dicts with ``VERDICT_COLUMNS``), in row order.
+def verdict_frame(rows: Iterable[VerdictRow | Mapping[str, Any] | tuple[Any, ...]]) -> pd.DataFrame:
+    """A verdict table from rows (``VerdictRow``, dicts with ``VERDICT_COLUMNS``, or plain tuples of the
+    values in that order, as :meth:`VerdictRow.values` gives them), in row order.
 
     ``label`` is nullable Int64 (NA = unscored). No rows give an empty frame with the columns.
     """
     import pandas as pd
 
-    records = [row.values() if isinstance(row, VerdictRow) else [row.get(name) for name in VERDICT_COLUMNS]
-               for row in rows]
+    records = [row.values() if isinstance(row, VerdictRow) else row if type(row) is tuple
+               else [row.get(name) for name in VERDICT_COLUMNS] for row in rows]
     columns: dict[str, list[Any]] = {name: list(values) for name, values in
                                      zip(VERDICT_COLUMNS, zip(*records) if records else [()] * len(VERDICT_COLUMNS))}
     columns["label"] = [None if _missing(value) else int(value) for value in columns["label"]]
@@ -252,6 +255,16 @@ def _missing(value: Any) -> bool:
     if isinstance(value, float):
         return math.isnan(value)
     return type(value).__name__ in ("NAType", "NaTType")
+
+
+def _row_scored(label: Any, status: Any) -> bool:
+    """:func:`is_scored` with the common cases of a row in memory first (no label; an int label with a
+    text status)."""
+    if label is None:
+        return False
+    if type(label) is int and type(status) is str:
+        return (label == 0 or label == 1) and (status == Status.OK or status == "")
+    return is_scored(status, label)
 
 
 def is_scored(status: Any, label: Any) -> bool:

@@ -26,11 +26,11 @@ from ..checks import (
     load_check_modules, registered_checks,
 )
 from ..errors import ConfigError, InputError
-from ..heuristics import offline_rows
+from ..heuristics import offline_decisions
 from ..io import CANONICAL_NOT_UTF8, TABLE_FORMATS, Reject, TableWriter, canonical_from_line, encode_rows, \
     check_readable_file, encode_table, iter_lines, max_value_chars
 from ..schema import CRITERIA, ToolCache
-from ..verdicts import VERDICT_COLUMNS, VerdictRow, verdict_frame
+from ..verdicts import VERDICT_COLUMNS, verdict_frame
 from ._inputs import MAX_SKIPS_SHOWN, check_table_path, usable_cpus
 
 HELP = "rule and heuristic verdicts for the six criteria, offline (no model calls)"
@@ -107,12 +107,14 @@ class CheckSummary:
     n_instances_with_suspects: int = 0
     top: list[tuple[int, int, str, list[str]]] = field(default_factory=list)  # heap: (n, -order, id, messages)
 
-    def add(self, instance_id: str, rows: Iterable[VerdictRow], findings: Sequence[Finding], order: int) -> None:
+    def add(self, instance_id: str, verdicts: Iterable[tuple[str, int | None]], findings: Sequence[Finding],
+            order: int) -> None:
+        """Count one instance: its (criterion, label) verdicts and its findings (``order``: its input position)."""
         self.n_instances += 1
         self.n_findings += len(findings)
-        for row in rows:
-            entry = self.counts.setdefault(row.criterion, {"n_errors": 0, "n_holds": 0, "n_unscored": 0})
-            entry["n_errors" if row.label == 0 else "n_holds" if row.label == 1 else "n_unscored"] += 1
+        for criterion, label in verdicts:
+            entry = self.counts.setdefault(criterion, {"n_errors": 0, "n_holds": 0, "n_unscored": 0})
+            entry["n_errors" if label == 0 else "n_holds" if label == 1 else "n_unscored"] += 1
         suspects = [f for f in findings if f.severity == "suspect"]
         if suspects:
             self.n_suspect += len(suspects)
@@ -176,13 +178,14 @@ def check_batch(path: str, lines: Sequence[tuple[int, str | Reject]], first_orde
                 findings_format: str | None) -> BatchResult:
     """Validate, check and encode one batch of canonical JSONL lines (pure: runs in a worker as well).
 
-    Verdict rows are rules + heuristics merged (:func:`~toolqual_utils.heuristics.offline_rows`); the rows
-    come back encoded for ``verdicts_format`` (and the findings for ``findings_format``; None = not wanted).
+    Verdict rows are rules + heuristics merged (:func:`~toolqual_utils.heuristics.offline_decisions`, the
+    rows of :func:`~toolqual_utils.heuristics.offline_rows` as value tuples: no row object is kept); they come
+    back encoded for ``verdicts_format`` (and the findings for ``findings_format``; None = not wanted).
     """
     summary = CheckSummary()
     ids: list[str] = []
     rejects: list[Reject] = []
-    rows: list[VerdictRow] = []
+    rows: list[tuple[Any, ...]] = []
     found: list[Finding] = []
     max_chars = max_value_chars()
     for position, (line_no, line) in enumerate(lines):
@@ -191,16 +194,19 @@ def check_batch(path: str, lines: Sequence[tuple[int, str | Reject]], first_orde
             rejects.append(item)
             continue
         findings = instance_findings(item)
-        merged = offline_rows(item, findings)
-        summary.add(item.id, merged, findings, first_order + position)
-        ids.append(item.id)
-        rows.extend(merged)
+        iid = item.id
+        merged = offline_decisions(item, findings)
+        summary.add(iid, [(criterion, decision.label) for criterion, _, _, decision in merged], findings,
+                    first_order + position)
+        ids.append(iid)
+        rows.extend(decision.values(iid, criterion, judge, prompt_id)
+                    for criterion, judge, prompt_id, decision in merged)
         if findings_format is not None:
             found.extend(findings)
     verdicts = None
     if rows:
-        verdicts = encode_rows(map(VerdictRow.values, rows), verdicts_format, VERDICT_COLUMNS) \
-            if verdicts_format == ".csv" else encode_table(verdict_frame(rows), verdicts_format)
+        verdicts = encode_rows(rows, verdicts_format, VERDICT_COLUMNS) if verdicts_format == ".csv" \
+            else encode_table(verdict_frame(rows), verdicts_format)
     findings_payload = None
     if findings_format is not None and found:
         records = finding_records(found)
