@@ -181,3 +181,16 @@ def test_csv_rows_built_with_string_methods_equal_the_csv_module():
     assert encode_rows(rows, ".csv", ["c"] * 6) == buffer.getvalue()
     built = [row for row in rows if _csv_line(row) is not None]
     assert len(built) > len(rows) / 3  # the string-built way serves most rows, not only the writer
+
+
+def test_json_cells_are_json_dumps():
+    """Lists and dicts in CSV cells are written by the json module's C encoder, built once: the text of
+    ``json.dumps(value, ensure_ascii=False)``."""
+    import json
+
+    from toolqual_utils.io import _JSON_CELL
+
+    values = [[], {}, [{"check": "x", "value": 'a "b", ç', "n": 1.5, "none": None, "t": True}], {"k": [1, {"z": "€"}]},
+              {1: "int key", "nan": float("nan")}, ["\u2028", "\x00", "\ud83d\ude00"], [10**30, -0.0]]
+    for value in values:
+        assert _JSON_CELL(value) == json.dumps(value, ensure_ascii=False)

@@ -27,6 +27,7 @@ import csv
 import io as io_module
 import json
 import json.decoder
+import json.encoder
 import json.scanner
 import math
 import os
@@ -636,7 +637,21 @@ def encode_table(frame: pd.DataFrame, fmt: str) -> Any:
 
 #: first characters of text that :func:`csv_escape` may change (all other text is written as it is)
 _MAYBE_ESCAPED = frozenset(("'", *FORMULA_CHARS))
-_JSON_CELL = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(value, ensure_ascii=False), built once
+
+
+def _json_cell_encoder() -> Any:
+    """``json.dumps(value, ensure_ascii=False)`` for a list or dict, built once: the C encoder itself where
+    the json module has it (``JSONEncoder.encode`` makes a new one for every call), else ``encode``."""
+    encoder = json.JSONEncoder(ensure_ascii=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+    iterencode = make(None, encoder.default, json.encoder.encode_basestring, None, encoder.key_separator,
+                      encoder.item_separator, False, False, True)
+    return lambda value: "".join(iterencode(value, 0))
+
+
+_JSON_CELL = _json_cell_encoder()
 
 
 def _csv_cell(value: Any) -> Any:
