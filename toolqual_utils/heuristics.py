@@ -329,10 +329,11 @@ def offline_decisions(inst: Instance,
             merged.append((criterion, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID, heuristic))
         elif heuristic.status == Status.OK:
             merged.append((criterion, HEURISTICS_JUDGE, HEURISTICS_PROMPT_ID,
-                           heuristic._replace(evidence=[*heuristic.evidence, *rule.evidence])))
+                           Decision(heuristic.label, heuristic.status, heuristic.rationale,
+                                    [*heuristic.evidence, *rule.evidence])))
         else:
             merged.append((criterion, RULES_JUDGE, RULES_PROMPT_ID,
-                           rule._replace(evidence=[*rule.evidence, *heuristic.evidence])))
+                           Decision(rule.label, rule.status, rule.rationale, [*rule.evidence, *heuristic.evidence])))
     return merged
 
 
