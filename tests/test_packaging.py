@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import DATA, ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -146,3 +146,37 @@ def test_starting_the_cli_imports_no_heavy_library_it_does_not_need():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+#: what the judge's first request does not wait for: pandas (and what it brings), the checks and the
+#: readers, which the planning process imports (see toolqual_utils.judge.planning)
+NOT_BEFORE_FIRST_REQUEST = ("pandas", "numpy", "pyarrow", "rapidfuzz", "toolqual_utils.checks",
+                            "toolqual_utils.heuristics", "toolqual_utils.io")
+
+
+def test_the_judge_sends_its_first_request_before_loading_pandas_or_the_checks(tmp_path):
+    """Everything the sending process imports comes before its first request; pandas alone is most of half a
+    second. The test double runs inside the command's process and notes what is loaded when the first request
+    arrives; the run then finishes and writes its verdicts."""
+    code = (
+        "import json, sys\n"
+        "from toolqual_utils.judge.scripted import ScriptedJudge\n"
+        "from toolqual_utils.testing import OpenAIDouble\n"
+        "judge, seen = ScriptedJudge(), []\n"
+        "def script(body):\n"
+        f"    seen.append(sorted(m for m in {NOT_BEFORE_FIRST_REQUEST!r} if m in sys.modules))\n"
+        "    return judge(body)\n"
+        "with OpenAIDouble(script) as double:\n"
+        "    from toolqual_utils import cli\n"
+        f"    status = cli.main(['judge', {str(DATA / 'toolalpaca_eval.jsonl')!r}, '--limit', '6', '--model', 'm',\n"
+        f"                       '--base-url', double.base_url, '--cache', {str(tmp_path / 'c.sqlite')!r},\n"
+        f"                       '--out', {str(tmp_path / 'v.csv')!r}, '--planner', 'process', '--quiet'])\n"
+        "print(json.dumps({'status': status, 'first': seen[0] if seen else None, 'n': len(seen)}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["status"] == 0 and outcome["n"] > 0, (outcome, done.stderr)
+    assert outcome["first"] == [], f"loaded before the first request: {outcome['first']}"
+    assert (tmp_path / "v.csv").stat().st_size > 0
+

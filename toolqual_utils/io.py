@@ -45,8 +45,7 @@ from pydantic import ValidationError
 
 from .errors import InputError
 from .schema import Instance, ToolCache, ToolSpec, describe_validation_error, parse_instance
-
-TABLE_FORMATS = (".jsonl", ".csv", ".parquet")
+from .table_formats import TABLE_FORMATS as TABLE_FORMATS  # defined where the CLI reads it without pandas
 
 #: Deepest nesting of objects and lists accepted in one record (deeper values would exhaust Python's
 #: recursion limit in later processing).

@@ -1672,6 +1672,7 @@ class LLMClient:
         self.cache_write_error: str | None = None
         self._health = _EndpointHealth(self.base_url or DEFAULT_BASE_URL, int(config.max_connection_failures))
         self._malformed_reported = 0
+        self._loading_sdk: threading.Thread | None = None
 
     @property
     def stopped(self) -> str | None:
@@ -1690,7 +1691,32 @@ class LLMClient:
             f"work from the cache only."
         )
 
+    def load_sdk_in_background(self) -> None:
+        """Start importing the SDK and its HTTP layer (openai, aiohttp: most of a second of CPU) on a
+        background thread, instead of when the first request needs them.
+
+        For a caller whose own work is elsewhere meanwhile: the streaming judge calls it while its planning
+        process reads, checks and prompts the first instances, so that the first request need not wait for
+        the planning and the import one after the other. The first request waits for the thread. Nothing in replay mode (no
+        request is sent); reads no key and connects nowhere; a failure (no aiohttp, a bad
+        ``TOOLQUAL_HTTP_TRANSPORT``) is left to the first request, which raises it as before.
+        """
+        if self.config.mode == "replay" or self._loading_sdk is not None:
+            return
+        transport = self.config.http_transport
+
+        def load() -> None:
+            try:
+                _guarded_http_client_class(resolve_http_transport(transport))
+            except Exception:  # noqa: BLE001 - met again, and reported, by the first request
+                pass
+
+        self._loading_sdk = threading.Thread(target=load, name="toolqual-sdk-import", daemon=True)
+        self._loading_sdk.start()
+
     def _make_sdk_client(self, api_key: str):
+        if self._loading_sdk is not None:
+            self._loading_sdk.join()  # the import under way (see load_sdk_in_background)
         import openai
 
         kwargs: dict[str, Any] = {

@@ -19,17 +19,20 @@ Multi-turn dialogues: ``context`` holds the earlier turns of the dialogue, befor
 turn is a result that could not be paired with a call). It is absent (empty) for single-turn data, and
 an empty ``context`` is never written, so single-turn records look exactly as before.
 
-Pure module: standard library, pandas and pydantic only.
+Pure module: standard library, pandas and pydantic only. pandas is imported by the frame functions that
+use it, so reading and validating records (the model judge's first request) does not load it.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .verdicts import VERDICT_COLUMNS as VERDICT_COLUMNS  # defined with the statuses; re-exported
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # --- names defined once ---------------------------------------------------------------------------
 
@@ -316,6 +319,8 @@ def instances_frame(instances: Iterable[Instance]) -> pd.DataFrame:
     ``has_gold_calls`` is False when ``calls`` is None, and then ``n_calls`` is 0. Empty input gives
     an empty frame with these columns.
     """
+    import pandas as pd
+
     rows = []
     for inst in instances:
         calls = inst.calls or []
@@ -345,6 +350,8 @@ def calls_frame(instances: Iterable[Instance]) -> pd.DataFrame:
     Columns: ``CALL_FRAME_COLUMNS``; ``call_index`` is 0-based within the instance;
     ``argument_names`` is a sorted, comma-joined string ("" when unparsed or empty).
     """
+    import pandas as pd
+
     rows = []
     for inst in instances:
         tool_names = {t.name for t in inst.tools}
@@ -371,6 +378,8 @@ def parameters_frame(instances: Iterable[Instance]) -> pd.DataFrame:
 
     ``type`` is the JSON-Schema type, ``"unspecified"`` when absent, or ``"a|b"`` for a type list.
     """
+    import pandas as pd
+
     rows = []
     for inst in instances:
         for tool in inst.tools:

@@ -4,17 +4,21 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from ..checks import load_check_modules, run_checks
 from ..errors import ConfigError, InputError
-from ..io import TABLE_FORMATS, write_table
 from ..schema import CRITERIA, Instance
+from ..table_formats import TABLE_FORMATS
 from ..verdicts import OFFLINE_JUDGES, RULES_JUDGE, Status, read_verdicts
 from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, endpoint, llm_config, print_plan, \
     require_key, stopped_error
 from ._inputs import CanonicalInputs, check_table_path, read_canonical_inputs, usable_cpus
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# A live run imports the checks, pandas and the table writer where it needs them (the checks in the planning
+# process), not here: what this process loads before its first request delays that request.
 
 HELP = "model-judge verdicts for the six criteria (rules first; live with cache, replay, or Batch files)"
 DESCRIPTION = """\
@@ -108,6 +112,8 @@ def _rule_verdicts(args: argparse.Namespace, instances: list[Instance]) -> tuple
         rules = read_verdicts(args.rules)
         rules["judge"] = rules["judge"].replace("", RULES_JUDGE)  # a --rules row that names no judge is the rules'
         return rules, f"from {args.rules}"
+    from ..checks import load_check_modules, run_checks
+
     load_check_modules()
     return run_checks(instances), "deterministic checks (in-process)"
 
@@ -215,8 +221,7 @@ def _run_streaming(args: argparse.Namespace, criteria: list[str], mode: str, opt
         rules, rules_source = None, "none (--no-rules)"
     elif args.rules:
         rules, rules_source = _rule_verdicts(args, [])
-    else:
-        load_check_modules()
+    else:  # the planner imports the checks and the modules TOOLQUAL_CHECK_MODULES names (judge.engine.plan_parts)
         rules, rules_source = "checks", "deterministic checks (in-process)"
     instances = CanonicalInputs(args.data, limit=args.limit)
     planner = args.planner if args.planner != "auto" else "process" if usable_cpus() >= 2 else "inline"
@@ -238,6 +243,8 @@ def _run_streaming(args: argparse.Namespace, criteria: list[str], mode: str, opt
 
 def _report(args: argparse.Namespace, client, judges: list[str], result) -> None:
     """Write the verdict tables and print what was done (raises the stop error after writing)."""
+    from ..io import write_table
+
     write_table(result.verdicts, args.out)
     if args.calls_out:
         write_table(result.calls_per_instance, args.calls_out)

@@ -41,9 +41,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any, Final, Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ..errors import InputError
 from ..llm import RESPONSE_FORMATS, ChatRequest, ChatResult, LLMClient, LLMConfig, wire_form
@@ -54,6 +52,9 @@ from .parse import ParseFailure, parse_answer, parse_combined, prompt_version, r
 from .prompts import load_prompt
 from .votes import AgreementRule, aggregate_votes, panel_name
 from ..verdicts import ENGINE_JUDGE, OFFLINE_JUDGES, RULES_JUDGE, Status, decode_evidence, scored_mask, verdict_frame
+
+if TYPE_CHECKING:  # pandas is imported where tables are made: a streaming run sends its first request without it
+    import pandas as pd
 
 JudgeMode = Literal["combined", "per_criterion"]
 MODES: Final = ("combined", "per_criterion")
@@ -225,6 +226,8 @@ def _decided_rule_rows(rule_verdicts: pd.DataFrame | None) -> dict[tuple[str, st
     """Rules verdicts that decide a criterion: judge 'rules', status ok, label 0 or 1."""
     if rule_verdicts is None or len(rule_verdicts) == 0:
         return {}
+    import pandas as pd
+
     missing = [c for c in ("instance_id", "criterion", "label") if c not in rule_verdicts.columns]
     if missing:
         raise InputError(
@@ -595,6 +598,8 @@ def _collect(plan: JudgePlan, by_model: Mapping[str, Sequence[ChatResult]], vote
              agreement: AgreementRule) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """:func:`collect_verdicts` from the vote rows already made (:func:`_vote_rows`; the streaming judge makes
     them as answers arrive). Reads no instance context."""
+    import pandas as pd
+
     model_rows = _combine_votes(votes, list(by_model), agreement)
     usage: dict[str, dict[str, Any]] = {}
     for model_results in by_model.values():
@@ -677,6 +682,8 @@ def _combine_votes(votes: list[dict[str, Any]], models: list[str], agreement: Ag
 
 def _run(plan: JudgePlan, clients: Sequence[LLMClient], results: Mapping[str, Sequence[ChatResult]],
          agreement: AgreementRule = "majority", votes: list[dict[str, Any]] | None = None) -> JudgeRun:
+    import pandas as pd
+
     if votes is None:
         votes = _vote_rows(plan, results)
     verdicts, model_verdicts, calls = _collect(plan, results, votes, agreement)
@@ -828,13 +835,24 @@ def _rules_of(instance: Instance, criteria: Sequence[str]) -> dict[tuple[str, st
 
 def plan_parts(instances: Iterable[Instance], settings: _Settings,
                table: Mapping[tuple[str, str], dict[str, Any]] | None,
-               rule_criteria_now: Sequence[str], wire_for: tuple[str, str, bool] | None = None) -> Iterator[JudgePlan]:
+               rule_criteria_now: Sequence[str] | None, wire_for: tuple[str, str, bool] | None = None
+               ) -> Iterator[JudgePlan]:
     """One plan per instance, in input order (what the streaming judge's planner makes, in this process
     or in a planning process): the instance checked (an Instance, an id not seen before), its rules run
     (``rule_criteria_now``) or looked up (``table``), its context built and its requests made.
 
+    ``rule_criteria_now=None`` (with no ``table``): run the registered checks, those in the modules
+    ``TOOLQUAL_CHECK_MODULES`` names included (imported here, before the first instance is read: a bad
+    module is the first error), on the criteria they address. The checks (and pandas, which they import)
+    are then loaded by whichever process plans, not by one that only sends.
+
     ``wire_for`` = (model, token-limit field, temperature sent): also work out each request's
     :class:`~toolqual_utils.llm.WireForm` (``part.wires``), so that a client in another process need not."""
+    if table is None and rule_criteria_now is None:
+        from ..checks import load_check_modules, rule_criteria
+
+        load_check_modules()
+        rule_criteria_now = rule_criteria()
     for instance in _unique_instances(instances):
         decided = table if table is not None else (
             _rules_of(instance, rule_criteria_now) if rule_criteria_now else {})
@@ -882,7 +900,8 @@ def judge_stream(
     """:func:`judge` as a pipeline: instances flow load -> rules -> prompt -> request -> verdict.
 
     A planner takes instances from ``instances`` (any iterable: a file being read), runs the rules
-    on each (``rules="checks"``: the registered checks, in-process; or a rules verdict table; or None),
+    on each (``rules="checks"``: the registered checks and those of the modules ``TOOLQUAL_CHECK_MODULES``
+    names, imported by the planner; or a rules verdict table; or None),
     settles what needs no model and builds the requests, and hands them over through a bounded queue
     (``queue_size`` requests per model, default ``QUEUE_PER_SLOT`` x concurrency): the first request
     leaves as soon as the first instance is planned, and the planner waits while the queue is full, so
@@ -892,7 +911,9 @@ def judge_stream(
 
     ``planner="process"`` plans in a worker process (:mod:`toolqual_utils.judge.planning`) while this
     process sends: the same result, with planning and sending on two cores instead of taking turns on one
-    event loop (where that cannot be done, it plans in process). ``"inline"`` (default) plans here.
+    event loop (where that cannot be done, it plans in process); while the worker plans the first
+    instances, this process loads the SDK, so the first request leaves about when the SDK is loaded.
+    ``"inline"`` (default) plans here.
 
     ``before_first_send()`` is called once before the first request goes to a server (e.g. to refuse a
     run without a key); ``on_progress(StreamProgress)`` whenever an instance is planned or an answer
@@ -909,9 +930,8 @@ def judge_stream(
     if isinstance(rules, str) and rules != "checks":
         raise InputError(f"rules must be a verdict table, 'checks' or None, not {rules!r}", field="rules")
     table = _decided_rule_rows(rules) if not isinstance(rules, str) else None
-    from ..checks import rule_criteria
-
-    rule_criteria_now = rule_criteria() if table is None and rules is not None else ()
+    # "checks": the planner imports them and reads their criteria (see plan_parts); None: no rules
+    rule_criteria_now = None if table is None and rules is not None else ()
     models = list(dict.fromkeys(judges)) if judges else [config.model]
     if client is not None and (len(models) > 1 or models[0] != client.config.model):
         raise InputError("a panel of judges builds one client per model: pass config, not client", field="judges")
@@ -926,6 +946,8 @@ def judge_stream(
             only = clients[0] if len(clients) == 1 else None
             wire_for = (only.config.model, only.token_limit_param, only.config.send_temperature) if only else None
             process = start_planner(instances, settings, table, rule_criteria_now, wire_for)
+            if process is not None:  # while the worker plans the first instances, load what sending needs
+                clients[0].load_sdk_in_background()
         # the outcome comes back through ``outcome``, not as the coroutine's value: asyncio.run's interrupt
         # handler holds the main task, and repr of a finished task would render the whole plan
         outcome: dict[str, Any] = {}
@@ -952,7 +974,7 @@ def judge_stream(
 
 
 async def _stream(instances: Iterable[Instance], settings: _Settings,
-                  table: dict[tuple[str, str], dict[str, Any]] | None, rule_criteria_now: Sequence[str],
+                  table: dict[tuple[str, str], dict[str, Any]] | None, rule_criteria_now: Sequence[str] | None,
                   clients: Sequence[LLMClient], progress: bool, queue_size: int | None, before_first_send: Any,
                   on_progress: Any, outcome: dict[str, Any], process: Any = None) -> None:
     """Run the pipeline; ``outcome`` receives ``plan``, ``results`` (by model, in plan order) and ``votes``.

@@ -8,6 +8,13 @@ finished plans (:class:`~toolqual_utils.judge.engine.JudgePlan` parts, one per i
 - **Less for the sender to do.** The worker also works out each request's
   :class:`~toolqual_utils.llm.WireForm` (cache key, body bytes, prompt estimate) for the client's model,
   so the sending process spends its CPU on the network.
+- **First request.** Each process loads only what it needs, side by side: the worker imports the checks
+  (and the modules ``TOOLQUAL_CHECK_MODULES`` names) and reads, checks and prompts the first instance,
+  while the sending process imports the openai SDK and its HTTP layer
+  (:meth:`~toolqual_utils.llm.LLMClient.load_sdk_in_background`). The sending process loads neither the
+  checks nor pandas before its first request (it needs pandas for the verdict table at the end), so that
+  request leaves about when the SDK is loaded (``tests/test_packaging.py``; ``benchmarks/bench_judge_e2e.py``
+  measures when).
 - **Same result.** The worker runs the same :func:`~toolqual_utils.judge.engine.plan_parts` as the
   in-process planner; the parts arrive in input order and are absorbed in that order, so verdicts,
   requests and ids are identical (``tests/test_judge_planning.py``).
@@ -50,7 +57,7 @@ def _send(fd: int, kind: str, payload: Any) -> None:
         view = view[os.write(fd, view):]
 
 
-def _work(conn, instances: Iterable[Any], settings: Any, table: Mapping | None, rule_criteria: Sequence[str],
+def _work(conn, instances: Iterable[Any], settings: Any, table: Mapping | None, rule_criteria: Sequence[str] | None,
           wire_for: tuple | None, load_modules: bool) -> None:
     """The worker: plan every instance and send the parts, then ("done", None) or ("error", exception)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends this process
@@ -129,18 +136,21 @@ class PlannerProcess:
         self._conn.close()
 
 
-def start_planner(instances: Iterable[Any], settings: Any, table: Mapping | None, rule_criteria: Sequence[str],
-                  wire_for: tuple | None = None) -> PlannerProcess | None:
+def start_planner(instances: Iterable[Any], settings: Any, table: Mapping | None,
+                  rule_criteria: Sequence[str] | None, wire_for: tuple | None = None) -> PlannerProcess | None:
     """Start planning ``instances`` in a worker process; None when it cannot be done here (planning then
-    stays in this process, see the module docstring). ``wire_for`` = (model, token-limit field, temperature
-    sent): the worker also makes each request's wire form (cache key, body bytes, prompt estimate)."""
+    stays in this process, see the module docstring). ``rule_criteria`` as in
+    :func:`~toolqual_utils.judge.engine.plan_parts` (None: the worker imports the checks and reads theirs).
+    ``wire_for`` = (model, token-limit field, temperature sent): the worker also makes each request's wire
+    form (cache key, body bytes, prompt estimate)."""
     if sys.platform == "win32":  # the proactor loop cannot watch a pipe
         return None
     method = "fork" if _fork_is_safe() else "spawn"
     context = multiprocessing.get_context(method)
     receive, send = context.Pipe(duplex=False)
     process = context.Process(target=_work, name="toolqual-planner", daemon=True,
-                              args=(send, instances, settings, table, tuple(rule_criteria), wire_for,
+                              args=(send, instances, settings, table,
+                                    None if rule_criteria is None else tuple(rule_criteria), wire_for,
                                     method == "spawn"))
     try:
         process.start()  # spawn pickles the arguments here, before the worker runs

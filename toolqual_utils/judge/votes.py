@@ -15,17 +15,19 @@ votes. Votes that are themselves unscored (parse errors, refusals, API errors) a
 counted in the evidence, and when no vote is scored the verdict keeps the most common unscored status.
 A single answer gives confidence 1.0 with ``n_votes`` 1: read the two together.
 
-Pure module: standard library and pandas.
+Pure module: standard library and pandas (imported on first use: the streaming judge imports this module
+before its first request, which needs no pandas).
 """
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, Final, Literal
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ..verdicts import Status
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 AgreementRule = Literal["majority", "unanimous"]
 AGREEMENT_RULES: Final = ("majority", "unanimous")
@@ -40,6 +42,8 @@ def panel_name(models: Sequence[str]) -> str:
 
 
 def _label(value: Any) -> int | None:
+    import pandas as pd
+
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
         return None
     return int(value)
@@ -113,6 +117,8 @@ def aggregate_frame(
     votes: pd.DataFrame, *, rule: AgreementRule = "majority", judge: str | None = None,
 ) -> pd.DataFrame:
     """:func:`aggregate_votes` for every (instance, criterion) of a long frame of votes, first-seen order."""
+    import pandas as pd
+
     if votes is None or len(votes) == 0:
         return pd.DataFrame(columns=["instance_id", "criterion", "label", "status", "judge", "prompt_id",
                                      "rationale", "evidence", "confidence", "n_votes"])
