@@ -180,3 +180,24 @@ def test_the_judge_sends_its_first_request_before_loading_pandas_or_the_checks(t
     assert outcome["first"] == [], f"loaded before the first request: {outcome['first']}"
     assert (tmp_path / "v.csv").stat().st_size > 0
 
+
+def test_planning_instances_with_the_checks_loads_no_pandas():
+    """The planning process reads, checks and prompts every bundled instance without pandas: the checks, the
+    heuristics and the reader import it only in their table functions."""
+    code = (
+        "import sys\n"
+        "from toolqual_utils.commands._inputs import CanonicalInputs\n"
+        "from toolqual_utils.judge.engine import _settings, plan_parts\n"
+        "from toolqual_utils.schema import CRITERIA\n"
+        "settings = _settings(CRITERIA, 'combined', False, max_tokens=None, prompt_id=None, prompt_version=2,\n"
+        "                     combine_heuristics=True, response_format='json_schema', samples=1, temperature=None)\n"
+        f"files = {[str(p) for p in sorted(DATA.glob('*.jsonl')) if not p.name.endswith('.rejects.jsonl')]!r}\n"
+        "parts = list(plan_parts(CanonicalInputs(files), settings, None, None, ('m', 'max_tokens', True)))\n"
+        "print(len(parts), sum(len(p.planned) for p in parts), sum(len(p.fixed) for p in parts),\n"
+        "      sorted(m for m in ('pandas', 'numpy', 'pyarrow') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    n_parts, n_requests, n_fixed, loaded = done.stdout.strip().splitlines()[-1].split(" ", 3)
+    assert int(n_parts) > 1000 and int(n_requests) > 0 and int(n_fixed) > 0  # planned, rules and engine ran
+    assert loaded == "[]"

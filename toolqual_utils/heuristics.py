@@ -40,9 +40,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Any, Final
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Final
 
 from .checks import RULES_PROMPT_ID, Finding, find_issues, instance_findings, rule_decisions
 from .checks.scan import instruction_text
@@ -51,6 +49,9 @@ from .checks.tool_schema import table_of
 from .checks.values import ungrounded
 from .schema import CRITERIA, INSTRUCTION_CRITERIA, PSEUDO_CALLS, Instance, ToolSpec, shared_tool_facts
 from .verdicts import HEURISTICS_JUDGE, RULES_JUDGE, Decision, Status, VerdictRow, verdict_frame
+
+if TYPE_CHECKING:  # tables are made by verdict_frame; the model judge's planner imports this module without pandas
+    import pandas as pd
 
 __all__ = [
     "HEURISTIC_CRITERIA", "HEURISTICS_JUDGE", "HEURISTICS_PROMPT_ID", "coherence_row", "heuristic_decisions",

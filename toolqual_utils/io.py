@@ -38,14 +38,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import pandas as pd
 from pydantic import ValidationError
 
 from .errors import InputError
 from .schema import Instance, ToolCache, ToolSpec, describe_validation_error, parse_instance
 from .table_formats import TABLE_FORMATS as TABLE_FORMATS  # defined where the CLI reads it without pandas
+
+if TYPE_CHECKING:  # the table functions import pandas; reading canonical instances needs none
+    import pandas as pd
 
 #: Deepest nesting of objects and lists accepted in one record (deeper values would exhaust Python's
 #: recursion limit in later processing).
@@ -579,6 +581,8 @@ def csv_unescape(value: Any) -> Any:
 
 
 def _is_text_column(column: pd.Series) -> bool:
+    import pandas as pd
+
     return not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
                 or pd.api.types.is_datetime64_any_dtype(column))
 
@@ -601,6 +605,8 @@ def _table_format(path: Path) -> str:
 def _encoded(frame: pd.DataFrame, fmt: str) -> pd.DataFrame:
     """For CSV and Parquet: object columns holding dicts/lists as JSON text (JSONL keeps them); for CSV also
     text cells a spreadsheet would run as a formula escaped (:func:`csv_escape`)."""
+    import pandas as pd
+
     if fmt == ".jsonl":
         return frame
     encoded = frame.copy()
@@ -703,6 +709,8 @@ def encode_rows(rows: Iterable[Sequence[Any]], fmt: str, columns: Sequence[str])
     written straight from the tuples: the same text pandas writes for the same values (lists and dicts as
     JSON, formula-like text escaped); the other formats go through a DataFrame."""
     if fmt != ".csv":
+        import pandas as pd
+
         return encode_table(pd.DataFrame(list(rows), columns=list(columns)), fmt)
     lines: list[str] = []
     buffer = writer = None
@@ -758,6 +766,8 @@ class TableWriter:
         if self.format in (".jsonl", ".csv"):
             with open(self._tmp, "w" if first else "a", encoding="utf-8", newline="") as handle:
                 if self.format == ".csv" and first:
+                    import pandas as pd
+
                     handle.write(pd.DataFrame(columns=list(columns or self.columns)).to_csv(index=False))
                 handle.write(payload)
         else:
@@ -774,6 +784,8 @@ class TableWriter:
     def close(self) -> Path:
         """Finish the file (an empty table with ``columns`` when nothing was written) and move it in place."""
         if self._tmp is None:
+            import pandas as pd
+
             self.write(pd.DataFrame(columns=self.columns))
         if self._parquet is not None:
             self._parquet.close()
@@ -816,6 +828,8 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
 
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a table written by :func:`write_table` (format from the extension; CSV cells unescaped)."""
+    import pandas as pd
+
     path = Path(path)
     fmt = _table_format(path)
     if not path.exists():

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Final
 
 from ..schema import PSEUDO_CALLS, SEQUENCE_CRITERIA, Call, Instance
 from ..verdicts import RULES_JUDGE, Decision, Status, VerdictRow, verdict_frame
 from .registry import CHECKS, Check, Finding, Hit, registered_checks, rule_criteria
 from .scan import CallScan, InstanceScan
 from .values import ERROR_OBSERVATION, call_key, jsonable
+
+if TYPE_CHECKING:  # imported by the table functions: the model judge's planner runs checks without pandas
+    import pandas as pd
 
 __all__ = [
     "RULES_PROMPT_ID", "FINDING_COLUMNS", "instance_findings", "rule_decisions", "rule_rows", "find_issues",
@@ -143,6 +144,8 @@ def finding_records(findings: Iterable[Finding]) -> list[dict[str, Any]]:
 
 def findings_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """The findings table of :func:`finding_records` rows (``call_index`` as nullable Int64)."""
+    import pandas as pd
+
     frame = pd.DataFrame(list(records), columns=list(FINDING_COLUMNS))
     frame["call_index"] = frame["call_index"].astype("Int64")
     return frame
@@ -165,6 +168,8 @@ def check_flags(instances: Iterable[Instance]) -> pd.DataFrame:
     A flag is True when the check fired with severity ``error`` (suspects do not raise flags); plus
     ``n_findings`` (all severities). Empty input gives an empty frame with these columns.
     """
+    import pandas as pd
+
     instances = list(instances)
     by_instance = {instance.id: instance_findings(instance) for instance in instances}
     columns: dict[str, list[Any]] = {"instance_id": [instance.id for instance in instances]}

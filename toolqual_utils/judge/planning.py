@@ -12,9 +12,10 @@ finished plans (:class:`~toolqual_utils.judge.engine.JudgePlan` parts, one per i
   (and the modules ``TOOLQUAL_CHECK_MODULES`` names) and reads, checks and prompts the first instance,
   while the sending process imports the openai SDK and its HTTP layer
   (:meth:`~toolqual_utils.llm.LLMClient.load_sdk_in_background`). The sending process loads neither the
-  checks nor pandas before its first request (it needs pandas for the verdict table at the end), so that
-  request leaves about when the SDK is loaded (``tests/test_packaging.py``; ``benchmarks/bench_judge_e2e.py``
-  measures when).
+  checks nor pandas before its first request (it needs pandas for the verdict table at the end), and the
+  worker never loads pandas (the checks, the heuristics and the reader import it only in their table
+  functions), so that request leaves about when the SDK is loaded (``tests/test_packaging.py``;
+  ``benchmarks/bench_judge_e2e.py`` measures when).
 - **Same result.** The worker runs the same :func:`~toolqual_utils.judge.engine.plan_parts` as the
   in-process planner; the parts arrive in input order and are absorbed in that order, so verdicts,
   requests and ids are identical (``tests/test_judge_planning.py``).
