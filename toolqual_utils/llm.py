@@ -1697,9 +1697,9 @@ class LLMClient:
 
         For a caller whose own work is elsewhere meanwhile: the streaming judge calls it while its planning
         process reads, checks and prompts the first instances, so that the first request need not wait for
-        the planning and the import one after the other. The first request waits for the thread. Nothing in replay mode (no
-        request is sent); reads no key and connects nowhere; a failure (no aiohttp, a bad
-        ``TOOLQUAL_HTTP_TRANSPORT``) is left to the first request, which raises it as before.
+        the planning and the import one after the other. The first request waits for the thread. Nothing
+        in replay mode (no request is sent); reads no key and connects nowhere; a failure (no aiohttp, a
+        bad ``TOOLQUAL_HTTP_TRANSPORT``) is left to the first request, which raises it as before.
         """
         if self.config.mode == "replay" or self._loading_sdk is not None:
             return
