@@ -32,34 +32,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import BUNDLED_FILES, write_mix  # noqa: E402
+
 from toolqual_utils.checks import run_checks  # noqa: E402
 from toolqual_utils.heuristics import offline_verdicts  # noqa: E402
 from toolqual_utils.io import read_instances  # noqa: E402
 
-#: every bundled canonical file (the sources, with their long BFCL and Seal-Tools tool lists)
-FILES = tuple(sorted(p.name for p in (ROOT / "data").glob("*.jsonl") if not p.name.endswith(".rejects.jsonl")))
 RATIO_TARGET = 6.0
 MEMORY_TARGET_MB = 2048
 MISSED = 2  # exit status: the benchmark ran and printed its figures, and a target was missed
-
-
-def write_mix(path: Path, n: int) -> int:
-    """The bundled files replicated (ids made unique) up to ``n`` lines; returns the bytes written."""
-    base = [json.loads(line) for name in FILES for line in (ROOT / "data" / name).open(encoding="utf-8")
-            if line.strip()]
-    written = 0
-    with path.open("w", encoding="utf-8") as handle:
-        copy = 0
-        while written < n:
-            for record in base:
-                if written >= n:
-                    break
-                if copy:
-                    record = {**record, "id": f"{record['id']}~{copy}"}
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-                written += 1
-            copy += 1
-    return path.stat().st_size
 
 
 def parse_seconds(path: Path) -> tuple[float, float]:
@@ -133,8 +114,10 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="toolqual_bench_checks_") as tmp:
         mix = Path(tmp) / "mix.jsonl"
-        size = write_mix(mix, args.n)
-        print(f"bundled mix: {args.n:,} instances replicated from {len(FILES)} bundled files, {size / 2**20:,.0f} MiB")
+        write_mix(mix, args.n)
+        size = mix.stat().st_size
+        print(f"bundled mix: {args.n:,} instances replicated from {len(BUNDLED_FILES)} bundled files, "
+              f"{size / 2**20:,.0f} MiB")
 
         parse_before, parse_cpu_before = parse_seconds(mix)
         command = [sys.executable, "-m", "toolqual_utils.cli", "check", str(mix), "--out", str(Path(tmp) / "rules.csv")]

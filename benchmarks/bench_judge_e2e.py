@@ -49,7 +49,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import BUNDLED_FILES, ROOT, bare_loop, write_mix
+
 sys.path.insert(0, str(ROOT))
 
 MODEL = "bench-judge"
@@ -70,38 +71,6 @@ async def main():
 asyncio.run(main())
 '''
 MISSED = 2  # exit status: the benchmark ran and printed its figures, and a target was missed
-#: every bundled canonical file
-FILES = tuple(sorted(p for p in (ROOT / "data").glob("*.jsonl") if not p.name.endswith(".rejects.jsonl")))
-LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
-def _tag(copy: int) -> str:
-    """A copy tag without digits (digits in an instruction could ground numeric values)."""
-    text = ""
-    copy += 1
-    while copy:
-        copy, rest = divmod(copy - 1, 26)
-        text = LETTERS[rest] + text
-    return text
-
-
-def write_mix(path: Path, n: int) -> int:
-    """The bundled instances replicated up to ``n`` (copies get a new id and a tagged instruction)."""
-    base = [json.loads(line) for name in FILES for line in name.open(encoding="utf-8") if line.strip()]
-    written = 0
-    with path.open("w", encoding="utf-8") as handle:
-        copy = 0
-        while written < n:
-            for record in base:
-                if written >= n:
-                    break
-                if copy:
-                    record = {**record, "id": f"{record['id']}~{copy}",
-                              "instruction": f"{record['instruction']} (copy {_tag(copy)})"}
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-                written += 1
-            copy += 1
-    return written
 
 
 def serve(latency: float) -> int:
@@ -169,17 +138,7 @@ async def run_bare(base_url: str, bodies: list[dict], concurrency: int, aiohttp:
     extra = {"http_client": DefaultAioHttpClient()} if aiohttp else {}
     client = AsyncOpenAI(api_key=os.environ["OPENAI_API_KEY"], base_url=base_url, max_retries=5, timeout=60,
                          **extra)
-    semaphore = asyncio.Semaphore(concurrency)
-
-    async def one(body: dict) -> str | None:
-        async with semaphore:
-            response = await client.chat.completions.create(**body)
-            return response.choices[0].message.content
-
-    start, cpu_start = time.perf_counter(), time.process_time()
-    answers = await asyncio.gather(*(one(b) for b in bodies))
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    await client.close()
+    answers, elapsed, cpu = await bare_loop(client, bodies, concurrency)
     assert all(answers), "the double sent an empty answer"
     return elapsed, cpu
 
@@ -211,7 +170,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="toolqual_bench_judge_") as name:
             tmp = Path(name)
             mix = tmp / "mix.jsonl"
-            n = write_mix(mix, args.n)
+            n = write_mix(mix, args.n, tag_instructions=True)
             # the requests toolqual sends, as Batch request lines (not timed); identical bodies once
             exported = tmp / "requests.jsonl"
             done = subprocess.run(judge_command(mix, base_url, tmp / "export.sqlite", args.concurrency,
@@ -226,8 +185,8 @@ def main() -> int:
                     bodies.setdefault(json.dumps(body, sort_keys=True), body)
             requests = list(bodies.values())
             print(f"test double (separate process) at {base_url}: latency {args.latency * 1000:.0f} ms, "
-                  f"concurrency {args.concurrency}; {n:,} distinct instances from {len(FILES)} bundled files -> "
-                  f"{len(requests):,} distinct model requests; {os.cpu_count()} CPUs, load average "
+                  f"concurrency {args.concurrency}; {n:,} distinct instances from {len(BUNDLED_FILES)} bundled "
+                  f"files -> {len(requests):,} distinct model requests; {os.cpu_count()} CPUs, load average "
                   + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
             print(f"theoretical bound: {len(requests) * args.latency / args.concurrency:.1f} s "
                   f"(requests x latency / concurrency)")

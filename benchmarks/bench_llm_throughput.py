@@ -35,6 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from openai import AsyncOpenAI  # noqa: E402  (the baseline; toolqual itself imports openai only in llm.py)
 
+from _common import bare_loop  # noqa: E402
+
 from toolqual_utils.llm import ChatRequest, LLMClient, LLMConfig, request_body  # noqa: E402
 
 MODEL = "bench-judge"
@@ -68,18 +70,7 @@ def judge_requests(n: int, tag: str) -> list[ChatRequest]:
 
 async def run_baseline(base_url: str, requests: list[ChatRequest], concurrency: int) -> tuple[float, float]:
     client = AsyncOpenAI(api_key="bench-key-not-a-secret", base_url=base_url, max_retries=5, timeout=60)
-    semaphore = asyncio.Semaphore(concurrency)
-    bodies = [request_body(MODEL, r) for r in requests]
-
-    async def one(body: dict) -> str | None:
-        async with semaphore:
-            response = await client.chat.completions.create(**body)
-            return response.choices[0].message.content
-
-    start, cpu_start = time.perf_counter(), time.process_time()
-    answers = await asyncio.gather(*(one(b) for b in bodies))
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    await client.close()
+    answers, elapsed, cpu = await bare_loop(client, [request_body(MODEL, r) for r in requests], concurrency)
     assert all(a == VERDICT for a in answers)
     return len(requests) / elapsed, cpu / len(requests)
 

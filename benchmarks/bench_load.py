@@ -28,14 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import ROOT, work_folder  # benchmarks/ is first on sys.path when a script runs
+
 SOURCES = ROOT / "data" / "sources"
 TARGET_SECONDS = 30.0
 TARGET_BYTES = 2 * 1024**3
@@ -119,8 +118,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=5_000)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="toolqual_bench_load_"))
-    try:
+    with work_folder("toolqual_bench_load_", args.keep) as work:
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
         tiny = work / "tiny.jsonl"
         tiny.write_text((ROOT / "tests" / "fixtures" / "loaders" / "handwritten_canonical.jsonl").read_text())
@@ -163,11 +161,6 @@ def main() -> int:
                   f"extrapolated to {args.records:,} files: {startup + per_record * args.records:,.0f} s "
                   f"({size_files / args.files * args.records / 2**30:,.1f} GiB of JSON to parse)")
         return 0 if met else MISSED
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

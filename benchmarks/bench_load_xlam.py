@@ -25,14 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import ROOT, work_folder  # benchmarks/ is first on sys.path when a script runs
+
 FIXTURE = ROOT / "tests" / "fixtures" / "formats" / "xlam_sample.json"
 TARGET_SECONDS = 60.0
 TARGET_BYTES = 2 * 1024**3
@@ -83,9 +82,8 @@ def main() -> int:
     parser.add_argument("--small", type=int, default=10_000, help="the smaller load, for the memory comparison")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="toolqual_bench_xlam_"))
     mib = 2**20
-    try:
+    with work_folder("toolqual_bench_xlam_", args.keep) as work:
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
         array = work / "xlam_60k.json"
         began = time.perf_counter()
@@ -129,11 +127,6 @@ def main() -> int:
               f"{args.records:,}/{args.small:,} records -> peak x{parse_rss / small_parse_rss:.2f} "
               f"(grows with the file; the streamed load's peak x{load_rss / small_rss:.2f})")
         return 0 if ok else 2  # 2: ran, a target missed (1: something failed)
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
