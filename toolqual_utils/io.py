@@ -697,17 +697,16 @@ def _csv_line(row: Sequence[Any]) -> str | None:
             return None
         if '"' in value or "," in value or "\n" in value:
             value = '"' + value.replace('"', '""') + '"'
-        elif "\r" in value:  # quoted or not depending on the Python version: the writer decides
-            return None
         cells.append(value)
     line = ",".join(cells)
-    return None if "\r" in line else line + "\n"
+    return None if "\r" in line else line + "\n"  # a carriage return: quoting differs between Python versions
 
 
 def encode_rows(rows: Iterable[Sequence[Any]], fmt: str, columns: Sequence[str]) -> Any:
     """Like :func:`encode_table` for rows given as tuples in ``columns`` order (None = missing). CSV is
-    written straight from the tuples: the same text pandas writes for the same values (lists and dicts as
-    JSON, formula-like text escaped); the other formats go through a DataFrame."""
+    written straight from the tuples, as the ``csv`` module writes them (lists and dicts as JSON,
+    formula-like text escaped, None empty; a float NaN is written ``nan``, where pandas writes an empty
+    cell: both read back as missing); the other formats go through a DataFrame."""
     if fmt != ".csv":
         import pandas as pd
 

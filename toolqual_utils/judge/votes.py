@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from ..verdicts import Status
+from ..verdicts import Status, _missing  # the one test of a missing value
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,11 +42,7 @@ def panel_name(models: Sequence[str]) -> str:
 
 
 def _label(value: Any) -> int | None:
-    import pandas as pd
-
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
-        return None
-    return int(value)
+    return None if _missing(value) else int(value)
 
 
 def _vote_summary(vote: dict[str, Any]) -> dict[str, Any]:
