@@ -1,6 +1,8 @@
 """The one verdict module: statuses, what "scored" means, reading, checking, merging, evidence."""
 from __future__ import annotations
 
+import datetime
+import decimal
 import math
 import subprocess
 import sys
@@ -12,8 +14,8 @@ import pytest
 from toolqual_utils.errors import InputError
 from toolqual_utils.io import write_table
 from toolqual_utils.verdicts import (
-    VERDICT_COLUMNS, Status, VerdictRow, VerdictTableError, decode_evidence, empty_verdicts, is_scored,
-    merge_verdicts, read_verdicts, scored_mask, validate_verdicts, verdict_frame,
+    VERDICT_COLUMNS, Decision, Status, VerdictRow, VerdictTableError, decode_evidence, empty_verdicts, is_missing,
+    is_scored, merge_verdicts, read_verdicts, scored_mask, validate_verdicts, verdict_frame,
 )
 
 
@@ -113,3 +115,39 @@ def test_the_verdict_module_does_not_load_pandas_for_the_statuses():
     code = "import sys, toolqual_utils.verdicts, toolqual_utils.llm; print('pandas' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("value", [
+    None, math.nan, float("inf"), 0.0, 0, 1, True, False, "", "nan", "NA", b"", [], [math.nan], (), {}, set(),
+    np.nan, np.float64("nan"), np.float32("nan"), np.float16("nan"), np.float32(2.5), np.int64(3), np.bool_(False),
+    pd.NA, pd.NaT, np.datetime64("NaT"), np.timedelta64("NaT"), np.datetime64("2024-01-01"),
+    pd.Timestamp("2024-01-01"), decimal.Decimal("NaN"), decimal.Decimal("1.5"), datetime.date(2024, 1, 1),
+    np.array([1.0, math.nan]), object(),
+])
+def test_one_test_of_a_missing_value_agrees_with_pandas(value):
+    """``is_missing`` (pure, no pandas) says what pandas' ``isna`` says of a scalar, never raises, and calls
+    text and containers present (formatting shows missing values by the same test)."""
+    from toolqual_utils import formatting
+
+    assert formatting.is_missing is is_missing
+    expected = False if isinstance(value, (str, bytes, list, tuple, dict, set, np.ndarray)) else bool(pd.isna(value))
+    assert is_missing(value) is expected
+
+
+def test_single_answer_vote_defaults_are_one_rule():
+    """A verdict from one answer: scored, confidence 1.0 from 1 vote; unscored, NaN and 0. Decisions, rows
+    and tables say the same; votes a row sets are kept."""
+    for label, status in [(1, Status.OK), (0, Status.OK), (None, Status.UNSCORED_NEEDS_MODEL),
+                          (1, Status.UNSCORED_PARSE_ERROR)]:
+        decision = Decision(label, status, "why", [])
+        row = decision.row("a/x/1", "coherence", "rules", "rules.v1")
+        values = decision.values("a/x/1", "coherence", "rules", "rules.v1")
+        scored = row.scored
+        assert (row.confidence, row.n_votes) == ((1.0, 1) if scored else (row.confidence, 0))
+        assert math.isnan(row.confidence) is (not scored)
+        assert values[:-2] == row.values()[:-2] and values[-1] == row.values()[-1] == row.n_votes
+        frame = verdict_frame([{**row.as_record(), "confidence": None, "n_votes": None}])
+        assert frame["n_votes"].iloc[0] == row.n_votes
+        assert (math.isnan(frame["confidence"].iloc[0]) if not scored else frame["confidence"].iloc[0] == 1.0)
+    voted = _row(vote_share=2 / 3, vote_count=3)
+    assert voted.values()[-2:] == (2 / 3, 3) and (voted.confidence, voted.n_votes) == (2 / 3, 3)

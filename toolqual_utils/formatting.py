@@ -30,6 +30,8 @@ from typing import Any, Final
 
 import pandas as pd
 
+from .verdicts import is_missing  # the one test of a missing value (shown as a dash here)
+
 __all__ = [
     "MISSING", "UNSCORED", "HOLDS", "ERROR", "Details",
     "is_missing", "percent", "percent_range", "interval", "count", "number", "pvalue", "points", "usd", "share",
@@ -63,18 +65,6 @@ class Details:
 
     def __str__(self) -> str:  # what plain-text consumers (CSV, tests) see
         return self.summary
-
-
-def is_missing(value: Any) -> bool:
-    """True for None, NaN, NaT and pandas' NA (never raises on lists or strings)."""
-    if value is None:
-        return True
-    if isinstance(value, (str, bytes, list, tuple, dict, set, Details)):
-        return False
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
 
 
 def _as_float(value: Any) -> float | None:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Status", "Decision", "VerdictRow", "VERDICT_COLUMNS", "REQUIRED_COLUMNS", "RULES_JUDGE", "ENGINE_JUDGE",
     "HEURISTICS_JUDGE", "OFFLINE_JUDGES",
-    "verdict_frame", "empty_verdicts", "is_scored", "scored_mask", "clean_labels", "decode_evidence",
+    "verdict_frame", "empty_verdicts", "is_missing", "is_scored", "scored_mask", "clean_labels", "decode_evidence",
     "read_verdicts", "validate_verdicts", "merge_verdicts", "VerdictTableError",
 ]
 
@@ -129,6 +129,13 @@ class Status:
         return Status.LEGACY.get(status, status) if isinstance(status, str) else status
 
 
+#: ``(confidence, n_votes)`` of a verdict from one answer (a single model answer, a rule, a heuristic):
+#: scored, 1.0 from 1 vote; unscored, no confidence from 0 votes. The one statement of these defaults:
+#: rows, decisions and tables that do not set their own votes take them from here.
+_SINGLE_ANSWER: Final = (1.0, 1)
+_NO_ANSWER: Final = (math.nan, 0)
+
+
 class Decision(NamedTuple):
     """What a rule or heuristic says about one criterion of one instance: a :class:`VerdictRow` without the
     instance, criterion and judge (``label`` 1, 0 or None with an ``unscored:<reason>`` status)."""
@@ -147,9 +154,9 @@ class Decision(NamedTuple):
     def values(self, instance_id: str, criterion: str, judge: str, prompt_id: str) -> tuple[Any, ...]:
         """What ``self.row(...).values()`` gives (the table row in ``VERDICT_COLUMNS`` order), without
         building the row: the path of a reader that writes many verdicts and keeps none."""
-        scored = _row_scored(self.label, self.status)
+        share, count = _SINGLE_ANSWER if _row_scored(self.label, self.status) else _NO_ANSWER
         return (instance_id, criterion, self.label, self.status, judge, prompt_id, self.rationale, self.evidence,
-                1.0 if scored else math.nan, 1 if scored else 0)
+                share, count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,14 +186,14 @@ class VerdictRow:
         """Share of the answers agreeing with the label; 1.0 for a single scored answer, NaN unscored."""
         if self.vote_share is not None:
             return self.vote_share
-        return 1.0 if self.scored else math.nan
+        return (_SINGLE_ANSWER if self.scored else _NO_ANSWER)[0]
 
     @property
     def n_votes(self) -> int:
         """Scored answers behind the verdict (1 for a single scored answer, 0 unscored)."""
         if self.vote_count is not None:
             return self.vote_count
-        return 1 if self.scored else 0
+        return (_SINGLE_ANSWER if self.scored else _NO_ANSWER)[1]
 
     def with_evidence(self, extra: Sequence[dict[str, Any]], *, first: bool = False) -> VerdictRow:
         """A copy with ``extra`` evidence appended (or put first)."""
@@ -200,9 +207,11 @@ class VerdictRow:
 
     def values(self) -> tuple[Any, ...]:
         """The row's values in ``VERDICT_COLUMNS`` order (what a table row holds)."""
-        scored = self.scored
-        share = self.vote_share if self.vote_share is not None else 1.0 if scored else math.nan
-        count = self.vote_count if self.vote_count is not None else 1 if scored else 0
+        share, count = _SINGLE_ANSWER if self.scored else _NO_ANSWER
+        if self.vote_share is not None:
+            share = self.vote_share
+        if self.vote_count is not None:
+            count = self.vote_count
         return (self.instance_id, self.criterion, self.label, self.status, self.judge, self.prompt_id,
                 self.rationale, self.evidence, share, count)
 
@@ -219,7 +228,7 @@ def verdict_frame(rows: Iterable[VerdictRow | Mapping[str, Any] | tuple[Any, ...
                else [row.get(name) for name in VERDICT_COLUMNS] for row in rows]
     columns: dict[str, list[Any]] = {name: list(values) for name, values in
                                      zip(VERDICT_COLUMNS, zip(*records) if records else [()] * len(VERDICT_COLUMNS))}
-    columns["label"] = [None if _missing(value) else int(value) for value in columns["label"]]
+    columns["label"] = [None if is_missing(value) else int(value) for value in columns["label"]]
     columns["confidence"], columns["n_votes"] = _vote_columns(
         columns["status"], columns["label"], columns["confidence"], columns["n_votes"])
     frame = pd.DataFrame(columns, columns=list(VERDICT_COLUMNS))
@@ -234,9 +243,9 @@ def _vote_columns(statuses: Sequence[Any], labels: Sequence[Any], confidence: Se
     """``confidence`` / ``n_votes`` with the single-answer defaults where a row does not set them."""
     shares, counts = [], []
     for status, label, share, count in zip(statuses, labels, confidence, n_votes):
-        scored = is_scored(status, label)
-        shares.append(float(share) if not _missing(share) else (1.0 if scored else math.nan))
-        counts.append(int(count) if not _missing(count) else (1 if scored else 0))
+        default_share, default_count = _SINGLE_ANSWER if is_scored(status, label) else _NO_ANSWER
+        shares.append(default_share if is_missing(share) else float(share))
+        counts.append(default_count if is_missing(count) else int(count))
     return shares, counts
 
 
@@ -248,13 +257,26 @@ def empty_verdicts() -> pd.DataFrame:
 # --- what "scored" means ------------------------------------------------------------------------------
 
 
-def _missing(value: Any) -> bool:
-    """None, NaN or pandas' NA."""
+def is_missing(value: Any) -> bool:
+    """The one test of a missing value: None, a float NaN (numpy's and ``Decimal``'s too), pandas' NA and
+    NaT, numpy's NaT. Text, containers and every other value are present (this never raises). Pure: no
+    pandas, so a process that writes verdicts without tables never loads it; :mod:`toolqual_utils.formatting`
+    shows missing values by the same test."""
     if value is None:
         return True
-    if isinstance(value, float):
-        return math.isnan(value)
-    return type(value).__name__ in ("NAType", "NaTType")
+    kind = type(value)
+    if kind is float:
+        return value != value
+    if kind is str or kind is int or kind is bool:
+        return False
+    if kind.__name__ in ("NAType", "NaTType"):
+        return True
+    if isinstance(value, (str, bytes, list, tuple, dict, set, frozenset)):
+        return False
+    try:  # a NaN or NaT of another type (numpy scalars, Decimal) is the one value unequal to itself
+        return bool(value != value)
+    except (TypeError, ValueError):  # no truth value (an array)
+        return False
 
 
 def _row_scored(label: Any, status: Any) -> bool:
@@ -269,14 +291,14 @@ def _row_scored(label: Any, status: Any) -> bool:
 
 def is_scored(status: Any, label: Any) -> bool:
     """The one definition: label 0 or 1, and status ``ok`` (a missing or blank status counts as ok)."""
-    if _missing(label) or isinstance(label, str):
+    if is_missing(label) or isinstance(label, str):
         return False
     try:
         if float(label) not in (0.0, 1.0):
             return False
     except (TypeError, ValueError):
         return False
-    if _missing(status) or status == "":
+    if is_missing(status) or status == "":
         return True
     return status == Status.OK
 
@@ -322,7 +344,7 @@ def decode_evidence(value: Any) -> list[Any]:
             value = json.loads(value)
         except ValueError:
             return [{"text": value}]
-    if _missing(value):
+    if is_missing(value):
         return []
     if hasattr(value, "tolist") and not isinstance(value, (dict, str)):  # numpy arrays from Parquet
         value = value.tolist()
@@ -385,7 +407,7 @@ def read_verdicts(path: str | os.PathLike[str]) -> pd.DataFrame:
     for column in ("instance_id", "criterion"):
         frame[column] = frame[column].astype(str)
     for column in ("rationale", "prompt_id", "judge", "status"):
-        frame[column] = ["" if _missing(value) else str(value) for value in frame[column]]
+        frame[column] = ["" if is_missing(value) else str(value) for value in frame[column]]
     frame["status"] = frame["status"].map(Status.normalise)
     frame["confidence"], frame["n_votes"] = _vote_columns(
         frame["status"], frame["label"], pd.to_numeric(frame["confidence"], errors="coerce"),

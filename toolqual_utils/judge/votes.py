@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from ..verdicts import Status, _missing  # the one test of a missing value
+from ..verdicts import Status, is_missing
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,7 +42,7 @@ def panel_name(models: Sequence[str]) -> str:
 
 
 def _label(value: Any) -> int | None:
-    return None if _missing(value) else int(value)
+    return None if is_missing(value) else int(value)
 
 
 def _vote_summary(vote: dict[str, Any]) -> dict[str, Any]:
