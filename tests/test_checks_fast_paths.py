@@ -183,6 +183,23 @@ def test_csv_rows_built_with_string_methods_equal_the_csv_module():
     assert len(built) > len(rows) / 3  # the string-built way serves most rows, not only the writer
 
 
+def test_check_csv_is_the_text_pandas_writes_for_the_same_verdicts():
+    """``check`` writes its verdict CSV from tuples; the text must be what the pandas writer (``judge``'s
+    tables) writes for the same rows: unscored verdicts' confidence (NaN) an empty cell, not ``nan``."""
+    from toolqual_utils.heuristics import offline_decisions
+    from toolqual_utils.io import encode_rows, encode_table
+    from toolqual_utils.verdicts import verdict_frame
+
+    rows = []
+    for name in ("bfcl.jsonl", "seal_tools_dev.jsonl", "toolalpaca_eval.jsonl", "toolbench_queries.jsonl"):
+        for inst in read_instances(DATA / name)[:150]:
+            rows.extend(d.values(inst.id, c, j, p) for c, j, p, d in offline_decisions(inst))
+    assert any(row[8] != row[8] for row in rows) and any(row[8] == 1.0 for row in rows)  # both kinds present
+    text = encode_rows(rows, ".csv", VERDICT_COLUMNS)
+    assert text == encode_table(verdict_frame(rows), ".csv")
+    assert ",nan," not in text
+
+
 def test_json_cells_are_json_dumps():
     """Lists and dicts in CSV cells are written by the json module's C encoder, built once: the text of
     ``json.dumps(value, ensure_ascii=False)``."""

@@ -663,8 +663,8 @@ def _csv_cell(value: Any) -> Any:
     kind = type(value)
     if kind is str:  # the common case first: most text needs no escape
         return value if value[:1] not in _MAYBE_ESCAPED else csv_escape(value)
-    if kind is int or kind is float:  # numbers are written as they are (csv_escape leaves them)
-        return value
+    if kind is int or kind is float:  # numbers are written as they are (csv_escape leaves them); NaN empty
+        return value if value == value else ""
     if value is None:
         return ""
     if isinstance(value, (dict, list)):
@@ -685,8 +685,11 @@ def _csv_line(row: Sequence[Any]) -> str | None:
         if kind is str:
             if value[:1] in _MAYBE_ESCAPED:
                 value = csv_escape(value)
-        elif kind is int or kind is float:
+        elif kind is int:
             cells.append(repr(value))
+            continue
+        elif kind is float:
+            cells.append(repr(value) if value == value else "")  # NaN: an empty cell, as pandas writes it
             continue
         elif value is None:
             cells.append("")
@@ -705,8 +708,8 @@ def _csv_line(row: Sequence[Any]) -> str | None:
 def encode_rows(rows: Iterable[Sequence[Any]], fmt: str, columns: Sequence[str]) -> Any:
     """Like :func:`encode_table` for rows given as tuples in ``columns`` order (None = missing). CSV is
     written straight from the tuples, as the ``csv`` module writes them (lists and dicts as JSON,
-    formula-like text escaped, None empty; a float NaN is written ``nan``, where pandas writes an empty
-    cell: both read back as missing); the other formats go through a DataFrame."""
+    formula-like text escaped, None and NaN empty, as pandas writes them); the other formats go through a
+    DataFrame."""
     if fmt != ".csv":
         import pandas as pd
 
