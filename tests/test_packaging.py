@@ -201,3 +201,34 @@ def test_planning_instances_with_the_checks_loads_no_pandas():
     n_parts, n_requests, n_fixed, loaded = done.stdout.strip().splitlines()[-1].split(" ", 3)
     assert int(n_parts) > 1000 and int(n_requests) > 0 and int(n_fixed) > 0  # planned, rules and engine ran
     assert loaded == "[]"
+
+
+def test_check_written_as_csv_loads_no_pandas(tmp_path):
+    """`toolqual check` with CSV tables reads, checks, writes and prints its summary without pandas, numpy or
+    pyarrow: importing pandas took about half of a small file's run. (JSON Lines and Parquet go through
+    pandas.) The summary table prints as the pandas table printed it."""
+    code = (
+        "import sys\n"
+        "from toolqual_utils import cli\n"
+        f"status = cli.main(['check', {str(DATA / 'toolalpaca_eval.jsonl')!r}, '--out', {str(tmp_path / 'v.csv')!r},\n"
+        f"                   '--findings', {str(tmp_path / 'f.csv')!r}])\n"
+        "print(status, sorted(m for m in ('pandas', 'numpy', 'pyarrow') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "0 []"
+    import pandas as pd
+
+    from toolqual_utils.io import read_table
+
+    verdicts = read_table(tmp_path / "v.csv")
+    assert list(verdicts.columns)[:2] == ["instance_id", "criterion"] and len(verdicts) == 6 * 214
+    assert len(read_table(tmp_path / "f.csv")) > 0
+    summary = [line for line in done.stdout.splitlines() if line.lstrip().startswith(("criterion", "specificity"))]
+    assert len(summary) == 2
+    from toolqual_utils.commands.check import CheckSummary
+
+    table = CheckSummary()
+    table.counts["minimality"]["n_holds"] = 1_234_567
+    assert table.table_text() == table.table().to_string(index=False)
+    assert isinstance(table.table(), pd.DataFrame)

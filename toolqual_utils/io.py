@@ -767,10 +767,8 @@ class TableWriter:
             self._tmp = self._atomic.__enter__()
         if self.format in (".jsonl", ".csv"):
             with open(self._tmp, "w" if first else "a", encoding="utf-8", newline="") as handle:
-                if self.format == ".csv" and first:
-                    import pandas as pd
-
-                    handle.write(pd.DataFrame(columns=list(columns or self.columns)).to_csv(index=False))
+                if self.format == ".csv" and first:  # the header line, as pandas writes it (no escaping)
+                    csv.writer(handle, lineterminator="\n").writerow(list(columns or self.columns))
                 handle.write(payload)
         else:
             import pyarrow as pa

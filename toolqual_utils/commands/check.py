@@ -17,9 +17,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ..checks import (
     CHECK_MODULES_ENV, FINDING_COLUMNS, Finding, finding_records, findings_frame, instance_findings,
@@ -32,6 +30,9 @@ from ..io import CANONICAL_NOT_UTF8, TABLE_FORMATS, Reject, TableWriter, canonic
 from ..schema import CRITERIA, ToolCache
 from ..verdicts import VERDICT_COLUMNS, verdict_frame
 from ._inputs import MAX_SKIPS_SHOWN, check_table_path, usable_cpus
+
+if TYPE_CHECKING:  # a check written as CSV never loads pandas (it is most of a small run's time)
+    import pandas as pd
 
 HELP = "rule and heuristic verdicts for the six criteria, offline (no model calls)"
 DESCRIPTION = """\
@@ -52,6 +53,8 @@ PARALLEL_MIN_BYTES = 16 * 2**20
 WORKER_GC_THRESHOLD = 20_000
 #: instances listed under "most suspect findings" in the summary
 N_SUSPECTS_SHOWN = 5
+#: the columns of the summary table
+SUMMARY_COLUMNS = ("criterion", "n_errors", "n_holds", "n_unscored")
 #: tools validated once per process and shared by the instances that offer them (see ToolCache)
 _TOOLS = ToolCache()
 
@@ -141,8 +144,20 @@ class CheckSummary:
 
     def table(self) -> pd.DataFrame:
         """Per criterion: n_errors (label 0), n_holds (label 1), n_unscored, in ``CRITERIA`` order."""
-        return pd.DataFrame([{"criterion": c, **self.counts[c]} for c in self.counts],
-                            columns=["criterion", "n_errors", "n_holds", "n_unscored"])
+        import pandas as pd
+
+        return pd.DataFrame(self._table_rows(), columns=list(SUMMARY_COLUMNS))
+
+    def _table_rows(self) -> list[tuple[Any, ...]]:
+        return [(c, self.counts[c]["n_errors"], self.counts[c]["n_holds"], self.counts[c]["n_unscored"])
+                for c in self.counts]
+
+    def table_text(self) -> str:
+        """:meth:`table` as printed: right-aligned columns two spaces apart, a header line first (the text
+        ``table().to_string(index=False)`` gives, without loading pandas)."""
+        rows = [SUMMARY_COLUMNS, *[tuple(str(value) for value in row) for row in self._table_rows()]]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(SUMMARY_COLUMNS))]
+        return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in rows)
 
     def strongest_suspects(self) -> list[tuple[str, int, list[str]]]:
         """(instance id, number of suspect findings, their messages), most suspects first."""
@@ -306,6 +321,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"{summary.n_instances} instances checked ({n_rejected} lines skipped); verdicts -> {args.out}"
           + (f"; findings -> {args.findings}" if args.findings else "")
           + (f" ({jobs} worker processes)" if jobs > 1 else ""))
-    print(summary.table().to_string(index=False))
+    print(summary.table_text())
     print(summary.suspects_text())
     return 0
