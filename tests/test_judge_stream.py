@@ -134,9 +134,13 @@ def test_identical_requests_are_sent_once_and_a_replay_sends_nothing(openai_doub
     n = len(run.plan.planned)
     assert openai_double.hits == n // 2 and calls == [1]
     assert sum(r.cached for r in run.results) == n // 2
+    ledger = run.ledger.sum(numeric_only=True)
+    assert (ledger["n_shared"], ledger["n_cache_hits"], ledger["n_sent"]) == (n // 2, 0, n // 2)  # twins: shared
     replay = judge_stream(base + twins, replace(config, mode="replay"), progress=False,
                           before_first_send=lambda: calls.append(2))
     assert openai_double.hits == n // 2 and calls == [1]  # nothing sent, no key asked for
+    ledger = replay.ledger.sum(numeric_only=True)
+    assert (ledger["n_cache_hits"], ledger["n_shared"]) == (n, 0)  # all in the cache, as a batch lookup says
     pd.testing.assert_frame_equal(replay.verdicts, run.verdicts)
 
 

@@ -134,6 +134,35 @@ def test_identical_requests_in_one_call_are_sent_once(openai_double, tmp_path):
     assert [r.custom_id for r in results] == ["a", "b"] and all(r.status == "ok" for r in results)
 
 
+@pytest.mark.parametrize("cache", ["file", "none"])
+def test_identical_requests_are_counted_as_shared_not_as_cache_hits(openai_double, tmp_path, cache, capsys):
+    """A request identical to another of the same run takes its answer: the ledger counts it as shared, not
+    as a cache hit (with no cache at all it used to say "from the cache"), and the plan says so beforehand.
+    A rerun is served by the cache: cache hits, nothing shared."""
+    client = make_client(openai_double, tmp_path, cache_path=str(tmp_path / "c.sqlite") if cache == "file" else None)
+    same = ({"role": "user", "content": "same"},)
+    requests = [ChatRequest(i, same, "p.v1") for i in "abc"] + [ChatRequest("d", ({"role": "user", "content": "x"},),
+                                                                            "p.v1")]
+    plan = client.plan(requests)
+    assert (plan.n_requests, plan.n_cached, plan.n_shared, plan.n_to_send) == (4, 0, 2, 2)
+    from toolqual_utils.commands._endpoint import print_plan
+
+    print_plan(plan, 4)
+    assert "0 already in the cache, 2 identical to another request (answered once), 2 to send" in capsys.readouterr().out
+    results = client.complete(requests, progress=False)
+    assert openai_double.hits == 2
+    assert [r.shared for r in results] == [False, True, True, False] and all(r.ok for r in results)
+    totals = client.ledger.totals()
+    assert (totals["n_requests"], totals["n_cache_hits"], totals["n_cache_misses"], totals["n_shared"],
+            totals["n_sent"]) == (4, 0, 2, 2, 2)
+    assert list(client.ledger.to_frame().columns) == client.ledger.COLUMNS
+    if cache == "file":
+        again = make_client(openai_double, tmp_path, cache_path=str(tmp_path / "c.sqlite"))
+        rerun = again.complete(requests, progress=False)
+        assert openai_double.hits == 2 and all(r.cached and not r.shared for r in rerun)
+        assert (again.ledger.totals()["n_cache_hits"], again.ledger.totals()["n_shared"]) == (4, 0)
+
+
 # ---------------------------------------------------------------------------------------------- failures
 def test_429_retry_after_is_honoured(openai_double, tmp_path):
     openai_double.script = [Reply(status=429, headers={"Retry-After": "1"}), Reply(content="after wait")]

@@ -324,8 +324,11 @@ class ChatResult:
         finish_reason: as reported by the server.
         prompt_tokens: usage reported for this answer (for cached answers: the usage when first paid).
         completion_tokens: idem.
-        cached: True when served from the cache (nothing paid now).
+        cached: True when the answer was served from the cache or shared with an identical request of the
+            same run (nothing paid now; see ``shared``).
         error: why the result is unscored (no secrets); ``None`` when ok.
+        shared: True when an identical request of the same run was answered (or failed) and this request
+            takes its outcome: it was neither sent nor read from the cache.
     """
 
     custom_id: str
@@ -337,6 +340,7 @@ class ChatResult:
     completion_tokens: int
     cached: bool
     error: str | None
+    shared: bool = False
 
     @property
     def ok(self) -> bool:
@@ -351,7 +355,9 @@ class CostPlan:
     request (messages, tools, schema) / ``CHARS_PER_TOKEN`` (4); completion tokens = the expected output
     per request (capped by its ``max_tokens``). ``est_cost_usd`` is ``None`` when no price is known for
     the model. ``n_too_long`` requests are over the prompt ceiling: they would not be sent (and are not
-    in ``n_to_send`` or the estimates).
+    in ``n_to_send`` or the estimates). ``n_shared`` requests are identical to an earlier one of the same
+    run: they are answered by its answer, not sent (outside replay mode, ``n_requests`` = ``n_cached`` +
+    ``n_shared`` + ``n_to_send`` + ``n_too_long``).
     """
 
     model: str
@@ -362,6 +368,7 @@ class CostPlan:
     est_completion_tokens: int
     est_cost_usd: float | None
     n_too_long: int = 0
+    n_shared: int = 0
 
 
 @dataclass
@@ -369,6 +376,7 @@ class _ModelCounts:
     n_requests: int = 0
     n_cache_hits: int = 0
     n_cache_misses: int = 0
+    n_shared: int = 0
     n_sent: int = 0
     n_imported: int = 0
     n_ok: int = 0
@@ -381,7 +389,9 @@ class Ledger:
     """Token and cost ledger of one :class:`LLMClient`, by model.
 
     Counts every request asked (``n_requests``), how many the cache served (``n_cache_hits``) and did not
-    (``n_cache_misses``: sent in live mode, ``unscored:not_cached`` in replay), how many were sent to the
+    (``n_cache_misses``: sent in live mode, ``unscored:not_cached`` in replay), how many took the outcome
+    of an identical request of the same run (``n_shared``: neither sent nor served by the cache, which they
+    may not even have; ``n_requests`` = hits + misses + shared), how many were sent to the
     server now (``n_sent``), how many were answered from Batch result files (``n_imported``: sent earlier,
     through the Batch API or ``vllm run-batch``), and the tokens paid (usage of answers received from the
     server or imported, whatever their status; cached answers cost nothing now).
@@ -393,6 +403,7 @@ class Ledger:
         "n_requests",
         "n_cache_hits",
         "n_cache_misses",
+        "n_shared",
         "n_sent",
         "n_imported",
         "n_ok",
@@ -419,7 +430,9 @@ class Ledger:
         with self._lock:
             counts = self._counts(model)
             counts.n_requests += 1
-            if result.cached:
+            if result.shared:
+                counts.n_shared += 1
+            elif result.cached:
                 counts.n_cache_hits += 1
             else:
                 counts.n_cache_misses += 1
@@ -477,7 +490,8 @@ class Ledger:
     def __repr__(self) -> str:
         t = self.totals()
         return (
-            f"Ledger(requests={t['n_requests']}, cache_hits={t['n_cache_hits']}, sent={t['n_sent']}, "
+            f"Ledger(requests={t['n_requests']}, cache_hits={t['n_cache_hits']}, shared={t['n_shared']}, "
+            f"sent={t['n_sent']}, "
             f"prompt_tokens={t['prompt_tokens']}, completion_tokens={t['completion_tokens']}, "
             f"cost_usd={t['cost_usd']})"
         )
@@ -1865,7 +1879,7 @@ class LLMClient:
                 self.ledger.record(model, result, sent=sent)
                 for other in duplicates.get(index, ()):
                     copy = ChatResult(**{**vars(result), "custom_id": requests[other].custom_id})
-                    copy.cached = result.status == STATUS_OK
+                    copy.cached, copy.shared = result.status == STATUS_OK, True
                     results[other] = copy
                     self.ledger.record(model, copy, sent=False)
                 if bar is not None:
@@ -2023,7 +2037,7 @@ class LLMClient:
             deliver(index, result)
             for other_index, other in in_flight.pop(key, ()):
                 copy = ChatResult(**{**vars(result), "custom_id": other.custom_id})
-                copy.cached = result.status == STATUS_OK
+                copy.cached, copy.shared = result.status == STATUS_OK, True
                 self.ledger.record(model, copy, sent=False)
                 deliver(other_index, copy)
 
@@ -2063,7 +2077,9 @@ class LLMClient:
                     if key in answered:  # an identical request was answered in this run
                         earlier = answered[key]
                         result = ChatResult(**{**vars(earlier), "custom_id": request.custom_id})
+                        # an answer the cache served serves this one too (as when both are looked up at once)
                         result.cached = earlier.status == STATUS_OK
+                        result.shared = earlier.shared or not earlier.cached
                     elif key in in_flight:
                         in_flight[key].append((index, request))
                         continue
@@ -2144,13 +2160,14 @@ class LLMClient:
         request_keys, keys = self._keys(requests)
         stored = self._stored(keys)
         seen: set[str] = set()
-        n_cached = n_to_send = n_too_long = prompt_chars = completion_tokens = 0
+        n_cached = n_shared = n_to_send = n_too_long = prompt_chars = completion_tokens = 0
         missing: list[str] = []
         for request, key, request_key in zip(requests, keys, request_keys):
             if key in stored:
                 n_cached += 1
                 continue
             if key in seen:  # duplicates are sent once
+                n_shared += 1
                 continue
             seen.add(key)
             missing.append(request_key)
@@ -2170,7 +2187,8 @@ class LLMClient:
         cost = _cost(self.ledger.prices, model, prompt_tokens, completion_tokens)
         if cost is None and n_to_send == 0:
             cost = 0.0 if model in self.ledger.prices else None
-        return CostPlan(model, len(requests), n_cached, n_to_send, prompt_tokens, completion_tokens, cost, n_too_long)
+        return CostPlan(model, len(requests), n_cached, n_to_send, prompt_tokens, completion_tokens, cost, n_too_long,
+                        n_shared)
 
     # ------------------------------------------------------------------ batch files
     def export_batch(

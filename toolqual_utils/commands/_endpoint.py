@@ -136,8 +136,9 @@ def print_plan(plan: CostPlan, n_instances: int) -> None:
     """The cost plan of ``judge --plan`` and ``ice --plan``: requests, cached, to send, tokens, cost."""
     per_instance = plan.n_requests / n_instances if n_instances else 0.0
     cost = "unknown (give --price-in and --price-out)" if plan.est_cost_usd is None else f"${plan.est_cost_usd:,.4f}"
+    shared = f", {plan.n_shared} identical to another request (answered once)" if plan.n_shared else ""
     print(f"plan for {plan.model}: {plan.n_requests} requests ({per_instance:.2f} per instance), {plan.n_cached} "
-          f"already in the cache, {plan.n_to_send} to send; estimated ~{plan.est_prompt_tokens:,} prompt + "
+          f"already in the cache{shared}, {plan.n_to_send} to send; estimated ~{plan.est_prompt_tokens:,} prompt + "
           f"~{plan.est_completion_tokens:,} completion tokens; estimated cost {cost}. Nothing was sent.")
     if plan.n_too_long:
         print(f"{plan.n_too_long} requests are over the prompt ceiling and would not be sent "

@@ -299,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
     for role, client in clients:
         totals = client.ledger.totals()
         print(f"{role} ({client.config.model}): requests {totals['n_requests']}, cache hits {totals['n_cache_hits']}, "
-              f"sent {totals['n_sent']}, tokens {totals['prompt_tokens']:,} in / {totals['completion_tokens']:,} out"
+              f"shared with an identical request {totals['n_shared']}, sent {totals['n_sent']}, tokens {totals['prompt_tokens']:,} in / {totals['completion_tokens']:,} out"
               + (f", cost ${totals['cost_usd']:.4f}" if totals.get("cost_usd") else ""))
     for _, client in clients:
         if client.stopped:

@@ -161,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
           f"mean ICE {'n/a' if math.isnan(mean) else f'{mean:.3f}'}; query answers ok {summary['n_ok']}, "
           f"parse errors {summary['n_parse_errors']} (scored 0), unscored {summary['n_unscored']} "
           f"{json.dumps(summary['unscored_by_reason']) if summary['unscored_by_reason'] else ''}".rstrip())
-    print(f"requests {ledger['n_requests']}: cache hits {ledger['n_cache_hits']}, sent {ledger['n_sent']}, "
+    print(f"requests {ledger['n_requests']}: cache hits {ledger['n_cache_hits']}, shared with an identical request "
+          f"{ledger['n_shared']}, sent {ledger['n_sent']}, "
           f"tokens {ledger['prompt_tokens']:,} in / {ledger['completion_tokens']:,} out"
           + (f", cost ${ledger['cost_usd']:.4f}" if ledger.get("cost_usd") else ""))
     if args.adaptive:

@@ -256,7 +256,8 @@ def _report(args: argparse.Namespace, client, judges: list[str], result) -> None
     print(f"verdicts -> {args.out} ({len(result.verdicts)} rows; {status_counts}; decided by: {decided})")
     print(f"model requests: {int(ledger.get('n_requests', 0))} answered: {int(ledger.get('n_sent', 0))} sent now, "
           f"{int(ledger.get('n_imported', 0))} imported from Batch results, {int(ledger.get('n_cache_hits', 0))} "
-          f"from the cache; {summary['mean_calls_per_instance']:.2f} per instance; tokens paid: "
+          f"from the cache, {int(ledger.get('n_shared', 0))} shared with an identical request; "
+          f"{summary['mean_calls_per_instance']:.2f} per instance; tokens paid: "
           f"{int(ledger.get('prompt_tokens', 0)):,} prompt + {int(ledger.get('completion_tokens', 0)):,} completion"
           + (f"; cost ${cost:,.4f}" if cost is not None and client.config.prices else ""))
     if client.stopped:
