@@ -298,3 +298,43 @@ def test_replay_with_an_empty_cache_credits_no_verdict_to_the_model(tmp_path):
     assert (verdicts.loc[verdicts["judge"] == "gpt-4o-mini", "status"] == "unscored:not_cached").all()
     decided = proc.stdout.split("decided by:", 1)[1].split(")", 1)[0]
     assert "gpt-4o-mini" not in decided and "unscored:not_cached" in proc.stdout
+
+
+def test_a_judge_run_collects_garbage_for_throughput_then_restores_the_settings(openai_double, tmp_path,
+                                                                                   monkeypatch, capsys):
+    """A run keeps every answer and row to its end: during it, what was loaded before is frozen out of the
+    collector's scans and the young generation is collected every RUN_GC_THRESHOLD allocations (with the
+    defaults, the sending process spent a fifth of its CPU in the collector). The caller's settings come
+    back afterwards, also when the run fails."""
+    import gc
+
+    from toolqual_utils.commands import _gc
+    from toolqual_utils.judge import engine
+
+    seen = []
+    real = engine.judge_stream
+
+    def spy(*args, **kwargs):
+        seen.append((gc.get_threshold()[0], gc.get_freeze_count() > 0))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "judge_stream", spy)
+    openai_double.script = ScriptedJudge()
+    before = gc.get_threshold()
+    data = _write_data(tmp_path / "data.jsonl", 3)
+    command = ["judge", str(data), "--model", "double-judge", "--base-url", openai_double.base_url,
+               "--cache", str(tmp_path / "cache.sqlite"), "--out", str(tmp_path / "v.csv"), "--quiet"]
+    assert main(command) == 0, capsys.readouterr().err
+    assert seen == [(_gc.RUN_GC_THRESHOLD, True)] and before[0] != _gc.RUN_GC_THRESHOLD
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    assert len(read_table(tmp_path / "v.csv")) == 3 * len(CRITERIA)
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("the run failed")
+
+    monkeypatch.setattr(engine, "judge_stream", fails)
+    try:
+        main(command)
+    except RuntimeError:
+        pass
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

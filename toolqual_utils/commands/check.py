@@ -7,7 +7,6 @@ out in input order. Nothing holds every instance or every verdict.
 from __future__ import annotations
 
 import argparse
-import gc
 import heapq
 import sys
 import textwrap
@@ -29,6 +28,7 @@ from ..io import CANONICAL_NOT_UTF8, TABLE_FORMATS, Reject, TableWriter, canonic
     check_readable_file, encode_table, iter_lines, max_value_chars
 from ..schema import CRITERIA, ToolCache
 from ..verdicts import VERDICT_COLUMNS, verdict_frame
+from ._gc import tune_for_throughput
 from ._inputs import MAX_SKIPS_SHOWN, check_table_path, usable_cpus
 
 if TYPE_CHECKING:  # a check written as CSV never loads pandas (it is most of a small run's time)
@@ -249,8 +249,7 @@ def _start_worker() -> None:
     for the batch loop. Everything it inherited (modules, caches) is frozen out of the collector's scans,
     and young collections run less often (a batch allocates many small containers that die together)."""
     load_check_modules()
-    gc.freeze()
-    gc.set_threshold(WORKER_GC_THRESHOLD, *gc.get_threshold()[1:])
+    tune_for_throughput(WORKER_GC_THRESHOLD)
 
 
 def _results(paths: Sequence[str], jobs: int, verdicts_format: str,

@@ -14,6 +14,7 @@ from .. import __version__
 from ..errors import ConfigError, InputError
 from ..io import atomic_write_text, write_records, write_table
 from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, llm_config, require_key, stopped_error
+from ._gc import long_run_gc
 from ._inputs import check_table_path, read_canonical_inputs
 
 HELP = "run a served model on a tool-use test set (static call matching, or multi-step with simulated tools)"
@@ -129,6 +130,11 @@ def manifest_path(out: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    with long_run_gc():  # the run keeps every answer and row to its end (see commands._gc)
+        return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
     if not args.out and not args.plan:
         raise InputError("--out FILE is needed (the outcome table to write); only --plan runs without it")
     check_table_path(args.out, "--out")

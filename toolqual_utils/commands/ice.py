@@ -12,6 +12,7 @@ from ..errors import ConfigError, InputError
 from ..io import TABLE_FORMATS, write_table
 from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, llm_config, print_plan, require_key, \
     stopped_error
+from ._gc import long_run_gc
 from ._inputs import read_canonical_inputs
 
 HELP = "ICE scores: how well each instance, as the only example, teaches a target model the test bed"
@@ -84,6 +85,11 @@ def queries_path(out: str | os.PathLike) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    with long_run_gc():  # the run keeps every answer and row to its end (see commands._gc)
+        return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
     if not args.out and not (args.plan or args.export_batch):
         raise InputError("--out FILE is needed to write the scores (only --plan and --export-batch run without it)")
     if args.out and Path(args.out).suffix.lower() not in TABLE_FORMATS:

@@ -12,6 +12,7 @@ from ..table_formats import TABLE_FORMATS
 from ..verdicts import OFFLINE_JUDGES, RULES_JUDGE, Status, read_verdicts
 from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, endpoint, llm_config, print_plan, \
     require_key, stopped_error
+from ._gc import long_run_gc
 from ._inputs import CanonicalInputs, check_table_path, read_canonical_inputs, usable_cpus
 
 if TYPE_CHECKING:
@@ -136,6 +137,11 @@ def _warn_if_answers_do_not_fit(result, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with long_run_gc():  # the run keeps every answer and row to its end (see commands._gc)
+        return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
     from ..judge.engine import judge_from_batch, plan_judging
     from ..llm import LLMClient
 
