@@ -43,8 +43,12 @@ def test_a_planning_process_gives_the_verdicts_of_planning_in_process(openai_dou
     openai_double.script = ScriptedJudge(policy=_policy)
     inline = judge_stream(instances, _config(openai_double, tmp_path, "a"), rules="checks", progress=False,
                           planner="inline", **options)
+    n_inline = len(openai_double.bodies)
     process = judge_stream(instances, _config(openai_double, tmp_path, "b"), rules="checks", progress=False,
                            planner="process", **options)
+    # the same requests went out (the runs let each prompt go once it is answered: compare what was sent)
+    sent = sorted(json.dumps(body, sort_keys=True) for body in openai_double.bodies[:n_inline])
+    assert n_inline > 0 and sent == sorted(json.dumps(body, sort_keys=True) for body in openai_double.bodies[n_inline:])
     pd.testing.assert_frame_equal(process.verdicts, inline.verdicts)
     pd.testing.assert_frame_equal(process.votes, inline.votes)
     pd.testing.assert_frame_equal(process.calls_per_instance, inline.calls_per_instance)

@@ -124,6 +124,22 @@ def test_streaming_gives_the_verdicts_of_the_batch_judge(openai_double, tmp_path
     assert streamed.summary() == batch.summary()
 
 
+def test_a_streaming_run_lets_each_prompt_and_context_go_once_answered(openai_double, tmp_path):
+    """A long run must not hold every prompt (about half of what it kept per instance): once every model has
+    answered a request its messages and schema are dropped, and an instance's context once all its answers
+    are parsed. Ids, prompt ids, criteria and samples stay; the verdicts are those of the batch judge."""
+    instances = _bundled(12)
+    openai_double.script = ScriptedJudge(policy=_policy)
+    run = judge_stream(instances, _config(openai_double, tmp_path), judges=["m-a", "m-b"], samples=2,
+                       temperature=0.7, progress=False)
+    assert len(run.plan.planned) > 0 and run.plan.contexts == {}
+    assert all(p.request.messages == () and p.request.response_schema is None for p in run.plan.planned)
+    assert all(p.request.custom_id and p.request.prompt_id and p.criteria for p in run.plan.planned)
+    assert {p.sample_index for p in run.plan.planned} == {0, 1}
+    assert openai_double.hits == 2 * len(run.plan.planned)  # both models answered every request
+    assert run.verdicts["status"].notna().all() and len(run.votes) > 0
+
+
 def test_identical_requests_are_sent_once_and_a_replay_sends_nothing(openai_double, tmp_path):
     base = _bundled(10)
     twins = [b.model_copy(update={"id": b.id + "~twin"}) for b in base]  # same prompts, other ids

@@ -907,7 +907,10 @@ def judge_stream(
     leaves as soon as the first instance is planned, and the planner waits while the queue is full, so
     reading runs at most that far ahead of the network. Answers are parsed into votes as they arrive.
     The result is the same :class:`JudgeRun` :func:`judge` gives for the same instances (same verdicts,
-    votes, calls per instance, ledger), with ``plan`` set (its contexts dropped).
+    votes, calls per instance, ledger), with ``plan`` set. What only parsing needs is let go as the answers
+    arrive, so that a long run does not hold every prompt: an instance's context once all its answers are
+    parsed, and a request's messages and response schema once every model has answered it (``plan.planned``
+    keeps each request's ids, prompt id, criteria and sample; ``plan.contexts`` ends empty).
 
     ``planner="process"`` plans in a worker process (:mod:`toolqual_utils.judge.planning`) while this
     process sends: the same result, with planning and sending on two cores instead of taking turns on one
@@ -1012,6 +1015,8 @@ async def _stream(instances: Iterable[Instance], settings: _Settings,
     models = [c.config.model for c in clients]
     prepared: dict[str, Any] = {}  # wire forms from the planning process, taken out by the client as it sends
     items: list[PlannedRequest] = []
+    unanswered: dict[int, int] = {}  # request index -> models still to answer it
+    unparsed: dict[str, int] = {}  # instance id -> answers still to parse (its context is needed until then)
     results: dict[str, list[ChatResult | None]] = {m: [] for m in models}
     votes: dict[str, list[list[dict[str, Any]] | None]] = {m: [] for m in models}
     bar = _progress_bar(1, 0, models[0] if len(models) == 1 else panel_name(models), enabled=progress)
@@ -1035,8 +1040,23 @@ async def _stream(instances: Iterable[Instance], settings: _Settings,
                 row["sample_index"] = item.sample_index
             votes[model][index] = rows
             state.n_answered += 1
+            _let_go(index, item)
             show()
         return on_result
+
+    def _let_go(index: int, item: PlannedRequest) -> None:
+        """Drop what only parsing needed, once nothing is left to parse with it (see judge_stream)."""
+        unanswered[index] -= 1
+        if not unanswered[index]:
+            del unanswered[index]
+            slim = replace(item, request=replace(item.request, messages=(), response_schema=None))
+            items[index] = slim
+            if index < len(plan.planned) and plan.planned[index] is item:  # the plan numbers them alike
+                plan.planned[index] = slim
+        unparsed[item.instance_id] -= 1
+        if not unparsed[item.instance_id]:
+            del unparsed[item.instance_id]
+            plan.contexts.pop(item.instance_id, None)
 
     feeds: list[asyncio.Queue] = [asyncio.Queue() for _ in clients]
 
@@ -1063,6 +1083,9 @@ async def _stream(instances: Iterable[Instance], settings: _Settings,
                 more.append(extra)
             chunk = [p for group in more for p in group]
             if chunk:
+                for offset, planned in enumerate(chunk, start=len(items)):
+                    unanswered[offset] = len(models)
+                    unparsed[planned.instance_id] = unparsed.get(planned.instance_id, 0) + len(models)
                 items.extend(chunk)
                 for model in models:
                     results[model].extend([None] * len(chunk))
