@@ -37,8 +37,9 @@ def tune_for_throughput(threshold: int = RUN_GC_THRESHOLD) -> None:
 
 @contextmanager
 def long_run_gc(threshold: int = RUN_GC_THRESHOLD) -> Iterator[None]:
-    """:func:`tune_for_throughput` for the duration of the block, then the previous thresholds again and the
-    frozen objects back in the collector's care."""
+    """:func:`tune_for_throughput` for the duration of the block (or of each call of a function it decorates:
+    ``@long_run_gc()``), then the previous thresholds again and the frozen objects back in the collector's
+    care."""
     previous = gc.get_threshold()
     tune_for_throughput(threshold)
     try:

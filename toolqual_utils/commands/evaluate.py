@@ -129,12 +129,8 @@ def manifest_path(out: str) -> Path:
     return Path(str(out) + ".manifest.json")
 
 
+@long_run_gc()  # the run keeps every answer and row to its end (see commands._gc)
 def run(args: argparse.Namespace) -> int:
-    with long_run_gc():  # the run keeps every answer and row to its end (see commands._gc)
-        return _run_command(args)
-
-
-def _run_command(args: argparse.Namespace) -> int:
     if not args.out and not args.plan:
         raise InputError("--out FILE is needed (the outcome table to write); only --plan runs without it")
     check_table_path(args.out, "--out")
@@ -305,7 +301,8 @@ def _run_command(args: argparse.Namespace) -> int:
     for role, client in clients:
         totals = client.ledger.totals()
         print(f"{role} ({client.config.model}): requests {totals['n_requests']}, cache hits {totals['n_cache_hits']}, "
-              f"shared with an identical request {totals['n_shared']}, sent {totals['n_sent']}, tokens {totals['prompt_tokens']:,} in / {totals['completion_tokens']:,} out"
+              f"shared with an identical request {totals['n_shared']}, sent {totals['n_sent']}, "
+              f"tokens {totals['prompt_tokens']:,} in / {totals['completion_tokens']:,} out"
               + (f", cost ${totals['cost_usd']:.4f}" if totals.get("cost_usd") else ""))
     for _, client in clients:
         if client.stopped:

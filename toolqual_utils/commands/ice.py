@@ -84,12 +84,8 @@ def queries_path(out: str | os.PathLike) -> Path:
     return out.with_name(f"{out.stem}.queries{out.suffix}")
 
 
+@long_run_gc()  # the run keeps every answer and row to its end (see commands._gc)
 def run(args: argparse.Namespace) -> int:
-    with long_run_gc():  # the run keeps every answer and row to its end (see commands._gc)
-        return _run_command(args)
-
-
-def _run_command(args: argparse.Namespace) -> int:
     if not args.out and not (args.plan or args.export_batch):
         raise InputError("--out FILE is needed to write the scores (only --plan and --export-batch run without it)")
     if args.out and Path(args.out).suffix.lower() not in TABLE_FORMATS:

@@ -136,12 +136,8 @@ def _warn_if_answers_do_not_fit(result, args: argparse.Namespace) -> None:
           "(the bundled data/judge_runs answers are v1).", file=sys.stderr)
 
 
+@long_run_gc()  # the run keeps every answer and row to its end (see commands._gc)
 def run(args: argparse.Namespace) -> int:
-    with long_run_gc():  # the run keeps every answer and row to its end (see commands._gc)
-        return _run_command(args)
-
-
-def _run_command(args: argparse.Namespace) -> int:
     from ..judge.engine import judge_from_batch, plan_judging
     from ..llm import LLMClient
 

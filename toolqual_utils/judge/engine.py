@@ -1083,8 +1083,8 @@ async def _stream(instances: Iterable[Instance], settings: _Settings,
                 more.append(extra)
             chunk = [p for group in more for p in group]
             if chunk:
-                for offset, planned in enumerate(chunk, start=len(items)):
-                    unanswered[offset] = len(models)
+                for index, planned in enumerate(chunk, start=len(items)):
+                    unanswered[index] = len(models)
                     unparsed[planned.instance_id] = unparsed.get(planned.instance_id, 0) + len(models)
                 items.extend(chunk)
                 for model in models:
