@@ -100,6 +100,12 @@ class Reject:
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
 
+    def summary(self) -> str:
+        """One line naming the file, the record, the field (when known) and the reason, as a run that skips
+        the record prints it."""
+        where = f"{self.file} {self.location}" + (f", field {self.field!r}" if self.field else "")
+        return f"{where}: {self.reason}"
+
 
 # --------------------------------------------------------------------------------------- strict JSON
 class StrictJSONError(ValueError):

@@ -60,7 +60,7 @@ class CanonicalInputs:
                         raise InputError(item.reason, file=item.file, record=item.location, field=item.field)
                     self.n_rejected += 1
                     if self.n_rejected <= MAX_SKIPS_SHOWN:
-                        print(f"skipped {item.file} {item.location}: {item.reason}", file=sys.stderr)
+                        print(f"skipped {item.summary()}", file=sys.stderr)
                     continue
                 if item.id in seen:
                     raise InputError(f"instance id {item.id!r} also appears in {seen[item.id]}; ids must be unique "

@@ -299,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
                     raise InputError(reject.reason, file=reject.file, record=reject.location, field=reject.field)
                 n_rejected += 1
                 if n_rejected <= MAX_SKIPS_SHOWN:
-                    print(f"skipped {reject.file} {reject.location}: {reject.reason}", file=sys.stderr)
+                    print(f"skipped {reject.summary()}", file=sys.stderr)
             for instance_id in result.ids:
                 if instance_id in seen:
                     raise InputError(f"instance id {instance_id!r} also appears in {seen[instance_id]}; ids must be "
