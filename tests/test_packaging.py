@@ -24,7 +24,7 @@ CONDA_ONLY = {"python", "pip"}
 
 PURE_MODULES = ("schema", "io", "checks", "matching", "heuristics", "stats", "tables", "selection", "profile",
                 "train_config", "analysis", "export", "extrinsic", "verdicts", "formatting", "palette", "views",
-                "headlines")
+                "headlines", "compiled", "dialogue")
 FORBIDDEN = ("openai", "plotly", "ipywidgets", "seaborn", "matplotlib", "papermill")
 
 _REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._\-]*)\s*(?:\[[^\]]*\])?\s*(.*)$")

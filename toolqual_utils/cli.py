@@ -23,7 +23,7 @@ from . import __version__
 from .errors import ToolqualError
 
 #: Sub-commands in the order ``--help`` lists them (the pipeline order).
-COMMANDS = ("load", "check", "judge", "ice", "select", "train-config", "evaluate", "report", "cache")
+COMMANDS = ("load", "check", "judge", "ice", "select", "train-config", "evaluate", "report", "cache", "compile")
 
 
 def _available_commands(only: str | None = None) -> dict[str, object]:

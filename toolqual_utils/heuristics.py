@@ -215,7 +215,7 @@ def _tool_groups(inst: Instance, api_calls: list[tuple[int, Any]]) -> list[list[
         return n
 
     service = {name: _service(inst, name) for name in names}
-    values = {name: set() for name in names}
+    values: dict[str, set[str]] = {name: set() for name in names}
     for _, call in api_calls:
         values[call.name] |= {normed for v in _flat(call.arguments or {}) if isinstance(v, str)
                               for normed in (norm(v),) if len(normed) >= 3}

@@ -42,6 +42,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from .compiled import reduce_fields
 from .errors import InputError
 from .schema import Instance, ToolCache, ToolSpec, describe_validation_error, parse_instance
 from .table_formats import TABLE_FORMATS as TABLE_FORMATS  # defined where the CLI reads it without pandas
@@ -59,7 +60,7 @@ DEFAULT_MAX_VALUE_CHARS = 4 * 2**20
 #: Characters that make a spreadsheet treat a CSV cell as a formula.
 FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # (raw: the regex engine reads the escapes)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SKIP_CHUNK = 2**20
 
@@ -97,6 +98,9 @@ class Reject:
     field: str | None = None
     record_id: str | None = None
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:  # picklable when compiled (see reduce_fields)
+        return reduce_fields(self)
+
     def to_record(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -127,7 +131,12 @@ def _object(pairs: list[tuple[str, Any]], dict: Any = dict, len: Any = len) -> d
     value = dict(pairs)
     if len(value) != len(pairs):
         seen: set[str] = set()
-        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        repeated = ""
+        for key, _ in pairs:
+            if key in seen:
+                repeated = key
+                break
+            seen.add(key)
         raise StrictJSONError(f"the key {repeated!r} appears twice in one object (which value is meant is "
                               "ambiguous)")
     return value
@@ -339,15 +348,19 @@ def iter_jsonl_objects(
 CANONICAL_NOT_UTF8 = "canonical JSONL must be UTF-8"
 
 
-_SCAN_VALUE = json.scanner.make_scanner(_DECODER)  # one JSON value at a position: (value, end); as _DECODER reads
-_SCAN_STRING = json.decoder.scanstring
+# one JSON value at a position: (value, end); as _DECODER reads (typeshed types make_scanner's argument wrongly)
+_SCAN_VALUE = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]
+_SCAN_STRING = json.decoder.scanstring  # type: ignore[attr-defined]  # (not in typeshed's stubs)
 _SKIP_WHITESPACE = re.compile(r"[ \t\n\r]*").match  # what JSON counts as white space
 _WHITESPACE = frozenset(" \t\n\r")
 
 
 def _skip(line: str, at: int) -> int:
     """The position of the first character at or after ``at`` that is not JSON white space."""
-    return _SKIP_WHITESPACE(line, at).end() if line[at:at + 1] in _WHITESPACE else at
+    if line[at:at + 1] not in _WHITESPACE:
+        return at
+    found = _SKIP_WHITESPACE(line, at)  # always matches (possibly nothing)
+    return found.end() if found is not None else at
 
 
 def _tools_from(line: str, start: int, tools: ToolCache) -> tuple[list[ToolSpec], int] | None:
@@ -721,11 +734,12 @@ def encode_rows(rows: Iterable[Sequence[Any]], fmt: str, columns: Sequence[str])
 
         return encode_table(pd.DataFrame(list(rows), columns=list(columns)), fmt)
     lines: list[str] = []
-    buffer = writer = None
+    buffer: io_module.StringIO | None = None
+    writer: Any = None
     for row in rows:
         line = _csv_line(row)
         if line is None:  # rare: the csv module writes this row
-            if writer is None:
+            if buffer is None:
                 buffer = io_module.StringIO()
                 writer = csv.writer(buffer, lineterminator="\n")
             buffer.seek(0)
@@ -768,7 +782,7 @@ class TableWriter:
     def write_encoded(self, payload: Any, n_rows: int, *, columns: Sequence[str] | None = None) -> None:
         """Append a chunk already encoded by :func:`encode_table` / :func:`encode_rows` for this format."""
         first = self._tmp is None
-        if first:
+        if self._tmp is None:
             self._atomic = atomic_path(self.path)
             self._tmp = self._atomic.__enter__()
         if self.format in (".jsonl", ".csv"):

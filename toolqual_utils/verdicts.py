@@ -30,8 +30,9 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
+from .compiled import reduce_fields
 from .errors import InputError
 
 if TYPE_CHECKING:
@@ -177,6 +178,9 @@ class VerdictRow:
     vote_share: float | None = None  # set for verdicts of several answers (see ``confidence``)
     vote_count: int | None = None
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:  # picklable when compiled (see reduce_fields)
+        return reduce_fields(self)
+
     @property
     def scored(self) -> bool:
         return _row_scored(self.label, self.status)
@@ -225,7 +229,7 @@ def verdict_frame(rows: Iterable[VerdictRow | Mapping[str, Any] | tuple[Any, ...
     import pandas as pd
 
     records = [row.values() if isinstance(row, VerdictRow) else row if type(row) is tuple
-               else [row.get(name) for name in VERDICT_COLUMNS] for row in rows]
+               else [cast(Mapping[str, Any], row).get(name) for name in VERDICT_COLUMNS] for row in rows]
     columns: dict[str, list[Any]] = {name: list(values) for name, values in
                                      zip(VERDICT_COLUMNS, zip(*records) if records else [()] * len(VERDICT_COLUMNS))}
     columns["label"] = [None if is_missing(value) else int(value) for value in columns["label"]]

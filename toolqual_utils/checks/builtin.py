@@ -15,7 +15,7 @@ from ..schema import ToolSpec, shared_tool_facts
 from .text import CAMEL, STOPWORDS, compact, makes_request, name_words, norm, numbers_in, request_clauses, stem, \
     value_candidates
 from .tool_schema import enum_problem, table_of, type_problem
-from .values import REFERENCE_RE, is_empty, placeholder_problem, scalars, short, ungrounded, unstated
+from .values import REFERENCE_RE, Gap, is_empty, placeholder_problem, scalars, short, ungrounded, unstated
 
 __all__: list[str] = []  # nothing to import: the checks are reached through the registry
 
@@ -132,7 +132,9 @@ def enum_mismatch(call: CallScan) -> list[Hit]:
     hits = []
     for argument in call.open_arguments():
         enum = argument.info.enum
-        problem = enum_problem(argument.value, enum) if enum is not None else None
+        if enum is None:
+            continue
+        problem = enum_problem(argument.value, enum)
         if problem:
             hits.append(Hit(f"call {call.index} ({call.name}), {argument.name}: {problem}", argument=argument.name,
                             value=argument.value, expected=list(enum)))
@@ -148,7 +150,7 @@ def ungrounded_value(call: CallScan) -> list[Hit]:
     (often an inference the model judge decides)."""
     hits = []
     for argument in call.open_arguments():
-        worst = None
+        worst: Gap | None = None
         for scalar in argument.scalars:
             verdict = ungrounded(scalar, argument.info, call.text, argument.required)
             if verdict is not None and (worst is None or verdict[0] == "error"):

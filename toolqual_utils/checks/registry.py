@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from ..compiled import reduce_fields
 from ..schema import CRITERIA
 
 __all__ = [
@@ -68,6 +69,9 @@ class Hit:
     call_index: int | None = None
     function: str | None = None
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:  # picklable when compiled (see reduce_fields)
+        return reduce_fields(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:
@@ -82,6 +86,9 @@ class Finding:
     argument: str | None = None
     value: Any = None
     expected: Any = None
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:  # picklable when compiled (see reduce_fields)
+        return reduce_fields(self)
 
     @property
     def criterion(self) -> str:
@@ -117,6 +124,9 @@ class Check:
     function: Callable[..., Any]
     scope: Scope = "call"
     exclusive: bool = False
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:  # picklable when compiled (see reduce_fields)
+        return reduce_fields(self)
 
     @property
     def doc(self) -> str:

@@ -205,7 +205,7 @@ def dates_in(text: str) -> set[Date]:
     dates: set[Date] = set()
     if _DIGIT.search(text) is None:  # every date pattern has a digit
         return dates
-    patterns = _DATE_PATTERNS
+    patterns: tuple[tuple[re.Pattern[str], tuple[str, str, str]], ...] = _DATE_PATTERNS
     if text.isascii():  # ignoring case is lower-casing there, and the case-sensitive search is faster
         text, patterns = text.lower(), _DATE_PATTERNS_LOWER
     for pattern, order in patterns:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
+from ..compiled import reduce_fields
 from ..matching import standardize_string
 from ..schema import ToolSpec, shared_tool_facts
 from .text import CAMEL
@@ -59,6 +60,9 @@ class ParamInfo:
     examples: tuple[str, ...]
     is_credential: bool
     array_hint: bool
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:  # picklable when compiled (see reduce_fields)
+        return reduce_fields(self)
 
 
 class ToolTable(NamedTuple):
