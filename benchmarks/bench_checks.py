@@ -10,7 +10,10 @@ Two workloads, both measured side by side in one run:
    before and after the check run; the mean is used, so load on a shared machine hits both sides).
    Targets: check wall time <= 6x parse time, peak memory of the check (all its processes, sampled from
    /proc) < 2 GiB. CPU time is printed too: on a machine other processes share, wall times stretch by
-   how much CPU the check gets, while its CPU time is the work itself.
+   how much CPU the check gets, while its CPU time is the work itself. The check runs as installed (the
+   compiled checks once `make compiled` has built them: `make bench` does) and, side by side, on the pure
+   Python modules (``TOOLQUAL_COMPILED=0``); the two verdict tables must be identical. The targets are
+   judged on the run as installed; both ratios are printed.
 2. With ``--functions``, the in-process functions on the same instances, all held in memory:
    ``run_checks`` (rules only) and ``offline_verdicts`` (rules + heuristics, what `check` writes).
 
@@ -35,10 +38,12 @@ sys.path.insert(0, str(ROOT))
 from _common import BUNDLED_FILES, write_mix  # noqa: E402
 
 from toolqual_utils.checks import run_checks  # noqa: E402
+from toolqual_utils.compiled import status  # noqa: E402
 from toolqual_utils.heuristics import offline_verdicts  # noqa: E402
 from toolqual_utils.io import read_instances  # noqa: E402
 
 RATIO_TARGET = 6.0
+INSTALLED = status()  # this process imported the package as `toolqual check` will
 MEMORY_TARGET_MB = 2048
 MISSED = 2  # exit status: the benchmark ran and printed its figures, and a target was missed
 
@@ -76,13 +81,15 @@ def _tree_rss_kib(root: int) -> int:
     return total
 
 
-def run_measured(command: list[str]) -> tuple[subprocess.CompletedProcess, float, float, float]:
+def run_measured(command: list[str], env: dict[str, str] | None = None
+                 ) -> tuple[subprocess.CompletedProcess, float, float, float]:
     """Run ``command``; returns (result, wall seconds, CPU seconds of it and its workers, peak MiB of the
     whole process tree, sampled every 0.2 s; the largest single process's max RSS where /proc is missing)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak_kib = 0
     start = time.perf_counter()
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT) as proc:
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                          env={**os.environ, **(env or {})}) as proc:
         sampler_stop = threading.Event()
 
         def sample() -> None:
@@ -120,24 +127,42 @@ def main() -> int:
               f"{size / 2**20:,.0f} MiB")
 
         parse_before, parse_cpu_before = parse_seconds(mix)
-        command = [sys.executable, "-m", "toolqual_utils.cli", "check", str(mix), "--out", str(Path(tmp) / "rules.csv")]
-        if args.jobs is not None:
-            command += ["--jobs", str(args.jobs)]
-        done, check_time, check_cpu, peak_mb = run_measured(command)
+        # The check as installed (compiled checks once `make compiled` built them), then the same run on the pure
+        # Python modules (TOOLQUAL_COMPILED=0), side by side; the parse is timed before and after both.
+        runs = {}
+        modes = [("as installed", {})] + ([("pure Python", {"TOOLQUAL_COMPILED": "0"})] if INSTALLED.active else [])
+        for label, env in modes:
+            out = Path(tmp) / f"rules-{len(runs)}.csv"
+            command = [sys.executable, "-m", "toolqual_utils.cli", "check", str(mix), "--out", str(out)]
+            if args.jobs is not None:
+                command += ["--jobs", str(args.jobs)]
+            done, check_time, check_cpu, peak_mb = run_measured(command, env)
+            if done.returncode != 0:
+                print(done.stdout, done.stderr, sep="\n")
+                return 1
+            runs[label] = (done, check_time, check_cpu, peak_mb, out)
         parse_after, parse_cpu_after = parse_seconds(mix)
-        if done.returncode != 0:
-            print(done.stdout, done.stderr, sep="\n")
-            return 1
         parse_time = (parse_before + parse_after) / 2
         parse_cpu = (parse_cpu_before + parse_cpu_after) / 2
-        ratio = check_time / parse_time
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"machine: {os.cpu_count()} CPUs, load average {load} (other processes share them: wall times stretch)")
+        print(f"checks as installed: {INSTALLED.label} ({INSTALLED.reason})")
         print(f"parse (json.loads per line)    {parse_time:8.2f} s wall  {parse_cpu:8.2f} s CPU  "
               f"(before {parse_before:.2f} s, after {parse_after:.2f} s)")
-        print(f"toolqual check (subprocess)    {check_time:8.2f} s wall  {check_cpu:8.2f} s CPU (all processes)  "
-              f"{args.n / check_time:,.0f} inst/s")
+        for label, (done, check_time, check_cpu, peak_mb, _) in runs.items():
+            print(f"toolqual check, {label:<14} {check_time:8.2f} s wall  {check_cpu:8.2f} s CPU (all processes)  "
+                  f"{args.n / check_time:,.0f} inst/s; check / parse {check_time / parse_time:.2f} wall, "
+                  f"{check_cpu / parse_cpu:.2f} CPU")
+        done, check_time, check_cpu, peak_mb, out = runs["as installed"]
         print(done.stdout.splitlines()[0])
+        if "pure Python" in runs:
+            pure = runs["pure Python"]
+            same = out.read_bytes() == pure[4].read_bytes()
+            print(f"compiled / pure Python: {check_time / pure[1]:.2f} wall, {check_cpu / pure[2]:.2f} CPU; "
+                  f"the same verdict table: {'yes' if same else 'NO'}")
+            if not same:
+                return 1
+        ratio = check_time / parse_time
         print(f"check / parse, wall time: {ratio:.2f} (target <= {RATIO_TARGET:g}: "
               f"{'met' if ratio <= RATIO_TARGET else 'MISSED'}); CPU time: {check_cpu / parse_cpu:.2f} "
               f"(the work, whatever the load; split over the worker processes)")
