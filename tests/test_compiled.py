@@ -161,6 +161,16 @@ def test_a_missing_compiler_is_named_and_nothing_changes(build_dir, tmp_path):
     assert {p.relative_to(kept): p.read_bytes() for p in kept.rglob("*") if p.is_file()} == before
 
 
+def test_a_folder_that_cannot_be_written_is_named_before_compiling(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    result = _toolqual("compile", "--out", str(blocker / "build"), env=_env())
+    text = " ".join(result.stderr.split())
+    assert result.returncode != 0 and f"cannot write the build to {blocker / 'build'}" in text
+    assert "--out DIR or TOOLQUAL_COMPILED_DIR" in text and "mypyc could not compile" not in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
 @pytest.mark.slow
 def test_a_failed_compilation_keeps_the_build_that_was_there(build_dir, tmp_path):
     """The compiler itself fails (``CC=false``): the error shows the end of its output, the old build stays as it

@@ -269,14 +269,12 @@ def build(directory: Path | None = None, *, force: bool = False, jobs: int | Non
     Returns the status of the build in ``directory`` (whether this process uses it is :func:`status`).
 
     Raises:
-        BuildError: a prerequisite is missing, or the compiler failed (with the end of its log; the whole log
-            is kept at ``log`` when given). An existing build is left as it was.
+        BuildError: a prerequisite is missing, ``directory`` cannot be written, or the compiler failed (with the
+            end of its log; the whole log is kept at ``log`` when given). An existing build is left as it was,
+            and nothing half-made is left beside it.
     """
     import shutil
-    import subprocess
     import tempfile
-    import textwrap
-    import time
 
     directory = (directory or default_directory()).resolve()
     if not force:
@@ -287,7 +285,36 @@ def build(directory: Path | None = None, *, force: bool = False, jobs: int | Non
     if missing:
         raise BuildError(f"compiling the checks needs {missing}")
     sources = source_closure()
-    directory.parent.mkdir(parents=True, exist_ok=True)
+    try:  # where the new build is put together, beside the old one: fails here, before the compiler runs
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=directory.name + ".new-", dir=directory.parent))
+    except OSError as exc:
+        raise BuildError(f"cannot write the build to {directory} ({exc.strerror or exc}); choose a folder with "
+                         f"--out DIR or {ENV_DIR}") from exc
+    try:
+        _compile_into(stage, sources, jobs, log)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    old = directory.with_name(directory.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if directory.exists():
+        directory.rename(old)
+    stage.rename(directory)
+    if old.exists():
+        shutil.rmtree(old)
+    return read_build(directory)
+
+
+def _compile_into(stage: Path, sources: dict[str, str], jobs: int | None, log: Path | None) -> None:
+    """Compile :data:`COMPILED_MODULES` in a scratch folder and put the modules and the manifest in ``stage``."""
+    import shutil
+    import subprocess
+    import tempfile
+    import textwrap
+    import time
+
     with tempfile.TemporaryDirectory(prefix="toolqual-compile-") as tmp:
         work = Path(tmp)
         arguments = {
@@ -318,7 +345,6 @@ def build(directory: Path | None = None, *, force: bool = False, jobs: int | Non
         absent = set(COMPILED_MODULES) - modules.keys()
         if absent or f"{GROUP}__mypyc" not in modules:
             raise BuildError(f"the compiler's output lacks {', '.join(sorted(absent)) or GROUP + '__mypyc'}")
-        stage = Path(tempfile.mkdtemp(prefix=directory.name + ".new-", dir=directory.parent))
         for path, relative in built.items():
             (stage / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, stage / relative)
@@ -330,12 +356,3 @@ def build(directory: Path | None = None, *, force: bool = False, jobs: int | Non
             "modules": modules, "sources": sources,
         }
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    old = directory.with_name(directory.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if directory.exists():
-        directory.rename(old)
-    stage.rename(directory)
-    if old.exists():
-        shutil.rmtree(old)
-    return read_build(directory)
