@@ -24,7 +24,7 @@ CONDA_ONLY = {"python", "pip"}
 
 PURE_MODULES = ("schema", "io", "checks", "matching", "heuristics", "stats", "tables", "selection", "profile",
                 "train_config", "analysis", "export", "extrinsic", "verdicts", "formatting", "palette", "views",
-                "headlines", "compiled", "dialogue")
+                "headlines", "compiled", "dialogue", "criteria")
 FORBIDDEN = ("openai", "plotly", "ipywidgets", "seaborn", "matplotlib", "papermill")
 
 _REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._\-]*)\s*(?:\[[^\]]*\])?\s*(.*)$")
@@ -149,9 +149,11 @@ def test_starting_the_cli_imports_no_heavy_library_it_does_not_need():
 
 
 #: what the judge's first request does not wait for: pandas (and what it brings), the checks and the
-#: readers, which the planning process imports (see toolqual_utils.judge.planning)
+#: readers, which the planning process imports (see toolqual_utils.judge.planning), and toolqual's pydantic
+#: models (the record schema, the answer models), which it needs once answers arrive
 NOT_BEFORE_FIRST_REQUEST = ("pandas", "numpy", "pyarrow", "rapidfuzz", "toolqual_utils.checks",
-                            "toolqual_utils.heuristics", "toolqual_utils.io")
+                            "toolqual_utils.heuristics", "toolqual_utils.io", "toolqual_utils.schema",
+                            "toolqual_utils.judge.parse", "toolqual_utils.judge.decide")
 
 
 def test_the_judge_sends_its_first_request_before_loading_pandas_or_the_checks(tmp_path):

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .criteria import CRITERIA as CRITERIA, INSTRUCTION_CRITERIA as INSTRUCTION_CRITERIA, \
+    SEQUENCE_CRITERIA as SEQUENCE_CRITERIA  # defined without pydantic; re-exported
 from .verdicts import VERDICT_COLUMNS as VERDICT_COLUMNS  # defined with the statuses; re-exported
 
 if TYPE_CHECKING:
@@ -36,9 +38,8 @@ if TYPE_CHECKING:
 
 # --- names defined once ---------------------------------------------------------------------------
 
-INSTRUCTION_CRITERIA: Final = ("specificity", "coherence", "solvability")
-SEQUENCE_CRITERIA: Final = ("parameter_alignment", "sufficiency", "minimality")
-CRITERIA: Final = INSTRUCTION_CRITERIA + SEQUENCE_CRITERIA
+# INSTRUCTION_CRITERIA, SEQUENCE_CRITERIA, CRITERIA: defined without pydantic in toolqual_utils.criteria and
+# imported above, so they can still be imported from here with the other names.
 COARSE_CRITERIA: Final = ("instruction_ok", "sequence_ok", "overall_ok")
 Criterion = Literal[
     "specificity", "coherence", "solvability", "parameter_alignment", "sufficiency", "minimality"

@@ -5,10 +5,13 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from ..schema import Instance
 from ..table_formats import TABLE_FORMATS
+
+if TYPE_CHECKING:  # reading imports the schema (pydantic) when it reads, not before
+    from ..schema import Instance
 
 #: How many skipped lines are reported one by one on stderr before only the count is kept.
 MAX_SKIPS_SHOWN = 3

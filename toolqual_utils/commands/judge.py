@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, InputError
-from ..schema import CRITERIA, Instance
+from ..criteria import CRITERIA
 from ..table_formats import TABLE_FORMATS
 from ..verdicts import OFFLINE_JUDGES, RULES_JUDGE, Status, read_verdicts
 from ._endpoint import add_endpoint_arguments, check_endpoint_arguments, endpoint, llm_config, print_plan, \
@@ -17,6 +17,8 @@ from ._inputs import CanonicalInputs, check_table_path, read_canonical_inputs, u
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ..schema import Instance
 
 # A live run imports the checks, pandas and the table writer where it needs them (the checks in the planning
 # process), not here: what this process loads before its first request delays that request.

@@ -37,10 +37,10 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from ..dialogue import earlier_outputs, earlier_user_texts
-from ..schema import Call, Instance, ToolSpec
+if TYPE_CHECKING:  # the sending process unpickles contexts before its first request: no pydantic there
+    from ..schema import Call, Instance, ToolSpec
 
 TOOL_TEXT_LIMIT: Final = 300      # characters kept of each description string in the tools block
 OBSERVATION_LIMIT: Final = 400    # characters kept of each observation in the calls block
@@ -470,6 +470,8 @@ def _given_earlier(instance: Instance, api_calls: list[Call]) -> set[tuple[str, 
     Empty for single-turn instances."""
     if not instance.context:
         return set()
+    from ..dialogue import earlier_outputs, earlier_user_texts  # (imports the schema: here, not at module import)
+
     earlier = _words(" \n ".join([*earlier_user_texts(instance), *earlier_outputs(instance)]))
     given: set[tuple[str, str]] = set()
     for call in api_calls:
@@ -482,6 +484,8 @@ def _given_earlier(instance: Instance, api_calls: list[Call]) -> set[tuple[str, 
 def _argument_checks(instance: Instance) -> tuple[ArgumentCheck, ...]:
     if not instance.calls:
         return ()
+    from ..dialogue import earlier_outputs, earlier_user_texts  # (imports the schema: here, not at module import)
+
     instruction_words = _words(instance.instruction)
     earlier_user_words = _words(" \n ".join(earlier_user_texts(instance)))
     earlier_turn_words = _words(" \n ".join(earlier_outputs(instance)))

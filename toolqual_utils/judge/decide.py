@@ -44,11 +44,9 @@ from .parse import (
     SpecificityAnswerV2,
     SufficiencyAnswerV2,
 )
-from ..schema import SEQUENCE_CRITERIA
+from ..criteria import SEQUENCE_CRITERIA
 from ..verdicts import Status
-
-#: prompt id of verdicts the judge settles in code (no model asked; judge column "rules")
-ENGINE_PROMPT_ID: Final = "judge_engine.v1"
+from .prompts import ENGINE_PROMPT_ID as ENGINE_PROMPT_ID  # defined with the prompts; re-exported
 
 
 @dataclass(frozen=True)

@@ -45,16 +45,20 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ..errors import InputError
 from ..llm import RESPONSE_FORMATS, ChatRequest, ChatResult, LLMClient, LLMConfig, wire_form
-from ..schema import CRITERIA, VERDICT_COLUMNS, Instance
+from ..criteria import CRITERIA
 from .context import InstanceContext, build_context
-from .decide import ENGINE_PROMPT_ID, Decision, decide, pre_decide
-from .parse import ParseFailure, parse_answer, parse_combined, prompt_version, response_schema
-from .prompts import load_prompt
+from .prompts import ENGINE_PROMPT_ID, load_prompt, prompt_version
 from .votes import AgreementRule, aggregate_votes, panel_name
-from ..verdicts import ENGINE_JUDGE, OFFLINE_JUDGES, RULES_JUDGE, Status, decode_evidence, scored_mask, verdict_frame
+from ..verdicts import ENGINE_JUDGE, OFFLINE_JUDGES, RULES_JUDGE, VERDICT_COLUMNS, Status, decode_evidence, scored_mask, \
+    verdict_frame
 
+# The answer models (.parse, .decide) and the record schema load pydantic: the sending process imports them when
+# its first answer arrives (or the planner when it plans), so that its first request is not kept waiting.
 if TYPE_CHECKING:  # pandas is imported where tables are made: a streaming run sends its first request without it
     import pandas as pd
+
+    from ..schema import Instance
+    from .decide import Decision
 
 JudgeMode = Literal["combined", "per_criterion"]
 MODES: Final = ("combined", "per_criterion")
@@ -202,13 +206,16 @@ def _check_inputs(instances: Sequence[Instance], criteria: Iterable[str], mode: 
         raise InputError(
             f"unknown or no criteria {unknown or list(criteria)}; choose from {', '.join(CRITERIA)}", field="criteria"
         )
-    for _ in _unique_instances(instances):
-        pass
+    if instances:  # (none: checking the settings alone, which needs no schema)
+        for _ in _unique_instances(instances):
+            pass
     return tuple(c for c in CRITERIA if c in criteria)  # canonical order
 
 
 def _unique_instances(instances: Iterable[Instance]) -> Iterator[Instance]:
     """The instances, as they come; raises at the first that is not an Instance or repeats an id."""
+    from ..schema import Instance
+
     seen: set[str] = set()
     for instance in instances:
         if not isinstance(instance, Instance):
@@ -359,6 +366,8 @@ def _empty_plan(settings: _Settings) -> JudgePlan:
 @lru_cache(maxsize=256)
 def _response_schema(prompt_id: str, criteria: tuple[str, ...]) -> dict[str, Any]:
     """:func:`response_schema`, made once per (prompt, criteria asked) and shared by the requests (read-only)."""
+    from .parse import response_schema
+
     return response_schema(prompt_id, list(criteria))
 
 
@@ -367,6 +376,8 @@ def _plan_instance(plan: JudgePlan, settings: _Settings, instance: Instance,
     """Add one instance to ``plan`` (its context, the verdicts settled without a model, the offline coherence
     error, the decided rules rows it keeps) and return its model requests (also appended to ``plan.planned``).
     ``decided``: the decided rules rows by (instance id, criterion)."""
+    from .decide import pre_decide
+
     criteria, mode, version = settings.criteria, settings.mode, settings.version
     context = build_context(instance, version)
     plan.contexts[instance.id] = context
@@ -528,6 +539,9 @@ def _rows_for_result(plan: JudgePlan, item: PlannedRequest, result: ChatResult, 
             _model_row(item.instance_id, c, judge_model, prompt_id, None, result.status, reason, evidence)
             for c in item.criteria
         ]
+    from .decide import decide
+    from .parse import ParseFailure, parse_answer, parse_combined
+
     version = prompt_version(prompt_id)
     if prompt_id.startswith("judge_combined."):
         parsed = parse_combined(result.text, item.criteria, version, lenient=plan.lenient)

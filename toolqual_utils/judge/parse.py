@@ -24,7 +24,8 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..schema import CRITERIA
+from ..criteria import CRITERIA
+from .prompts import prompt_version as prompt_version  # defined with the prompts (no pydantic); re-exported
 
 MISSING: Final = "#missing"
 CREDENTIAL: Final = "#credential"
@@ -33,14 +34,6 @@ NOT_NEEDED: Final = "#not_needed"
 SOURCES: Final = ("stated", "earlier_output", "inferred", "default", "credential", "unsupported")
 UNSUPPORTED: Final = "unsupported"
 NONE: Final = "none"
-
-
-def prompt_version(prompt_id: str) -> int:
-    """The version number of a prompt id (``"judge_combined.v2"`` -> 2)."""
-    match = re.search(r"\.v(\d+)$", prompt_id)
-    if not match:
-        raise ValueError(f"bad prompt id {prompt_id!r}; expected '<name>.v<N>'")
-    return int(match.group(1))
 
 
 class ParseFailure(Exception):

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..schema import CRITERIA
+from ..criteria import CRITERIA
 
 Policy = Callable[[str, str], bool]
 _BLOCK = re.compile(r"<<<DATA (?P<label>[a-z0-9_]+)\n(?P<body>.*?)\nDATA>>>", re.DOTALL)
