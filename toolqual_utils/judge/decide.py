@@ -25,7 +25,7 @@ Labels: 1 = the criterion holds, 0 = error, None = unscored. Pure module.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 from .context import ArgumentCheck, InstanceContext, is_credential_argument, is_empty_value, normalise
 from .parse import (
