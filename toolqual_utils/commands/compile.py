@@ -8,9 +8,9 @@ from ..errors import ToolqualError
 
 HELP = "compile the checks and heuristics with mypyc (about a quarter less CPU for `check`), or show --status"
 DESCRIPTION = """\
-Compiles the checks, the heuristics and what they read to C extension modules with mypyc (the compiler that
-comes with mypy), from the same source. `check` then needs about a quarter less CPU, `judge` a little less
-before its first request; the tables are the same.
+Compiles the checks, the heuristics, the verdict rows and the strict reader to C extension modules with mypyc
+(the compiler that comes with mypy), from the same source. `check` and `load` then need about a quarter less
+CPU; the tables are the same.
 
 The build goes to toolqual_utils/_compiled/ (or --out / TOOLQUAL_COMPILED_DIR). It is used only while every
 source it was compiled from is unchanged; after an edit the pure Python modules run until the next
