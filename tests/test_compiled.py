@@ -238,3 +238,45 @@ def test_frozen_dataclasses_pickle_when_compiled(build_dir):
     found = json.loads(result.stdout)
     assert found["active"] and all(found["same"])
     assert len(found["same"]) == 6 and set(found["frozen"]) <= set(found["covered"]), found
+
+
+def test_a_folder_that_is_not_a_build_is_never_replaced(tmp_path):
+    """`--out` naming a user's folder or a file must not cost them it: only a build of ours or an empty folder
+    is replaced, and the refusal comes before anything is compiled."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine", encoding="utf-8")
+    afile = tmp_path / "data.jsonl"
+    afile.write_text("{}\n", encoding="utf-8")
+    for target in (folder, afile):
+        result = _toolqual("compile", "--out", str(target), "--force", env=_env())
+        text = " ".join(result.stderr.split())
+        assert result.returncode != 0 and f"{target} exists and is not a build of the compiled checks" in text
+        assert "it is left alone" in text
+    assert (folder / "notes.txt").read_text(encoding="utf-8") == "mine" and afile.read_text(encoding="utf-8") == "{}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl", "project"]
+
+
+def test_bad_compile_options_are_named(tmp_path):
+    result = _toolqual("compile", "--out", str(tmp_path / "b"), "--jobs", "0", env=_env())
+    assert result.returncode == 2 and "--jobs must be at least 1, got 0" in result.stderr
+    result = _toolqual("compile", "--out", str(tmp_path / "b"), "--log", str(tmp_path / "no" / "such" / "x.log"),
+                       env=_env())
+    assert result.returncode == 2 and "--log" in result.stderr and "does not exist" in " ".join(result.stderr.split())
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.slow
+def test_a_rebuild_replaces_only_the_build(build_dir, tmp_path):
+    """A rebuild swaps the build folder whole and touches nothing beside it, not even a folder named like a
+    backup of it."""
+    kept = tmp_path / "kept"
+    shutil.copytree(build_dir, kept)
+    neighbour = tmp_path / "kept.old"
+    neighbour.mkdir()
+    (neighbour / "mine.txt").write_text("mine", encoding="utf-8")
+    result = _toolqual("compile", "--out", str(kept), "--force", env=_env())
+    assert result.returncode == 0, result.stderr
+    assert compiled.read_build(kept).active
+    assert (neighbour / "mine.txt").read_text(encoding="utf-8") == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept", "kept.old"]

@@ -242,6 +242,15 @@ setup(name="toolqual-compiled", packages=[], py_modules=[],
 """
 
 
+def _is_a_build(directory: Path) -> bool:
+    """``directory`` holds a build of ours (a manifest naming modules and sources): a build may replace it."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and {"ext_suffix", "modules", "sources"} <= manifest.keys()
+
+
 def _prerequisites() -> str | None:
     """What the build lacks (mypy, setuptools, a C compiler, Python's headers), or None."""
     import importlib.util
@@ -269,9 +278,10 @@ def build(directory: Path | None = None, *, force: bool = False, jobs: int | Non
     Returns the status of the build in ``directory`` (whether this process uses it is :func:`status`).
 
     Raises:
-        BuildError: a prerequisite is missing, ``directory`` cannot be written, or the compiler failed (with the
-            end of its log; the whole log is kept at ``log`` when given). An existing build is left as it was,
-            and nothing half-made is left beside it.
+        BuildError: a prerequisite is missing, ``directory`` exists but is neither a build nor empty (it is
+            never replaced), cannot be written, or the compiler failed (with the end of its log; the whole log
+            is kept at ``log`` when given). An existing build is left as it was, and nothing half-made is left
+            beside it.
     """
     import shutil
     import tempfile
@@ -281,6 +291,9 @@ def build(directory: Path | None = None, *, force: bool = False, jobs: int | Non
         current = read_build(directory)
         if current.active:
             return current
+    if directory.exists() and not (directory.is_dir() and (_is_a_build(directory) or not any(directory.iterdir()))):
+        raise BuildError(f"{directory} exists and is not a build of the compiled checks (no {MANIFEST} of ours); it "
+                         f"is left alone: choose a new or empty folder with --out DIR or {ENV_DIR}")
     missing = _prerequisites()
     if missing:
         raise BuildError(f"compiling the checks needs {missing}")
@@ -296,9 +309,7 @@ def build(directory: Path | None = None, *, force: bool = False, jobs: int | Non
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    old = directory.with_name(directory.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
+    old = stage.with_name(stage.name.replace(".new-", ".old-", 1))  # unique, as the stage is: nothing else is touched
     if directory.exists():
         directory.rename(old)
     stage.rename(directory)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import ToolqualError
+from ..errors import InputError, ToolqualError
 
 HELP = "compile the checks and heuristics with mypyc (about a quarter less CPU for `check`), or show --status"
 DESCRIPTION = """\
@@ -40,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{current.label}: {current.reason}")
         return 0 if current.active else 1
     if args.jobs is not None and args.jobs < 1:
-        raise ToolqualError(f"--jobs must be at least 1, got {args.jobs}")
+        raise InputError(f"--jobs must be at least 1, got {args.jobs}", field="--jobs")
+    if args.log is not None and not args.log.resolve().parent.is_dir():
+        raise InputError(f"--log {args.log}: its folder {args.log.resolve().parent} does not exist", field="--log")
     directory = (args.out or compiled.default_directory()).resolve()
     current = compiled.read_build(directory)
     if current.active and not args.force:
